@@ -1,0 +1,210 @@
+use std::path::Path;
+use std::time::Duration;
+
+use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
+use sea_orm::{
+    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, SqliteTransactionMode,
+    TransactionOptions, TransactionTrait,
+};
+
+use crate::{StoreError, Tx};
+
+/// Which database engine a [`Db`] talks to. Contexts branch on it only where the engines truly
+/// differ (row locks exist on PostgreSQL; SQLite serialises writers instead).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// The embedded default: one file, no server.
+    Sqlite,
+    /// The production database.
+    Postgres,
+}
+
+impl Backend {
+    /// Tells the engine from a connection URL, before connecting.
+    pub fn from_url(url: &str) -> Result<Self, StoreError> {
+        if url.starts_with("sqlite:") {
+            Ok(Self::Sqlite)
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Ok(Self::Postgres)
+        } else {
+            Err(StoreError::other(
+                "unsupported DATABASE_URL: expected sqlite:... or postgres://...",
+            ))
+        }
+    }
+}
+
+/// How to open the pool. The defaults suit a small service; tests shrink the pool.
+#[derive(Debug, Clone)]
+pub struct DbConfig {
+    /// `sqlite://path/to/file.db` or `postgres://user@host/db`.
+    pub url: String,
+    /// Upper bound on pooled connections.
+    pub max_connections: u32,
+    /// How long a request waits for a pooled connection before failing.
+    pub acquire_timeout: Duration,
+    /// How long SQLite waits on a locked database before reporting it busy.
+    pub sqlite_busy_timeout: Duration,
+}
+
+impl DbConfig {
+    /// Defaults for a given URL.
+    pub fn new(url: impl Into<String>) -> Self {
+        Self {
+            url: url.into(),
+            max_connections: 10,
+            acquire_timeout: Duration::from_secs(5),
+            sqlite_busy_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// A pooled database handle, cheap to clone. Hand it to context services at start-up.
+#[derive(Debug, Clone)]
+pub struct Db {
+    conn: DatabaseConnection,
+    backend: Backend,
+}
+
+impl Db {
+    /// Opens a pool with the defaults of [`DbConfig::new`].
+    pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        Self::connect_with(&DbConfig::new(url)).await
+    }
+
+    /// Opens a pool. SQLite files (and their directory) are created when missing and opened in
+    /// WAL mode with a busy timeout and foreign keys on, so both engines enforce the same rules.
+    pub async fn connect_with(config: &DbConfig) -> Result<Self, StoreError> {
+        let backend = Backend::from_url(&config.url)?;
+        let mut options = ConnectOptions::new(config.url.clone());
+        options
+            .max_connections(config.max_connections)
+            .min_connections(0)
+            .acquire_timeout(config.acquire_timeout)
+            .connect_timeout(config.acquire_timeout)
+            .sqlx_logging(false);
+        if backend == Backend::Sqlite {
+            create_sqlite_parent_dir(&config.url)?;
+            let busy = config.sqlite_busy_timeout;
+            options.map_sqlx_sqlite_opts(move |o| {
+                o.create_if_missing(true)
+                    .journal_mode(SqliteJournalMode::Wal)
+                    .synchronous(SqliteSynchronous::Normal)
+                    .busy_timeout(busy)
+                    .foreign_keys(true)
+            });
+        }
+        let conn = Database::connect(options).await?;
+        Ok(Self { conn, backend })
+    }
+
+    /// The engine behind this handle.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Starts a transaction that the caller owns: commit it with [`Tx::commit`]; dropping it
+    /// uncommitted rolls it back.
+    ///
+    /// On SQLite the transaction is `BEGIN IMMEDIATE`: it takes the write lock up front, so two
+    /// writers queue on the busy timeout instead of one failing when it upgrades a read lock.
+    pub async fn begin(&self) -> Result<Tx, StoreError> {
+        let options = TransactionOptions {
+            sqlite_transaction_mode: (self.backend == Backend::Sqlite)
+                .then_some(SqliteTransactionMode::Immediate),
+            ..TransactionOptions::default()
+        };
+        let inner = self.conn.begin_with_options(options).await?;
+        Ok(Tx::new(inner, self.backend))
+    }
+
+    /// Runs `work` in a new transaction: committed when it returns `Ok`, rolled back when it
+    /// returns `Err`.
+    ///
+    /// ```no_run
+    /// # async fn demo(db: persistence::Db) -> Result<(), persistence::StoreError> {
+    /// let answer = db.transaction(async |tx| {
+    ///     // ... call context operations that take `&Tx` ...
+    ///     # let _ = tx;
+    ///     Ok::<_, persistence::StoreError>(42)
+    /// }).await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn transaction<T, E, F>(&self, work: F) -> Result<T, E>
+    where
+        F: for<'t> AsyncFnOnce(&'t Tx) -> Result<T, E>,
+        E: From<StoreError>,
+    {
+        let tx = self.begin().await?;
+        match work(&tx).await {
+            Ok(value) => {
+                tx.commit().await?;
+                Ok(value)
+            }
+            Err(err) => {
+                if let Err(rollback) = tx.rollback().await {
+                    tracing::warn!(error = %rollback.detail(), "rollback failed");
+                }
+                Err(err)
+            }
+        }
+    }
+
+    /// A round trip to the database, for readiness probes.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        self.conn.execute_unprepared("SELECT 1").await?;
+        Ok(())
+    }
+
+    /// Closes the pool, waiting for connections to be returned.
+    pub async fn close(self) -> Result<(), StoreError> {
+        self.conn.close().await?;
+        Ok(())
+    }
+
+    /// The SeaORM connection, for context crates and migrations only: it is how they run
+    /// queries. Code above the contexts never needs it.
+    #[doc(hidden)]
+    pub fn orm(&self) -> &DatabaseConnection {
+        &self.conn
+    }
+}
+
+/// The file path of a `sqlite:` URL, if it names a file (not `:memory:`).
+pub fn sqlite_file_path(url: &str) -> Option<&str> {
+    let rest = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:"))?;
+    let path = rest.split('?').next().unwrap_or(rest);
+    (!path.is_empty() && !path.starts_with(":memory:")).then_some(path)
+}
+
+fn create_sqlite_parent_dir(url: &str) -> Result<(), StoreError> {
+    if let Some(parent) = sqlite_file_path(url).and_then(|p| Path::new(p).parent())
+        && !parent.as_os_str().is_empty()
+    {
+        std::fs::create_dir_all(parent).map_err(|e| {
+            StoreError::other(format!("cannot create {}: {e}", parent.display()))
+        })?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backend_is_told_from_the_url() {
+        assert_eq!(Backend::from_url("sqlite://data/app.db").ok(), Some(Backend::Sqlite));
+        assert_eq!(Backend::from_url("sqlite::memory:").ok(), Some(Backend::Sqlite));
+        assert_eq!(Backend::from_url("postgres://u@h/db").ok(), Some(Backend::Postgres));
+        assert_eq!(Backend::from_url("postgresql://u@h/db").ok(), Some(Backend::Postgres));
+        assert!(Backend::from_url("mysql://u@h/db").is_err());
+    }
+
+    #[test]
+    fn sqlite_path_strips_scheme_and_query() {
+        assert_eq!(sqlite_file_path("sqlite://data/app.db?mode=rwc"), Some("data/app.db"));
+        assert_eq!(sqlite_file_path("sqlite:/tmp/x.db"), Some("/tmp/x.db"));
+        assert_eq!(sqlite_file_path("sqlite::memory:"), None);
+    }
+}

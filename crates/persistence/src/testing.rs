@@ -1,0 +1,202 @@
+//! Test support: a fresh, private database per test on either backend.
+//!
+//! SQLite databases are files in a temporary directory; PostgreSQL databases are created on
+//! the server named by `TEST_DATABASE_URL` (default `postgres://postgres@127.0.0.1:5432/postgres`)
+//! and dropped when the [`TestDatabase`] is dropped, even when the test panics.
+//!
+//! When PostgreSQL cannot be reached the Postgres half of a test is skipped with a loud message,
+//! unless `CI` is set: then it fails, so CI can never pass by testing one backend only.
+
+use std::time::Duration;
+
+use sea_orm::ConnectionTrait;
+
+use crate::{Backend, Db, DbConfig};
+
+/// The admin URL for creating per-test PostgreSQL databases.
+pub fn postgres_admin_url() -> String {
+    std::env::var("TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
+}
+
+/// A database that exists for one test only.
+pub struct TestDatabase {
+    db: Db,
+    url: String,
+    backend: Backend,
+    postgres_name: Option<String>,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl TestDatabase {
+    /// Creates a fresh empty database; `None` when the backend is unavailable and the test
+    /// should be skipped (never under `CI`).
+    pub async fn create(backend: Backend) -> Option<Self> {
+        match backend {
+            Backend::Sqlite => Some(Self::sqlite().await),
+            Backend::Postgres => Self::postgres().await,
+        }
+    }
+
+    async fn sqlite() -> Self {
+        let dir = tempfile::tempdir().expect("temp dir for a test database");
+        let url = format!("sqlite://{}/test.db", dir.path().display());
+        let db = Db::connect_with(&small_pool(&url))
+            .await
+            .expect("open test SQLite database");
+        Self {
+            db,
+            url,
+            backend: Backend::Sqlite,
+            postgres_name: None,
+            _dir: Some(dir),
+        }
+    }
+
+    async fn postgres() -> Option<Self> {
+        let admin_url = postgres_admin_url();
+        let mut admin_config = DbConfig::new(&admin_url);
+        admin_config.max_connections = 1;
+        admin_config.acquire_timeout = Duration::from_secs(5);
+        let admin = match Db::connect_with(&admin_config).await {
+            Ok(admin) => admin,
+            Err(err) => {
+                let message = format!(
+                    "PostgreSQL at {admin_url} is unreachable ({}); set TEST_DATABASE_URL or start it",
+                    err.detail()
+                );
+                if std::env::var_os("CI").is_some() {
+                    panic!("{message}");
+                }
+                eprintln!("\n!!!!! SKIPPING the PostgreSQL half of this test: {message} !!!!!\n");
+                return None;
+            }
+        };
+        let name = format!("test_{}", uuid::Uuid::now_v7().simple());
+        admin
+            .orm()
+            .execute_unprepared(&format!("CREATE DATABASE \"{name}\""))
+            .await
+            .expect("create test database");
+        let _ = admin.close().await;
+        let url = replace_database(&admin_url, &name);
+        let db = Db::connect_with(&small_pool(&url))
+            .await
+            .expect("connect to test database");
+        Some(Self {
+            db,
+            url,
+            backend: Backend::Postgres,
+            postgres_name: Some(name),
+            _dir: None,
+        })
+    }
+
+    /// The handle to give to the code under test.
+    pub fn db(&self) -> &Db {
+        &self.db
+    }
+
+    /// The URL, for code under test that connects on its own (the HTTP service, migrations).
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// Which engine this database runs on.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        let Some(name) = self.postgres_name.take() else {
+            return;
+        };
+        // Drop runs inside the test's runtime, which cannot be blocked on; a short-lived thread
+        // with its own runtime removes the database (FORCE ends the test's own connections).
+        let admin_url = postgres_admin_url();
+        let _ = std::thread::spawn(move || {
+            let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
+                return;
+            };
+            runtime.block_on(async move {
+                let mut config = DbConfig::new(&admin_url);
+                config.max_connections = 1;
+                if let Ok(admin) = Db::connect_with(&config).await {
+                    let _ = admin
+                        .orm()
+                        .execute_unprepared(&format!(
+                            "DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"
+                        ))
+                        .await;
+                    let _ = admin.close().await;
+                }
+            });
+        })
+        .join();
+    }
+}
+
+fn small_pool(url: &str) -> DbConfig {
+    let mut config = DbConfig::new(url);
+    config.max_connections = 8;
+    config.acquire_timeout = Duration::from_secs(30);
+    config
+}
+
+/// The same server URL with another database name.
+pub fn replace_database(url: &str, database: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((base, query)) => (base, Some(query)),
+        None => (url, None),
+    };
+    let scheme_end = base.find("://").map(|i| i + 3).unwrap_or(0);
+    let server = match base[scheme_end..].find('/') {
+        Some(slash) => &base[..scheme_end + slash],
+        None => base,
+    };
+    match query {
+        Some(query) => format!("{server}/{database}?{query}"),
+        None => format!("{server}/{database}"),
+    }
+}
+
+/// Declares each listed `async fn name(backend: Backend)` as two tests, `name::sqlite` and
+/// `name::postgres`, so every database test runs on both engines.
+#[macro_export]
+macro_rules! both_backends {
+    ($($name:ident),+ $(,)?) => {$(
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                super::$name($crate::Backend::Sqlite).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                super::$name($crate::Backend::Postgres).await
+            }
+        }
+    )+};
+}
+
+#[cfg(test)]
+mod tests {
+    use super::replace_database;
+
+    #[test]
+    fn replaces_only_the_database_name() {
+        assert_eq!(
+            replace_database("postgres://postgres@127.0.0.1:5432/postgres", "t1"),
+            "postgres://postgres@127.0.0.1:5432/t1"
+        );
+        assert_eq!(
+            replace_database("postgres://u:p@h/db?sslmode=disable", "t2"),
+            "postgres://u:p@h/t2?sslmode=disable"
+        );
+        assert_eq!(replace_database("postgres://h", "t3"), "postgres://h/t3");
+    }
+}

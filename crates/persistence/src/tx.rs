@@ -1,0 +1,131 @@
+use sea_orm::DatabaseTransaction;
+
+use crate::{Backend, StoreError};
+
+/// A transaction owned by whoever called [`crate::Db::begin`].
+///
+/// Context operations that must commit or fail together take `&Tx`, so the caller decides
+/// where the unit of work begins and ends. Dropping a `Tx` without [`Tx::commit`] rolls it back,
+/// which is what makes `?` inside a unit of work safe.
+#[derive(Debug)]
+pub struct Tx {
+    inner: DatabaseTransaction,
+    backend: Backend,
+}
+
+impl Tx {
+    pub(crate) fn new(inner: DatabaseTransaction, backend: Backend) -> Self {
+        Self { inner, backend }
+    }
+
+    /// Makes every write of this transaction durable and visible.
+    pub async fn commit(self) -> Result<(), StoreError> {
+        self.inner.commit().await?;
+        Ok(())
+    }
+
+    /// Discards every write of this transaction. Dropping does the same; this form reports
+    /// failures.
+    pub async fn rollback(self) -> Result<(), StoreError> {
+        self.inner.rollback().await?;
+        Ok(())
+    }
+
+    /// The engine behind this transaction.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// The SeaORM transaction, for context crates only.
+    #[doc(hidden)]
+    pub fn orm(&self) -> &DatabaseTransaction {
+        &self.inner
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use sea_orm::{ConnectionTrait, Statement};
+
+    use crate::testing::TestDatabase;
+    use crate::{Backend, Db, StoreError};
+
+    crate::both_backends!(
+        dropping_an_uncommitted_transaction_rolls_it_back,
+        commit_makes_writes_visible,
+        closure_form_commits_on_ok_and_rolls_back_on_err
+    );
+
+    async fn setup(backend: Backend) -> Option<TestDatabase> {
+        let test = TestDatabase::create(backend).await?;
+        test.db()
+            .orm()
+            .execute_unprepared("CREATE TABLE notes (body TEXT NOT NULL)")
+            .await
+            .unwrap();
+        Some(test)
+    }
+
+    async fn insert(tx: &crate::Tx, body: &str) {
+        let sql = format!("INSERT INTO notes (body) VALUES ('{body}')");
+        tx.orm().execute_unprepared(&sql).await.unwrap();
+    }
+
+    async fn count(db: &Db) -> i64 {
+        let stmt = Statement::from_string(
+            db.orm().get_database_backend(),
+            "SELECT COUNT(*) AS n FROM notes",
+        );
+        let row = db.orm().query_one_raw(stmt).await.unwrap().unwrap();
+        row.try_get::<i64>("", "n").unwrap()
+    }
+
+    async fn dropping_an_uncommitted_transaction_rolls_it_back(backend: Backend) {
+        let Some(test) = setup(backend).await else { return };
+        {
+            let tx = test.db().begin().await.unwrap();
+            insert(&tx, "half-written").await;
+            // tx goes out of scope without commit
+        }
+        assert_eq!(count(test.db()).await, 0);
+        // The connection went back to the pool usable: a new transaction works.
+        let tx = test.db().begin().await.unwrap();
+        insert(&tx, "after").await;
+        tx.commit().await.unwrap();
+        assert_eq!(count(test.db()).await, 1);
+    }
+
+    async fn commit_makes_writes_visible(backend: Backend) {
+        let Some(test) = setup(backend).await else { return };
+        let tx = test.db().begin().await.unwrap();
+        insert(&tx, "one").await;
+        insert(&tx, "two").await;
+        tx.commit().await.unwrap();
+        assert_eq!(count(test.db()).await, 2);
+        let tx = test.db().begin().await.unwrap();
+        insert(&tx, "three").await;
+        tx.rollback().await.unwrap();
+        assert_eq!(count(test.db()).await, 2);
+    }
+
+    async fn closure_form_commits_on_ok_and_rolls_back_on_err(backend: Backend) {
+        let Some(test) = setup(backend).await else { return };
+        let kept: Result<u8, StoreError> = test
+            .db()
+            .transaction(async |tx| {
+                insert(tx, "kept").await;
+                Ok(7)
+            })
+            .await;
+        assert_eq!(kept.unwrap(), 7);
+        let failed: Result<(), StoreError> = test
+            .db()
+            .transaction(async |tx| {
+                insert(tx, "discarded").await;
+                Err(StoreError::other("business rule said no"))
+            })
+            .await;
+        assert!(failed.is_err());
+        assert_eq!(count(test.db()).await, 1);
+    }
+}

@@ -1,0 +1,189 @@
+use persistence::{Db, Page, PageRequest, StoreError, Tx, new_id, now_utc};
+use sea_orm::sea_query::{Expr, ExprTrait};
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect,
+};
+
+use crate::entity::{self, Column, Entity};
+use crate::{DisplayName, Email, NewUser, User, UserId, UserStatus, UsersError};
+
+/// The users context's public service.
+///
+/// Operations that stand alone (`register`, `get`, `list`, `rename`) run on the pool in their
+/// own implicit transaction. Operations that are meant to be one step of a larger unit of work
+/// (`deactivate`, `lock_standing`) take the caller's [`Tx`]: the signature says who owns the
+/// transaction.
+#[derive(Debug, Clone)]
+pub struct Users {
+    db: Db,
+}
+
+impl Users {
+    /// A service over the given database.
+    pub fn new(db: Db) -> Self {
+        Self { db }
+    }
+
+    /// Registers a user. A second registration with the same address, in any letter case,
+    /// fails with [`UsersError::EmailTaken`] — decided by the database's unique index, so it
+    /// holds under concurrency.
+    pub async fn register(&self, new: NewUser) -> Result<User, UsersError> {
+        let now = now_utc();
+        let row = entity::ActiveModel {
+            id: Set(new_id()),
+            email: Set(new.email.as_str().to_owned()),
+            display_name: Set(new.display_name.as_str().to_owned()),
+            status: Set(UserStatus::Active.as_str().to_owned()),
+            version: Set(1),
+            created_at: Set(now),
+            updated_at: Set(now),
+        };
+        match row.insert(self.db.orm()).await {
+            Ok(model) => to_user(model),
+            Err(err) => {
+                let err = StoreError::from(err);
+                if err.is_unique_violation() {
+                    Err(UsersError::EmailTaken)
+                } else {
+                    Err(err.into())
+                }
+            }
+        }
+    }
+
+    /// One user by id.
+    pub async fn get(&self, id: UserId) -> Result<User, UsersError> {
+        find(self.db.orm(), id).await?.ok_or(UsersError::NotFound(id))
+    }
+
+    /// Whether a user with this id exists, whatever its status.
+    pub async fn exists(&self, id: UserId) -> Result<bool, UsersError> {
+        let found = Entity::find_by_id(id.as_uuid())
+            .select_only()
+            .column(Column::Id)
+            .into_tuple::<uuid::Uuid>()
+            .one(self.db.orm())
+            .await?;
+        Ok(found.is_some())
+    }
+
+    /// Users in registration order, one keyset page at a time (served by the primary-key
+    /// index: no `OFFSET`, no count).
+    pub async fn list(&self, page: PageRequest) -> Result<Page<User>, UsersError> {
+        let mut query = Entity::find()
+            .order_by_asc(Column::Id)
+            .limit(page.limit.get() + 1);
+        if let Some(after) = page.after {
+            query = query.filter(Column::Id.gt(after.key()));
+        }
+        let rows = query.all(self.db.orm()).await?;
+        let page = Page::from_overfetch(rows, page.limit, |row| row.id);
+        let items = page
+            .items
+            .into_iter()
+            .map(to_user)
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Page {
+            items,
+            next: page.next,
+        })
+    }
+
+    /// Changes the display name, if the caller's copy is current (`expected_version`).
+    /// A stale copy yields [`UsersError::VersionConflict`] and changes nothing.
+    pub async fn rename(
+        &self,
+        id: UserId,
+        expected_version: i64,
+        display_name: DisplayName,
+    ) -> Result<User, UsersError> {
+        let updated = Entity::update_many()
+            .col_expr(
+                Column::DisplayName,
+                Expr::value(display_name.as_str().to_owned()),
+            )
+            .col_expr(Column::Version, Expr::col(Column::Version).add(1))
+            .col_expr(Column::UpdatedAt, Expr::value(now_utc()))
+            .filter(Column::Id.eq(id.as_uuid()))
+            .filter(Column::Version.eq(expected_version))
+            .exec_with_returning(self.db.orm())
+            .await?;
+        match updated.into_iter().next() {
+            Some(model) => to_user(model),
+            None => match find(self.db.orm(), id).await? {
+                None => Err(UsersError::NotFound(id)),
+                Some(current) => Err(UsersError::VersionConflict {
+                    expected: expected_version,
+                    current: current.version,
+                }),
+            },
+        }
+    }
+
+    /// Deactivates a user as one step of the caller's transaction (deactivation also cancels
+    /// the user's orders, which another context owns). Deactivating an already deactivated
+    /// user changes nothing and returns it as it is.
+    pub async fn deactivate(&self, tx: &Tx, id: UserId) -> Result<User, UsersError> {
+        let conn = tx.orm();
+        let updated = Entity::update_many()
+            .col_expr(
+                Column::Status,
+                Expr::value(UserStatus::Deactivated.as_str()),
+            )
+            .col_expr(Column::Version, Expr::col(Column::Version).add(1))
+            .col_expr(Column::UpdatedAt, Expr::value(now_utc()))
+            .filter(Column::Id.eq(id.as_uuid()))
+            .filter(Column::Status.eq(UserStatus::Active.as_str()))
+            .exec_with_returning(conn)
+            .await?;
+        match updated.into_iter().next() {
+            Some(model) => to_user(model),
+            None => find(conn, id).await?.ok_or(UsersError::NotFound(id)),
+        }
+    }
+
+    /// The user's status, read under a shared row lock held until `tx` ends, or `None` when
+    /// there is no such user.
+    ///
+    /// This is how another context (orders) checks "is this customer active?" and keeps the
+    /// answer true until it commits: on PostgreSQL a concurrent deactivation waits for the lock;
+    /// on SQLite every write transaction is `BEGIN IMMEDIATE`, so writers are serialised anyway.
+    pub async fn lock_standing(
+        &self,
+        tx: &Tx,
+        id: UserId,
+    ) -> Result<Option<UserStatus>, UsersError> {
+        let status = Entity::find_by_id(id.as_uuid())
+            .select_only()
+            .column(Column::Status)
+            .lock_shared()
+            .into_tuple::<String>()
+            .one(tx.orm())
+            .await?;
+        status.as_deref().map(UserStatus::from_stored).transpose()
+    }
+}
+
+async fn find(conn: &impl ConnectionTrait, id: UserId) -> Result<Option<User>, UsersError> {
+    Entity::find_by_id(id.as_uuid())
+        .one(conn)
+        .await?
+        .map(to_user)
+        .transpose()
+}
+
+/// Rows were validated on the way in; a row that no longer parses means the table was edited
+/// behind the service's back, which is a storage fault, not a client error.
+fn to_user(model: entity::Model) -> Result<User, UsersError> {
+    let corrupt = |_| UsersError::Store(StoreError::other("stored user fails validation"));
+    Ok(User {
+        id: UserId::from_uuid(model.id),
+        email: Email::parse(&model.email).map_err(corrupt)?,
+        display_name: DisplayName::parse(&model.display_name).map_err(corrupt)?,
+        status: UserStatus::from_stored(&model.status)?,
+        version: model.version,
+        created_at: model.created_at,
+        updated_at: model.updated_at,
+    })
+}

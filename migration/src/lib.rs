@@ -1,0 +1,32 @@
+//! The schema history of every bounded context, in one order, and the runner that applies it.
+//!
+//! Migrations are the only way the schema changes: the service never auto-syncs tables. File
+//! names carry the owning context (`m<timestamp>_<context>_<what>.rs`); `cargo xtask migrate
+//! generate NAME --context users|orders` creates one from a template and registers it below.
+
+mod columns;
+mod runner;
+
+pub use runner::{MigrateError, MigrationState, Runner, fresh_is_safe, pending};
+
+use sea_orm_migration::prelude::*;
+
+mod m20261125_000001_users_create_users;
+mod m20261125_000002_orders_create_orders;
+mod m20261125_000003_orders_create_idempotency_keys;
+// @generated-mods: `cargo xtask migrate generate` inserts new modules above this line.
+
+/// The ordered migration list that SeaORM's migrator walks.
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![
+            Box::new(m20261125_000001_users_create_users::Migration),
+            Box::new(m20261125_000002_orders_create_orders::Migration),
+            Box::new(m20261125_000003_orders_create_idempotency_keys::Migration),
+            // @generated-list: `cargo xtask migrate generate` inserts new entries above this line.
+        ]
+    }
+}
