@@ -1,1 +1,19 @@
-//! wip
+//! The HTTP service: composes the bounded contexts behind contract v1.
+//!
+//! Handlers stay thin (parse, call one service, map the result); business rules live in the
+//! context crates. This crate is the only place that knows about HTTP, and [`error`] is the
+//! only place where a context's error becomes a status code.
+
+pub mod config;
+mod customers;
+mod error;
+mod extract;
+mod routes;
+mod startup;
+mod state;
+pub mod telemetry;
+pub mod workflows;
+
+pub use config::{Config, LogFormat};
+pub use error::AppError;
+pub use startup::Application;

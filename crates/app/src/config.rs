@@ -1,0 +1,110 @@
+//! Configuration from the environment, read once at start-up.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use anyhow::Context;
+use persistence::Faults;
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    /// One JSON object per line, for log shippers.
+    Json,
+    /// Human-readable, for a terminal.
+    Pretty,
+}
+
+/// Everything the service needs to start.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// `DATABASE_URL`; default the embedded SQLite file `data/app.db` (created if missing).
+    pub database_url: String,
+    /// `BIND_ADDR`; default `127.0.0.1:8080`. Port 0 picks a free port (tests).
+    pub bind_addr: SocketAddr,
+    /// `LOG_FORMAT=json|pretty`; default pretty.
+    pub log_format: LogFormat,
+    /// `MIGRATE_ON_START=1` lets the service apply pending migrations on PostgreSQL too.
+    pub migrate_on_start: bool,
+    /// `REQUEST_TIMEOUT_SECS`; default 30.
+    pub request_timeout: Duration,
+    /// `IDEMPOTENCY_TTL_SECS`: how long an `Idempotency-Key` is remembered; default 24 h.
+    pub idempotency_ttl: Duration,
+    /// `IDEMPOTENCY_PURGE_INTERVAL_SECS`: how often expired keys are purged; default 1 h.
+    pub idempotency_purge_interval: Duration,
+    /// `DB_MAX_CONNECTIONS`; default 10.
+    pub db_max_connections: u32,
+    /// Armed fault points (tests only; inert unless built with `fault-injection`).
+    pub faults: Faults,
+}
+
+/// The embedded default database.
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://data/app.db";
+
+impl Config {
+    /// Defaults for everything except the database.
+    pub fn new(database_url: impl Into<String>) -> Self {
+        Self {
+            database_url: database_url.into(),
+            bind_addr: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            log_format: LogFormat::Pretty,
+            migrate_on_start: false,
+            request_timeout: Duration::from_secs(30),
+            idempotency_ttl: Duration::from_secs(24 * 60 * 60),
+            idempotency_purge_interval: Duration::from_secs(60 * 60),
+            db_max_connections: 10,
+            faults: Faults::default(),
+        }
+    }
+
+    /// Reads the environment; a malformed value is an error naming the variable.
+    pub fn from_env() -> anyhow::Result<Self> {
+        let mut config = Self::new(
+            std::env::var("DATABASE_URL").unwrap_or_else(|_| DEFAULT_DATABASE_URL.to_owned()),
+        );
+        if let Some(addr) = var("BIND_ADDR") {
+            config.bind_addr = addr
+                .parse()
+                .with_context(|| format!("BIND_ADDR={addr:?} is not a socket address"))?;
+        }
+        if let Some(format) = var("LOG_FORMAT") {
+            config.log_format = match format.as_str() {
+                "json" => LogFormat::Json,
+                "pretty" => LogFormat::Pretty,
+                other => anyhow::bail!("LOG_FORMAT={other:?}: expected json or pretty"),
+            };
+        }
+        if let Some(flag) = var("MIGRATE_ON_START") {
+            config.migrate_on_start = matches!(flag.as_str(), "1" | "true" | "yes");
+        }
+        if let Some(secs) = seconds("REQUEST_TIMEOUT_SECS")? {
+            config.request_timeout = secs;
+        }
+        if let Some(secs) = seconds("IDEMPOTENCY_TTL_SECS")? {
+            config.idempotency_ttl = secs;
+        }
+        if let Some(secs) = seconds("IDEMPOTENCY_PURGE_INTERVAL_SECS")? {
+            config.idempotency_purge_interval = secs;
+        }
+        if let Some(n) = var("DB_MAX_CONNECTIONS") {
+            config.db_max_connections = n
+                .parse()
+                .with_context(|| format!("DB_MAX_CONNECTIONS={n:?} is not a number"))?;
+        }
+        Ok(config)
+    }
+}
+
+fn var(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+}
+
+fn seconds(name: &str) -> anyhow::Result<Option<Duration>> {
+    var(name)
+        .map(|v| {
+            v.parse::<u64>()
+                .map(Duration::from_secs)
+                .with_context(|| format!("{name}={v:?} is not a whole number of seconds"))
+        })
+        .transpose()
+}

@@ -1,0 +1,117 @@
+use axum::Router;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::Response;
+use axum::routing::{get, post};
+use orders::{CustomerId, IdempotencyKey, NewOrder, NewOrderItem, Order, OrderId, OrdersError};
+use serde::Deserialize;
+use uuid::Uuid;
+
+use super::with_etag;
+use crate::AppError;
+use crate::extract::{Json, Path, optional_if_match};
+use crate::state::AppState;
+
+pub(super) fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/v1/orders", post(place))
+        .route("/v1/orders/{id}", get(fetch))
+        .route("/v1/orders/{id}/pay", post(pay))
+        .route("/v1/orders/{id}/ship", post(ship))
+        .route("/v1/orders/{id}/cancel", post(cancel))
+}
+
+#[derive(Deserialize)]
+struct PlaceOrder {
+    user_id: Uuid,
+    currency: String,
+    items: Vec<PlaceOrderItem>,
+}
+
+#[derive(Deserialize)]
+struct PlaceOrderItem {
+    sku: String,
+    quantity: i64,
+    unit_price_cents: i64,
+}
+
+fn idempotency_key(headers: &HeaderMap) -> Result<Option<IdempotencyKey>, AppError> {
+    let Some(value) = headers.get("idempotency-key") else {
+        return Ok(None);
+    };
+    let text = value.to_str().map_err(|_| {
+        AppError::from(OrdersError::Invalid {
+            field: "Idempotency-Key".to_owned(),
+            reason: "must be visible ASCII",
+        })
+    })?;
+    Ok(Some(IdempotencyKey::parse(text)?))
+}
+
+async fn place(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Json(body): Json<PlaceOrder>,
+) -> Result<Response, AppError> {
+    let key = idempotency_key(&headers)?;
+    let items = body
+        .items
+        .into_iter()
+        .map(|i| NewOrderItem {
+            sku: i.sku,
+            quantity: i.quantity,
+            unit_price_cents: i.unit_price_cents,
+        })
+        .collect();
+    let order = NewOrder::new(CustomerId::from_uuid(body.user_id), &body.currency, items)?;
+    let placed = state.orders.place(order, key).await?;
+    let mut response = order_response(StatusCode::CREATED, &placed.order);
+    if let Ok(location) = format!("/v1/orders/{}", placed.order.id).parse() {
+        response.headers_mut().insert(header::LOCATION, location);
+    }
+    if placed.replayed {
+        response
+            .headers_mut()
+            .insert("idempotent-replayed", HeaderValue::from_static("true"));
+    }
+    Ok(response)
+}
+
+fn order_response(status: StatusCode, order: &Order) -> Response {
+    with_etag(status, order.version, order)
+}
+
+async fn fetch(State(state): State<AppState>, Path(id): Path<Uuid>) -> Result<Response, AppError> {
+    let order = state.orders.get(OrderId::from_uuid(id)).await?;
+    Ok(order_response(StatusCode::OK, &order))
+}
+
+async fn pay(
+    State(state): State<AppState>,
+    Path(id): Path<Uuid>,
+    headers: HeaderMap,
+) -> Result<Response, AppError> {
+    let expected = optional_if_match(&headers)?;
+    let order = state.orders.pay(OrderId::from_uuid(id), expected).await?;
+    Ok(order_response(StatusCode::OK, &order))
+}
+
+async fn ship(
+    State(state): State<AppState>,
+    Path(id): Path<Uuid>,
+    headers: HeaderMap,
+) -> Result<Response, AppError> {
+    let expected = optional_if_match(&headers)?;
+    let order = state.orders.ship(OrderId::from_uuid(id), expected).await?;
+    Ok(order_response(StatusCode::OK, &order))
+}
+
+async fn cancel(
+    State(state): State<AppState>,
+    Path(id): Path<Uuid>,
+    headers: HeaderMap,
+) -> Result<Response, AppError> {
+    let expected = optional_if_match(&headers)?;
+    let order = state.orders.cancel(OrderId::from_uuid(id), expected).await?;
+    Ok(order_response(StatusCode::OK, &order))
+}

@@ -1,0 +1,14 @@
+use orders::Orders;
+use persistence::Db;
+use users::Users;
+
+use crate::workflows::Workflows;
+
+/// What every handler can reach: the contexts' services and the cross-context workflows.
+#[derive(Clone)]
+pub(crate) struct AppState {
+    pub(crate) db: Db,
+    pub(crate) users: Users,
+    pub(crate) orders: Orders,
+    pub(crate) workflows: Workflows,
+}

@@ -1,0 +1,174 @@
+//! A `TestApp` per test: its own fresh database (SQLite file or new PostgreSQL database), the real
+//! service bound to a random port, and an HTTP client.
+
+#![allow(dead_code)]
+
+use std::time::Duration;
+
+use app::{Application, Config};
+use persistence::testing::TestDatabase;
+use persistence::{Backend, Faults};
+use reqwest::{Client, RequestBuilder, Response};
+use serde_json::{Value, json};
+use tokio::sync::oneshot;
+
+pub struct TestApp {
+    pub address: String,
+    pub client: Client,
+    pub faults: Faults,
+    pub database: TestDatabase,
+    shutdown: Option<oneshot::Sender<()>>,
+    server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+}
+
+/// Starts the service on a fresh, migrated database; `None` when the backend is unavailable
+/// (the test is then skipped loudly, never under `CI`).
+pub async fn spawn(backend: Backend) -> Option<TestApp> {
+    spawn_with(backend, |_| {}).await
+}
+
+pub async fn spawn_with(backend: Backend, tweak: impl FnOnce(&mut Config)) -> Option<TestApp> {
+    let database = TestDatabase::create(backend).await?;
+    // Migrate as an operator would; the service itself only checks on PostgreSQL.
+    let runner = migration::Runner::lock(database.url()).await.expect("lock");
+    runner.up(None).await.expect("migrate");
+    runner.release().await.expect("release");
+    let instance = start(database.url(), tweak).await;
+    Some(TestApp {
+        address: instance.address,
+        client: client(),
+        faults: instance.faults,
+        database,
+        shutdown: Some(instance.shutdown),
+        server: Some(instance.server),
+    })
+}
+
+pub fn client() -> Client {
+    Client::builder()
+        .timeout(Duration::from_secs(60))
+        .build()
+        .expect("http client")
+}
+
+/// One running instance of the service.
+pub struct Instance {
+    pub address: String,
+    pub faults: Faults,
+    pub shutdown: oneshot::Sender<()>,
+    pub server: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+pub async fn start(url: &str, tweak: impl FnOnce(&mut Config)) -> Instance {
+    let mut config = Config::new(url);
+    config.bind_addr = "127.0.0.1:0".parse().expect("addr");
+    config.db_max_connections = 8;
+    tweak(&mut config);
+    let faults = config.faults.clone();
+    let app = Application::build(config).await.expect("service builds");
+    let address = format!("http://127.0.0.1:{}", app.port());
+    let (tx, rx) = oneshot::channel::<()>();
+    let server = tokio::spawn(app.run_until(async move {
+        let _ = rx.await;
+    }));
+    Instance {
+        address,
+        faults,
+        shutdown: tx,
+        server,
+    }
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.address, path)
+    }
+
+    pub fn get(&self, path: &str) -> RequestBuilder {
+        self.client.get(self.url(path))
+    }
+
+    pub fn post(&self, path: &str) -> RequestBuilder {
+        self.client.post(self.url(path))
+    }
+
+    pub fn patch(&self, path: &str) -> RequestBuilder {
+        self.client.patch(self.url(path))
+    }
+
+    /// Registers a user and returns its JSON.
+    pub async fn create_user(&self, email: &str) -> Value {
+        let response = self
+            .post("/v1/users")
+            .json(&json!({ "email": email, "display_name": "Test User" }))
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(response.status(), 201, "create user {email}");
+        response.json().await.expect("json")
+    }
+
+    /// Places a one-item order for a user and returns its JSON.
+    pub async fn create_order(&self, user_id: &str) -> Value {
+        let response = self
+            .post("/v1/orders")
+            .json(&json!({
+                "user_id": user_id,
+                "currency": "EUR",
+                "items": [{ "sku": "SKU-1", "quantity": 2, "unit_price_cents": 150 }]
+            }))
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(response.status(), 201, "create order");
+        response.json().await.expect("json")
+    }
+
+    /// The trigger that begins a graceful shutdown.
+    pub fn shutdown_handle(&mut self) -> oneshot::Sender<()> {
+        self.shutdown.take().expect("shutdown handle taken once")
+    }
+
+    /// The running server task, to await its end.
+    pub fn server_handle(&mut self) -> tokio::task::JoinHandle<std::io::Result<()>> {
+        self.server.take().expect("server handle taken once")
+    }
+
+    /// Stops the service gracefully and waits for it.
+    pub async fn stop(mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(server) = self.server.take() {
+            let _ = server.await;
+        }
+    }
+
+    /// Starts a second, independent instance of the service on the same database (another
+    /// pool, another port): what two replicas behind a load balancer look like.
+    pub async fn second_instance(&self) -> Instance {
+        start(self.database.url(), |_| {}).await
+    }
+}
+
+/// Asserts an RFC 9457 problem response and returns its body.
+pub async fn assert_problem(response: Response, status: u16, code: &str) -> Value {
+    assert_eq!(response.status(), status, "status");
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    assert!(
+        content_type.starts_with("application/problem+json"),
+        "content-type was {content_type:?}"
+    );
+    let body: Value = response.json().await.expect("problem json");
+    assert_eq!(body["status"], status, "{body}");
+    assert_eq!(body["code"], code, "{body}");
+    for member in ["type", "title", "detail"] {
+        assert!(body[member].is_string(), "problem lacks {member}: {body}");
+    }
+    body
+}

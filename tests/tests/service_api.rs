@@ -1,0 +1,130 @@
+//! The service's operational behaviour: health, errors outside handlers, request ids, limits,
+//! start-up migration policy and graceful shutdown.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{assert_problem, spawn, start};
+use persistence::Backend;
+use persistence::testing::TestDatabase;
+use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+persistence::both_backends!(
+    health_endpoints_answer,
+    unknown_routes_and_wrong_methods_are_problems,
+    request_ids_are_set_and_propagated,
+    oversized_bodies_are_413,
+    in_flight_requests_finish_on_shutdown,
+);
+
+async fn health_endpoints_answer(backend: Backend) {
+    let Some(app) = spawn(backend).await else { return };
+    assert_eq!(app.get("/health/live").send().await.unwrap().status(), 200);
+    assert_eq!(app.get("/health/ready").send().await.unwrap().status(), 200);
+}
+
+async fn unknown_routes_and_wrong_methods_are_problems(backend: Backend) {
+    let Some(app) = spawn(backend).await else { return };
+    let response = app.get("/v2/nothing").send().await.unwrap();
+    assert_problem(response, 404, "not_found").await;
+    let response = app.client.delete(app.url("/v1/users")).send().await.unwrap();
+    assert!(response.headers().contains_key("allow"));
+    assert_problem(response, 405, "method_not_allowed").await;
+}
+
+async fn request_ids_are_set_and_propagated(backend: Backend) {
+    let Some(app) = spawn(backend).await else { return };
+    let generated = app.get("/health/live").send().await.unwrap();
+    let id = generated.headers()["x-request-id"].to_str().unwrap();
+    assert!(uuid::Uuid::parse_str(id).is_ok(), "generated id {id}");
+    let echoed = app
+        .get("/v1/users/not-a-uuid")
+        .header("x-request-id", "client-chosen-42")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(echoed.headers()["x-request-id"], "client-chosen-42");
+}
+
+async fn oversized_bodies_are_413(backend: Backend) {
+    let Some(app) = spawn(backend).await else { return };
+    let huge = json!({ "email": "big@example.com", "display_name": "x".repeat(1024 * 1024 + 1) });
+    let response = app.post("/v1/users").json(&huge).send().await.unwrap();
+    assert_problem(response, 413, "payload_too_large").await;
+}
+
+/// A request whose body is still arriving when shutdown begins is answered, not cut off.
+async fn in_flight_requests_finish_on_shutdown(backend: Backend) {
+    let Some(mut app) = spawn(backend).await else { return };
+    let body = json!({ "email": "late@example.com", "display_name": "Late" }).to_string();
+    let addr = app.address.trim_start_matches("http://").to_owned();
+    let mut stream = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let head = format!(
+        "POST /v1/users HTTP/1.1\r\nhost: {addr}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    stream.write_all(&body.as_bytes()[..10]).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+
+    let (shutdown, server) = (app.shutdown_handle(), app.server_handle());
+    let _ = shutdown.send(());
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    stream.write_all(&body.as_bytes()[10..]).await.unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await.unwrap();
+    assert!(response.starts_with("HTTP/1.1 201"), "{response}");
+    tokio::time::timeout(Duration::from_secs(10), server)
+        .await
+        .expect("server stops after the in-flight request")
+        .unwrap()
+        .unwrap();
+    // New connections are refused once it has stopped.
+    assert!(tokio::net::TcpStream::connect(&addr).await.is_err());
+}
+
+#[tokio::test]
+async fn sqlite_applies_pending_migrations_at_start() {
+    let database = TestDatabase::create(Backend::Sqlite).await.unwrap();
+    let instance = start(database.url(), |_| {}).await;
+    let client = common::client();
+    let response = client
+        .post(format!("{}/v1/users", instance.address))
+        .json(&json!({ "email": "first@example.com", "display_name": "First" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201);
+    let _ = instance.shutdown.send(());
+}
+
+#[tokio::test]
+async fn postgres_refuses_to_start_with_pending_migrations() {
+    let Some(database) = TestDatabase::create(Backend::Postgres).await else { return };
+    let mut config = app::Config::new(database.url());
+    config.bind_addr = "127.0.0.1:0".parse().unwrap();
+    let refused = app::Application::build(config.clone()).await;
+    let message = format!("{:#}", refused.err().expect("must refuse"));
+    assert!(message.contains("cargo xtask migrate"), "{message}");
+
+    config.migrate_on_start = true;
+    let app = app::Application::build(config).await.expect("MIGRATE_ON_START=1 applies them");
+    let address = format!("http://127.0.0.1:{}", app.port());
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(app.run_until(async move {
+        let _ = rx.await;
+    }));
+    let ready: Value = common::client()
+        .get(format!("{address}/health/ready"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(ready["status"], "ready");
+    let _ = tx.send(());
+    server.await.unwrap().unwrap();
+}

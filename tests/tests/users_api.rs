@@ -1,0 +1,205 @@
+//! Black-box tests of the users endpoints and the service's HTTP conventions, on both engines.
+
+mod common;
+
+use common::{assert_problem, spawn};
+use persistence::Backend;
+use serde_json::{Value, json};
+
+persistence::both_backends!(
+    create_returns_user_with_location_and_etag,
+    duplicate_email_in_any_case_is_409,
+    concurrent_signups_with_one_email_create_one_user,
+    invalid_input_is_422_problem,
+    get_unknown_or_malformed_id_is_404_problem,
+    list_paginates_with_opaque_cursor,
+    list_rejects_bad_limit_and_cursor,
+    patch_requires_current_version,
+    deactivate_sets_status,
+);
+
+async fn create_returns_user_with_location_and_etag(backend: Backend) {
+    let Some(app) = spawn(backend).await else { return };
+    let response = app
+        .post("/v1/users")
+        .json(&json!({ "email": "  Ada@Example.COM ", "display_name": " Ada Lovelace " }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201);
+    let location = response.headers()["location"].to_str().unwrap().to_owned();
+    let etag = response.headers()["etag"].to_str().unwrap().to_owned();
+    let user: Value = response.json().await.unwrap();
+    assert_eq!(user["email"], "ada@example.com");
+    assert_eq!(user["display_name"], "Ada Lovelace");
+    assert_eq!(user["status"], "active");
+    assert_eq!(user["version"], 1);
+    assert_eq!(etag, "\"1\"");
+    let id = user["id"].as_str().unwrap();
+    assert_eq!(uuid::Uuid::parse_str(id).unwrap().get_version_num(), 7);
+    assert_eq!(location, format!("/v1/users/{id}"));
+    assert!(user["created_at"].as_str().unwrap().ends_with('Z'));
+    assert_eq!(user["created_at"], user["updated_at"]);
+
+    let fetched = app.get(&location).send().await.unwrap();
+    assert_eq!(fetched.status(), 200);
+    assert_eq!(fetched.headers()["etag"], "\"1\"");
+    let fetched: Value = fetched.json().await.unwrap();
+    assert_eq!(fetched, user);
+}
+
+async fn duplicate_email_in_any_case_is_409(backend: Backend) {
+    let Some(app) = spawn(backend).await else { return };
+    app.create_user("grace@example.com").await;
+    let response = app
+        .post("/v1/users")
+        .json(&json!({ "email": "GRACE@example.com", "display_name": "Other" }))
+        .send()
+        .await
+        .unwrap();
+    assert_problem(response, 409, "email_taken").await;
+}
+
+async fn concurrent_signups_with_one_email_create_one_user(backend: Backend) {
+    let Some(app) = spawn(backend).await else { return };
+    let requests = (0..10).map(|i| {
+        app.post("/v1/users")
+            .json(&json!({ "email": format!("RACE@example.com{}", if i % 2 == 0 { "" } else { " " }), "display_name": format!("Racer {i}") }))
+            .send()
+    });
+    let responses = futures::future::join_all(requests).await;
+    let mut statuses: Vec<u16> = responses.iter().map(|r| r.as_ref().unwrap().status().as_u16()).collect();
+    statuses.sort();
+    assert_eq!(statuses, [201, 409, 409, 409, 409, 409, 409, 409, 409, 409]);
+    let list: Value = app.get("/v1/users").send().await.unwrap().json().await.unwrap();
+    assert_eq!(list["items"].as_array().unwrap().len(), 1);
+}
+
+async fn invalid_input_is_422_problem(backend: Backend) {
+    let Some(app) = spawn(backend).await else { return };
+    for body in [
+        json!({ "email": "not-an-email", "display_name": "X" }),
+        json!({ "email": "x@example.com", "display_name": "   " }),
+        json!({ "email": "x@example.com" }),
+        json!({ "email": 5, "display_name": "X" }),
+    ] {
+        let response = app.post("/v1/users").json(&body).send().await.unwrap();
+        assert_problem(response, 422, "validation_failed").await;
+    }
+    let malformed = app
+        .post("/v1/users")
+        .header("content-type", "application/json")
+        .body("{\"email\": ")
+        .send()
+        .await
+        .unwrap();
+    assert_problem(malformed, 400, "malformed_json").await;
+    let list: Value = app.get("/v1/users").send().await.unwrap().json().await.unwrap();
+    assert_eq!(list["items"], json!([]), "nothing was written");
+}
+
+async fn get_unknown_or_malformed_id_is_404_problem(backend: Backend) {
+    let Some(app) = spawn(backend).await else { return };
+    let unknown = uuid::Uuid::now_v7();
+    let response = app.get(&format!("/v1/users/{unknown}")).send().await.unwrap();
+    assert_problem(response, 404, "user_not_found").await;
+    let response = app.get("/v1/users/not-a-uuid").send().await.unwrap();
+    assert_problem(response, 404, "not_found").await;
+}
+
+async fn list_paginates_with_opaque_cursor(backend: Backend) {
+    let Some(app) = spawn(backend).await else { return };
+    let mut created = Vec::new();
+    for i in 0..5 {
+        created.push(app.create_user(&format!("user{i}@example.com")).await["id"].clone());
+    }
+    let mut seen = Vec::new();
+    let mut path = "/v1/users?limit=2".to_owned();
+    let mut sizes = Vec::new();
+    loop {
+        let page: Value = app.get(&path).send().await.unwrap().json().await.unwrap();
+        let items = page["items"].as_array().unwrap();
+        sizes.push(items.len());
+        seen.extend(items.iter().map(|u| u["id"].clone()));
+        match page["next"].as_str() {
+            Some(next) => path = format!("/v1/users?limit=2&after={next}"),
+            None => break,
+        }
+    }
+    assert_eq!(sizes, [2, 2, 1]);
+    assert_eq!(seen, created, "registration order, no gaps, no duplicates");
+    let default: Value = app.get("/v1/users").send().await.unwrap().json().await.unwrap();
+    assert_eq!(default["items"].as_array().unwrap().len(), 5);
+    assert_eq!(default["next"], Value::Null);
+}
+
+async fn list_rejects_bad_limit_and_cursor(backend: Backend) {
+    let Some(app) = spawn(backend).await else { return };
+    for limit in ["0", "101", "-1", "ten"] {
+        let response = app.get(&format!("/v1/users?limit={limit}")).send().await.unwrap();
+        assert_problem(response, 422, "invalid_limit").await;
+    }
+    let response = app.get("/v1/users?limit=100").send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    let response = app.get("/v1/users?after=garbage").send().await.unwrap();
+    assert_problem(response, 422, "invalid_cursor").await;
+}
+
+async fn patch_requires_current_version(backend: Backend) {
+    let Some(app) = spawn(backend).await else { return };
+    let user = app.create_user("edit@example.com").await;
+    let path = format!("/v1/users/{}", user["id"].as_str().unwrap());
+    let body = json!({ "display_name": "Renamed" });
+
+    let response = app.patch(&path).json(&body).send().await.unwrap();
+    assert_problem(response, 428, "precondition_required").await;
+
+    let response = app.patch(&path).header("if-match", "\"1\"").json(&body).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["etag"], "\"2\"");
+    let renamed: Value = response.json().await.unwrap();
+    assert_eq!(renamed["display_name"], "Renamed");
+    assert_eq!(renamed["version"], 2);
+
+    // The same stale ETag again: somebody (we) changed it since.
+    let response = app
+        .patch(&path)
+        .header("if-match", "\"1\"")
+        .json(&json!({ "display_name": "Lost update" }))
+        .send()
+        .await
+        .unwrap();
+    assert_problem(response, 412, "version_conflict").await;
+    let current: Value = app.get(&path).send().await.unwrap().json().await.unwrap();
+    assert_eq!(current["display_name"], "Renamed");
+
+    let response = app
+        .patch(&path)
+        .header("if-match", "\"2\"")
+        .json(&json!({ "display_name": "" }))
+        .send()
+        .await
+        .unwrap();
+    assert_problem(response, 422, "validation_failed").await;
+
+    let unknown = format!("/v1/users/{}", uuid::Uuid::now_v7());
+    let response = app.patch(&unknown).header("if-match", "\"1\"").json(&body).send().await.unwrap();
+    assert_problem(response, 404, "user_not_found").await;
+}
+
+async fn deactivate_sets_status(backend: Backend) {
+    let Some(app) = spawn(backend).await else { return };
+    let user = app.create_user("leaving@example.com").await;
+    let path = format!("/v1/users/{}/deactivate", user["id"].as_str().unwrap());
+    let response = app.post(&path).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["status"], "deactivated");
+    assert_eq!(body["version"], 2);
+    // Idempotent: a second call changes nothing.
+    let again: Value = app.post(&path).send().await.unwrap().json().await.unwrap();
+    assert_eq!(again["version"], 2);
+    let unknown = format!("/v1/users/{}/deactivate", uuid::Uuid::now_v7());
+    let response = app.post(&unknown).send().await.unwrap();
+    assert_problem(response, 404, "user_not_found").await;
+}
