@@ -30,9 +30,7 @@ impl MigrationTrait for Migration {
         // lower(email) keeps the rule true even for rows written by other tools.
         manager
             .get_connection()
-            .execute_unprepared(
-                "CREATE UNIQUE INDEX users_email_lower_key ON users (lower(email))",
-            )
+            .execute_unprepared("CREATE UNIQUE INDEX users_email_lower_key ON users (lower(email))")
             .await?;
         Ok(())
     }

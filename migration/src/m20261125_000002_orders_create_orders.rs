@@ -16,12 +16,14 @@ impl MigrationTrait for Migration {
                     .table(Orders::Table)
                     .col(uuid(manager, Orders::Id).primary_key())
                     .col(uuid(manager, Orders::UserId))
-                    .col(string(Orders::Status, 16).check(Expr::col(Orders::Status).is_in([
-                        "pending",
-                        "paid",
-                        "shipped",
-                        "cancelled",
-                    ])))
+                    .col(
+                        string(Orders::Status, 16).check(Expr::col(Orders::Status).is_in([
+                            "pending",
+                            "paid",
+                            "shipped",
+                            "cancelled",
+                        ])),
+                    )
                     .col(string(Orders::Currency, 3))
                     .col(int64(Orders::TotalCents).check(Expr::col(Orders::TotalCents).gte(0)))
                     .col(int64(Orders::Version).default(1))
@@ -54,7 +56,11 @@ impl MigrationTrait for Migration {
                         int64(OrderItems::UnitPriceCents)
                             .check(Expr::col(OrderItems::UnitPriceCents).gte(0)),
                     )
-                    .primary_key(Index::create().col(OrderItems::OrderId).col(OrderItems::LineNo))
+                    .primary_key(
+                        Index::create()
+                            .col(OrderItems::OrderId)
+                            .col(OrderItems::LineNo),
+                    )
                     .foreign_key(
                         ForeignKey::create()
                             .name("order_items_order_id_fkey")

@@ -18,7 +18,7 @@ use crate::Migrator;
 
 /// The PostgreSQL advisory lock key that serialises migration runs (an arbitrary constant,
 /// "ORDR-MIG" as ASCII).
-const ADVISORY_LOCK_KEY: i64 = 0x4F52_4452_4D49_47;
+const ADVISORY_LOCK_KEY: i64 = 0x004F_5244_524D_4947;
 
 /// A migration run failed.
 #[derive(Debug, thiserror::Error)]
@@ -216,9 +216,13 @@ mod tests {
     #[test]
     fn fresh_needs_confirmation_outside_throwaway_databases() {
         assert!(fresh_is_safe("sqlite://data/app.db"));
-        assert!(fresh_is_safe("postgres://postgres@127.0.0.1:5432/test_orders"));
+        assert!(fresh_is_safe(
+            "postgres://postgres@127.0.0.1:5432/test_orders"
+        ));
         assert!(fresh_is_safe("postgres://h/testing?sslmode=disable"));
-        assert!(!fresh_is_safe("postgres://postgres@127.0.0.1:5432/postgres"));
+        assert!(!fresh_is_safe(
+            "postgres://postgres@127.0.0.1:5432/postgres"
+        ));
         assert!(!fresh_is_safe("postgres://h/prod_test"));
         assert!(!fresh_is_safe("postgres://h"));
         assert!(!fresh_is_safe("mysql://h/test"));

@@ -1,6 +1,8 @@
 //! The schema history applies, reverts and reapplies cleanly on both engines, and concurrent
 //! runners apply each migration exactly once.
 
+#![allow(clippy::unwrap_used)]
+
 use migration::{Migrator, Runner, pending};
 use persistence::Backend;
 use persistence::testing::TestDatabase;
@@ -24,14 +26,19 @@ async fn table_count(db: &persistence::Db) -> i64 {
              AND table_name IN ('users', 'orders', 'order_items', 'idempotency_keys')"
         }
     };
-    let row = db.orm().query_one_raw(
-        sea_orm_migration::sea_orm::Statement::from_string(db.orm().get_database_backend(), sql),
-    );
+    let row = db
+        .orm()
+        .query_one_raw(sea_orm_migration::sea_orm::Statement::from_string(
+            db.orm().get_database_backend(),
+            sql,
+        ));
     row.await.unwrap().unwrap().try_get::<i64>("", "n").unwrap()
 }
 
 async fn up_down_up_round_trip(backend: Backend) {
-    let Some(test) = TestDatabase::create(backend).await else { return };
+    let Some(test) = TestDatabase::create(backend).await else {
+        return;
+    };
     let all = Migrator::migrations().len();
 
     let runner = Runner::lock(test.url()).await.unwrap();
@@ -57,17 +64,17 @@ async fn up_down_up_round_trip(backend: Backend) {
 }
 
 async fn concurrent_runners_apply_each_migration_once(backend: Backend) {
-    let Some(test) = TestDatabase::create(backend).await else { return };
+    let Some(test) = TestDatabase::create(backend).await else {
+        return;
+    };
     let run = |url: String| async move {
         let runner = Runner::lock(&url).await?;
         let applied = runner.up(None).await?;
         runner.release().await?;
         Ok::<_, migration::MigrateError>(applied)
     };
-    let runs = futures::future::join_all(
-        (0..4).map(|_| tokio::spawn(run(test.url().to_owned()))),
-    )
-    .await;
+    let runs =
+        futures::future::join_all((0..4).map(|_| tokio::spawn(run(test.url().to_owned())))).await;
     let mut applied_total = 0;
     for result in runs {
         applied_total += result.unwrap().expect("every runner succeeds").len();
@@ -90,9 +97,14 @@ async fn concurrent_runners_apply_each_migration_once(backend: Backend) {
 }
 
 async fn check_reports_pending_until_applied(backend: Backend) {
-    let Some(test) = TestDatabase::create(backend).await else { return };
+    let Some(test) = TestDatabase::create(backend).await else {
+        return;
+    };
     // A read-only check on an empty database creates nothing and reports everything pending.
-    assert_eq!(pending(test.db()).await.unwrap().len(), Migrator::migrations().len());
+    assert_eq!(
+        pending(test.db()).await.unwrap().len(),
+        Migrator::migrations().len()
+    );
     assert_eq!(table_count(test.db()).await, 0);
     let runner = Runner::lock(test.url()).await.unwrap();
     runner.up(None).await.unwrap();

@@ -1,6 +1,8 @@
 //! Black-box tests of the orders endpoints, idempotency, and the workflows that span the users
 //! and orders contexts — including failure injection and races — on both engines.
 
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use common::{TestApp, assert_problem, spawn};
@@ -35,7 +37,10 @@ fn order_body(user_id: &str) -> Value {
 }
 
 async fn user(app: &TestApp, email: &str) -> String {
-    app.create_user(email).await["id"].as_str().unwrap().to_owned()
+    app.create_user(email).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned()
 }
 
 async fn orders_of(app: &TestApp, user_id: &str) -> Vec<Value> {
@@ -51,14 +56,24 @@ async fn orders_of(app: &TestApp, user_id: &str) -> Vec<Value> {
 }
 
 async fn place_and_get_order(backend: Backend) {
-    let Some(app) = spawn(backend).await else { return };
+    let Some(app) = spawn(backend).await else {
+        return;
+    };
     let user_id = user(&app, "buyer@example.com").await;
-    let response = app.post("/v1/orders").json(&order_body(&user_id)).send().await.unwrap();
+    let response = app
+        .post("/v1/orders")
+        .json(&order_body(&user_id))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), 201);
     let location = response.headers()["location"].to_str().unwrap().to_owned();
     assert_eq!(response.headers()["etag"], "\"1\"");
     let order: Value = response.json().await.unwrap();
-    assert_eq!(location, format!("/v1/orders/{}", order["id"].as_str().unwrap()));
+    assert_eq!(
+        location,
+        format!("/v1/orders/{}", order["id"].as_str().unwrap())
+    );
     assert_eq!(order["user_id"], user_id.as_str());
     assert_eq!(order["status"], "pending");
     assert_eq!(order["currency"], "EUR");
@@ -73,7 +88,9 @@ async fn place_and_get_order(backend: Backend) {
 }
 
 async fn invalid_orders_are_422_and_write_nothing(backend: Backend) {
-    let Some(app) = spawn(backend).await else { return };
+    let Some(app) = spawn(backend).await else {
+        return;
+    };
     let user_id = user(&app, "picky@example.com").await;
     let item = |sku: &str, quantity: i64, price: i64| json!({ "sku": sku, "quantity": quantity, "unit_price_cents": price });
     let cases = [
@@ -96,31 +113,59 @@ async fn invalid_orders_are_422_and_write_nothing(backend: Backend) {
 }
 
 async fn unknown_and_deactivated_customers_cannot_order(backend: Backend) {
-    let Some(app) = spawn(backend).await else { return };
+    let Some(app) = spawn(backend).await else {
+        return;
+    };
     let unknown = uuid::Uuid::now_v7().to_string();
-    let response = app.post("/v1/orders").json(&order_body(&unknown)).send().await.unwrap();
+    let response = app
+        .post("/v1/orders")
+        .json(&order_body(&unknown))
+        .send()
+        .await
+        .unwrap();
     assert_problem(response, 422, "unknown_customer").await;
 
     let user_id = user(&app, "gone@example.com").await;
-    let deactivated = app.post(&format!("/v1/users/{user_id}/deactivate")).send().await.unwrap();
+    let deactivated = app
+        .post(&format!("/v1/users/{user_id}/deactivate"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(deactivated.status(), 200);
-    let response = app.post("/v1/orders").json(&order_body(&user_id)).send().await.unwrap();
+    let response = app
+        .post("/v1/orders")
+        .json(&order_body(&user_id))
+        .send()
+        .await
+        .unwrap();
     assert_problem(response, 422, "customer_deactivated").await;
     assert!(orders_of(&app, &user_id).await.is_empty());
 }
 
 async fn get_unknown_order_is_404(backend: Backend) {
-    let Some(app) = spawn(backend).await else { return };
-    let response = app.get(&format!("/v1/orders/{}", uuid::Uuid::now_v7())).send().await.unwrap();
+    let Some(app) = spawn(backend).await else {
+        return;
+    };
+    let response = app
+        .get(&format!("/v1/orders/{}", uuid::Uuid::now_v7()))
+        .send()
+        .await
+        .unwrap();
     assert_problem(response, 404, "order_not_found").await;
     let response = app.get("/v1/orders/12345").send().await.unwrap();
     assert_problem(response, 404, "not_found").await;
-    let response = app.post(&format!("/v1/orders/{}/pay", uuid::Uuid::now_v7())).send().await.unwrap();
+    let response = app
+        .post(&format!("/v1/orders/{}/pay", uuid::Uuid::now_v7()))
+        .send()
+        .await
+        .unwrap();
     assert_problem(response, 404, "order_not_found").await;
 }
 
 async fn user_orders_are_listed_newest_first_with_cursor(backend: Backend) {
-    let Some(app) = spawn(backend).await else { return };
+    let Some(app) = spawn(backend).await else {
+        return;
+    };
     let user_id = user(&app, "frequent@example.com").await;
     let other = user(&app, "other@example.com").await;
     let mut placed = Vec::new();
@@ -136,7 +181,11 @@ async fn user_orders_are_listed_newest_first_with_cursor(backend: Backend) {
         let page: Value = app.get(&path).send().await.unwrap().json().await.unwrap();
         for order in page["items"].as_array().unwrap() {
             assert_eq!(order["user_id"], user_id.as_str());
-            assert_eq!(order["items"].as_array().unwrap().len(), 1, "items are included");
+            assert_eq!(
+                order["items"].as_array().unwrap().len(),
+                1,
+                "items are included"
+            );
             seen.push(order["id"].clone());
         }
         match page["next"].as_str() {
@@ -146,16 +195,30 @@ async fn user_orders_are_listed_newest_first_with_cursor(backend: Backend) {
     }
     assert_eq!(seen, placed, "newest first, no gaps, no duplicates");
 
-    let response = app.get(&format!("/v1/users/{}/orders", uuid::Uuid::now_v7())).send().await.unwrap();
+    let response = app
+        .get(&format!("/v1/users/{}/orders", uuid::Uuid::now_v7()))
+        .send()
+        .await
+        .unwrap();
     assert_problem(response, 404, "user_not_found").await;
-    let response = app.get(&format!("/v1/users/{user_id}/orders?limit=0")).send().await.unwrap();
+    let response = app
+        .get(&format!("/v1/users/{user_id}/orders?limit=0"))
+        .send()
+        .await
+        .unwrap();
     assert_problem(response, 422, "invalid_limit").await;
-    let response = app.get(&format!("/v1/users/{user_id}/orders?after=zzz")).send().await.unwrap();
+    let response = app
+        .get(&format!("/v1/users/{user_id}/orders?after=zzz"))
+        .send()
+        .await
+        .unwrap();
     assert_problem(response, 422, "invalid_cursor").await;
 }
 
 async fn lifecycle_transitions_and_conflicts(backend: Backend) {
-    let Some(app) = spawn(backend).await else { return };
+    let Some(app) = spawn(backend).await else {
+        return;
+    };
     let user_id = user(&app, "life@example.com").await;
     let order = app.create_order(&user_id).await;
     let id = order["id"].as_str().unwrap();
@@ -164,7 +227,10 @@ async fn lifecycle_transitions_and_conflicts(backend: Backend) {
     let response = act("ship").await.unwrap();
     assert_problem(response, 409, "illegal_transition").await;
     let paid: Value = act("pay").await.unwrap().json().await.unwrap();
-    assert_eq!((paid["status"].as_str(), paid["version"].as_i64()), (Some("paid"), Some(2)));
+    assert_eq!(
+        (paid["status"].as_str(), paid["version"].as_i64()),
+        (Some("paid"), Some(2))
+    );
     let response = act("pay").await.unwrap();
     assert_problem(response, 409, "illegal_transition").await;
     // A stale If-Match loses with 412 and changes nothing.
@@ -198,11 +264,18 @@ async fn lifecycle_transitions_and_conflicts(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(cancelled["status"], "cancelled");
-    let response = app.post(&format!("/v1/orders/{second_id}/pay")).send().await.unwrap();
+    let response = app
+        .post(&format!("/v1/orders/{second_id}/pay"))
+        .send()
+        .await
+        .unwrap();
     assert_problem(response, 409, "illegal_transition").await;
     let third = app.create_order(&user_id).await;
     let third_id = third["id"].as_str().unwrap();
-    app.post(&format!("/v1/orders/{third_id}/pay")).send().await.unwrap();
+    app.post(&format!("/v1/orders/{third_id}/pay"))
+        .send()
+        .await
+        .unwrap();
     let cancelled: Value = app
         .post(&format!("/v1/orders/{third_id}/cancel"))
         .send()
@@ -213,11 +286,12 @@ async fn lifecycle_transitions_and_conflicts(backend: Backend) {
         .unwrap();
     assert_eq!(cancelled["status"], "cancelled");
 
-    // Racing transitions on one order: exactly one wins.
+    // Racing transitions on one paid order (ship and cancel exclude each other): one wins.
     let fourth = app.create_order(&user_id).await;
     let fourth_id = fourth["id"].as_str().unwrap().to_owned();
+    app.post(&format!("/v1/orders/{fourth_id}/pay")).send().await.unwrap();
     let (a, b) = tokio::join!(
-        app.post(&format!("/v1/orders/{fourth_id}/pay")).send(),
+        app.post(&format!("/v1/orders/{fourth_id}/ship")).send(),
         app.post(&format!("/v1/orders/{fourth_id}/cancel")).send()
     );
     let mut statuses = [a.unwrap().status().as_u16(), b.unwrap().status().as_u16()];
@@ -226,9 +300,16 @@ async fn lifecycle_transitions_and_conflicts(backend: Backend) {
 }
 
 async fn idempotent_replay_returns_the_first_order(backend: Backend) {
-    let Some(app) = spawn(backend).await else { return };
+    let Some(app) = spawn(backend).await else {
+        return;
+    };
     let user_id = user(&app, "retry@example.com").await;
-    let send = |body: Value| app.post("/v1/orders").header("idempotency-key", "order-123").json(&body).send();
+    let send = |body: Value| {
+        app.post("/v1/orders")
+            .header("idempotency-key", "order-123")
+            .json(&body)
+            .send()
+    };
 
     let first = send(order_body(&user_id)).await.unwrap();
     assert_eq!(first.status(), 201);
@@ -238,7 +319,11 @@ async fn idempotent_replay_returns_the_first_order(backend: Backend) {
     assert_eq!(replay.headers()["idempotent-replayed"], "true");
     let replay: Value = replay.json().await.unwrap();
     assert_eq!(replay, first);
-    assert_eq!(orders_of(&app, &user_id).await.len(), 1, "the replay created nothing");
+    assert_eq!(
+        orders_of(&app, &user_id).await.len(),
+        1,
+        "the replay created nothing"
+    );
 
     let mut other_body = order_body(&user_id);
     other_body["currency"] = json!("USD");
@@ -263,7 +348,9 @@ async fn idempotent_replay_returns_the_first_order(backend: Backend) {
 }
 
 async fn concurrent_requests_with_one_key_create_one_order(backend: Backend) {
-    let Some(app) = spawn(backend).await else { return };
+    let Some(app) = spawn(backend).await else {
+        return;
+    };
     let user_id = user(&app, "burst@example.com").await;
     let requests = (0..10).map(|_| {
         app.post("/v1/orders")
@@ -284,11 +371,17 @@ async fn concurrent_requests_with_one_key_create_one_order(backend: Backend) {
 }
 
 async fn two_instances_honour_one_key_once(backend: Backend) {
-    let Some(app) = spawn(backend).await else { return };
+    let Some(app) = spawn(backend).await else {
+        return;
+    };
     let second = app.second_instance().await;
     let user_id = user(&app, "replicas@example.com").await;
     let requests = (0..8).map(|i| {
-        let base = if i % 2 == 0 { app.address.clone() } else { second.address.clone() };
+        let base = if i % 2 == 0 {
+            app.address.clone()
+        } else {
+            second.address.clone()
+        };
         app.client
             .post(format!("{base}/v1/orders"))
             .header("idempotency-key", "replicated")
@@ -309,17 +402,27 @@ async fn two_instances_honour_one_key_once(backend: Backend) {
 }
 
 async fn deactivation_cancels_pending_orders_only(backend: Backend) {
-    let Some(app) = spawn(backend).await else { return };
+    let Some(app) = spawn(backend).await else {
+        return;
+    };
     let user_id = user(&app, "closing@example.com").await;
     let other = user(&app, "staying@example.com").await;
     let pending = app.create_order(&user_id).await;
     let paid = app.create_order(&user_id).await;
-    app.post(&format!("/v1/orders/{}/pay", paid["id"].as_str().unwrap())).send().await.unwrap();
+    app.post(&format!("/v1/orders/{}/pay", paid["id"].as_str().unwrap()))
+        .send()
+        .await
+        .unwrap();
     let others = app.create_order(&other).await;
 
-    let response = app.post(&format!("/v1/users/{user_id}/deactivate")).send().await.unwrap();
+    let response = app
+        .post(&format!("/v1/users/{user_id}/deactivate"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), 200);
 
+    let app = &app;
     let status_of = |order: &Value| {
         let path = format!("/v1/orders/{}", order["id"].as_str().unwrap());
         async move { app.get(&path).send().await.unwrap().json::<Value>().await.unwrap() }
@@ -332,16 +435,33 @@ async fn deactivation_cancels_pending_orders_only(backend: Backend) {
 }
 
 async fn fault_between_user_and_order_writes_leaves_nothing_half_written(backend: Backend) {
-    let Some(app) = spawn(backend).await else { return };
+    let Some(app) = spawn(backend).await else {
+        return;
+    };
     let user_id = user(&app, "fragile@example.com").await;
     let order = app.create_order(&user_id).await;
 
-    app.faults.arm(app::workflows::faults::DEACTIVATE_AFTER_USER_WRITE);
-    let response = app.post(&format!("/v1/users/{user_id}/deactivate")).send().await.unwrap();
+    app.faults
+        .arm(app::workflows::faults::DEACTIVATE_AFTER_USER_WRITE);
+    let response = app
+        .post(&format!("/v1/users/{user_id}/deactivate"))
+        .send()
+        .await
+        .unwrap();
     let problem = assert_problem(response, 500, "internal_error").await;
-    assert!(!problem["detail"].as_str().unwrap().contains("injected"), "internals stay hidden");
+    assert!(
+        !problem["detail"].as_str().unwrap().contains("injected"),
+        "internals stay hidden"
+    );
 
-    let user: Value = app.get(&format!("/v1/users/{user_id}")).send().await.unwrap().json().await.unwrap();
+    let user: Value = app
+        .get(&format!("/v1/users/{user_id}"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(user["status"], "active");
     assert_eq!(user["version"], 1);
     let order_now: Value = app
@@ -354,15 +474,23 @@ async fn fault_between_user_and_order_writes_leaves_nothing_half_written(backend
         .unwrap();
     assert_eq!(order_now["status"], "pending");
 
-    app.faults.disarm(app::workflows::faults::DEACTIVATE_AFTER_USER_WRITE);
-    let response = app.post(&format!("/v1/users/{user_id}/deactivate")).send().await.unwrap();
+    app.faults
+        .disarm(app::workflows::faults::DEACTIVATE_AFTER_USER_WRITE);
+    let response = app
+        .post(&format!("/v1/users/{user_id}/deactivate"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), 200);
 }
 
 async fn fault_between_order_row_and_items_leaves_nothing_half_written(backend: Backend) {
-    let Some(app) = spawn(backend).await else { return };
+    let Some(app) = spawn(backend).await else {
+        return;
+    };
     let user_id = user(&app, "halfway@example.com").await;
-    app.faults.arm(app::workflows::faults::PLACE_AFTER_ORDER_ROW);
+    app.faults
+        .arm(app::workflows::faults::PLACE_AFTER_ORDER_ROW);
     let response = app
         .post("/v1/orders")
         .header("idempotency-key", "k-1")
@@ -371,10 +499,14 @@ async fn fault_between_order_row_and_items_leaves_nothing_half_written(backend: 
         .await
         .unwrap();
     assert_problem(response, 500, "internal_error").await;
-    assert!(orders_of(&app, &user_id).await.is_empty(), "no order row survived");
+    assert!(
+        orders_of(&app, &user_id).await.is_empty(),
+        "no order row survived"
+    );
 
     // The key was not burned either: once the fault clears, the same request succeeds.
-    app.faults.disarm(app::workflows::faults::PLACE_AFTER_ORDER_ROW);
+    app.faults
+        .disarm(app::workflows::faults::PLACE_AFTER_ORDER_ROW);
     let response = app
         .post("/v1/orders")
         .header("idempotency-key", "k-1")
@@ -390,16 +522,22 @@ async fn fault_between_order_row_and_items_leaves_nothing_half_written(backend: 
 }
 
 async fn deactivation_racing_placement_never_leaves_a_pending_order(backend: Backend) {
-    let Some(app) = spawn(backend).await else { return };
+    let Some(app) = spawn(backend).await else {
+        return;
+    };
     for round in 0..6 {
         let user_id = user(&app, &format!("race{round}@example.com")).await;
         let placements = (0..4).map(|_| app.post("/v1/orders").json(&order_body(&user_id)).send());
         let deactivation = app.post(&format!("/v1/users/{user_id}/deactivate")).send();
-        let (placed, deactivated) = tokio::join!(futures::future::join_all(placements), deactivation);
+        let (placed, deactivated) =
+            tokio::join!(futures::future::join_all(placements), deactivation);
         assert_eq!(deactivated.unwrap().status(), 200);
         for response in placed {
             let status = response.unwrap().status().as_u16();
-            assert!(status == 201 || status == 422, "placement answered {status}");
+            assert!(
+                status == 201 || status == 422,
+                "placement answered {status}"
+            );
         }
         for order in orders_of(&app, &user_id).await {
             assert_eq!(order["status"], "cancelled", "round {round}: {order}");

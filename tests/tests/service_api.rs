@@ -1,6 +1,8 @@
 //! The service's operational behaviour: health, errors outside handlers, request ids, limits,
 //! start-up migration policy and graceful shutdown.
 
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use std::time::Duration;
@@ -20,22 +22,33 @@ persistence::both_backends!(
 );
 
 async fn health_endpoints_answer(backend: Backend) {
-    let Some(app) = spawn(backend).await else { return };
+    let Some(app) = spawn(backend).await else {
+        return;
+    };
     assert_eq!(app.get("/health/live").send().await.unwrap().status(), 200);
     assert_eq!(app.get("/health/ready").send().await.unwrap().status(), 200);
 }
 
 async fn unknown_routes_and_wrong_methods_are_problems(backend: Backend) {
-    let Some(app) = spawn(backend).await else { return };
+    let Some(app) = spawn(backend).await else {
+        return;
+    };
     let response = app.get("/v2/nothing").send().await.unwrap();
     assert_problem(response, 404, "not_found").await;
-    let response = app.client.delete(app.url("/v1/users")).send().await.unwrap();
+    let response = app
+        .client
+        .delete(app.url("/v1/users"))
+        .send()
+        .await
+        .unwrap();
     assert!(response.headers().contains_key("allow"));
     assert_problem(response, 405, "method_not_allowed").await;
 }
 
 async fn request_ids_are_set_and_propagated(backend: Backend) {
-    let Some(app) = spawn(backend).await else { return };
+    let Some(app) = spawn(backend).await else {
+        return;
+    };
     let generated = app.get("/health/live").send().await.unwrap();
     let id = generated.headers()["x-request-id"].to_str().unwrap();
     assert!(uuid::Uuid::parse_str(id).is_ok(), "generated id {id}");
@@ -49,7 +62,9 @@ async fn request_ids_are_set_and_propagated(backend: Backend) {
 }
 
 async fn oversized_bodies_are_413(backend: Backend) {
-    let Some(app) = spawn(backend).await else { return };
+    let Some(app) = spawn(backend).await else {
+        return;
+    };
     let huge = json!({ "email": "big@example.com", "display_name": "x".repeat(1024 * 1024 + 1) });
     let response = app.post("/v1/users").json(&huge).send().await.unwrap();
     assert_problem(response, 413, "payload_too_large").await;
@@ -57,7 +72,9 @@ async fn oversized_bodies_are_413(backend: Backend) {
 
 /// A request whose body is still arriving when shutdown begins is answered, not cut off.
 async fn in_flight_requests_finish_on_shutdown(backend: Backend) {
-    let Some(mut app) = spawn(backend).await else { return };
+    let Some(mut app) = spawn(backend).await else {
+        return;
+    };
     let body = json!({ "email": "late@example.com", "display_name": "Late" }).to_string();
     let addr = app.address.trim_start_matches("http://").to_owned();
     let mut stream = tokio::net::TcpStream::connect(&addr).await.unwrap();
@@ -102,7 +119,9 @@ async fn sqlite_applies_pending_migrations_at_start() {
 
 #[tokio::test]
 async fn postgres_refuses_to_start_with_pending_migrations() {
-    let Some(database) = TestDatabase::create(Backend::Postgres).await else { return };
+    let Some(database) = TestDatabase::create(Backend::Postgres).await else {
+        return;
+    };
     let mut config = app::Config::new(database.url());
     config.bind_addr = "127.0.0.1:0".parse().unwrap();
     let refused = app::Application::build(config.clone()).await;
@@ -110,7 +129,9 @@ async fn postgres_refuses_to_start_with_pending_migrations() {
     assert!(message.contains("cargo xtask migrate"), "{message}");
 
     config.migrate_on_start = true;
-    let app = app::Application::build(config).await.expect("MIGRATE_ON_START=1 applies them");
+    let app = app::Application::build(config)
+        .await
+        .expect("MIGRATE_ON_START=1 applies them");
     let address = format!("http://127.0.0.1:{}", app.port());
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(app.run_until(async move {

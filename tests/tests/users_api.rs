@@ -1,5 +1,7 @@
 //! Black-box tests of the users endpoints and the service's HTTP conventions, on both engines.
 
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use common::{assert_problem, spawn};
@@ -19,7 +21,9 @@ persistence::both_backends!(
 );
 
 async fn create_returns_user_with_location_and_etag(backend: Backend) {
-    let Some(app) = spawn(backend).await else { return };
+    let Some(app) = spawn(backend).await else {
+        return;
+    };
     let response = app
         .post("/v1/users")
         .json(&json!({ "email": "  Ada@Example.COM ", "display_name": " Ada Lovelace " }))
@@ -49,7 +53,9 @@ async fn create_returns_user_with_location_and_etag(backend: Backend) {
 }
 
 async fn duplicate_email_in_any_case_is_409(backend: Backend) {
-    let Some(app) = spawn(backend).await else { return };
+    let Some(app) = spawn(backend).await else {
+        return;
+    };
     app.create_user("grace@example.com").await;
     let response = app
         .post("/v1/users")
@@ -61,22 +67,36 @@ async fn duplicate_email_in_any_case_is_409(backend: Backend) {
 }
 
 async fn concurrent_signups_with_one_email_create_one_user(backend: Backend) {
-    let Some(app) = spawn(backend).await else { return };
+    let Some(app) = spawn(backend).await else {
+        return;
+    };
     let requests = (0..10).map(|i| {
         app.post("/v1/users")
             .json(&json!({ "email": format!("RACE@example.com{}", if i % 2 == 0 { "" } else { " " }), "display_name": format!("Racer {i}") }))
             .send()
     });
     let responses = futures::future::join_all(requests).await;
-    let mut statuses: Vec<u16> = responses.iter().map(|r| r.as_ref().unwrap().status().as_u16()).collect();
+    let mut statuses: Vec<u16> = responses
+        .iter()
+        .map(|r| r.as_ref().unwrap().status().as_u16())
+        .collect();
     statuses.sort();
     assert_eq!(statuses, [201, 409, 409, 409, 409, 409, 409, 409, 409, 409]);
-    let list: Value = app.get("/v1/users").send().await.unwrap().json().await.unwrap();
+    let list: Value = app
+        .get("/v1/users")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(list["items"].as_array().unwrap().len(), 1);
 }
 
 async fn invalid_input_is_422_problem(backend: Backend) {
-    let Some(app) = spawn(backend).await else { return };
+    let Some(app) = spawn(backend).await else {
+        return;
+    };
     for body in [
         json!({ "email": "not-an-email", "display_name": "X" }),
         json!({ "email": "x@example.com", "display_name": "   " }),
@@ -94,21 +114,36 @@ async fn invalid_input_is_422_problem(backend: Backend) {
         .await
         .unwrap();
     assert_problem(malformed, 400, "malformed_json").await;
-    let list: Value = app.get("/v1/users").send().await.unwrap().json().await.unwrap();
+    let list: Value = app
+        .get("/v1/users")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(list["items"], json!([]), "nothing was written");
 }
 
 async fn get_unknown_or_malformed_id_is_404_problem(backend: Backend) {
-    let Some(app) = spawn(backend).await else { return };
+    let Some(app) = spawn(backend).await else {
+        return;
+    };
     let unknown = uuid::Uuid::now_v7();
-    let response = app.get(&format!("/v1/users/{unknown}")).send().await.unwrap();
+    let response = app
+        .get(&format!("/v1/users/{unknown}"))
+        .send()
+        .await
+        .unwrap();
     assert_problem(response, 404, "user_not_found").await;
     let response = app.get("/v1/users/not-a-uuid").send().await.unwrap();
     assert_problem(response, 404, "not_found").await;
 }
 
 async fn list_paginates_with_opaque_cursor(backend: Backend) {
-    let Some(app) = spawn(backend).await else { return };
+    let Some(app) = spawn(backend).await else {
+        return;
+    };
     let mut created = Vec::new();
     for i in 0..5 {
         created.push(app.create_user(&format!("user{i}@example.com")).await["id"].clone());
@@ -128,15 +163,28 @@ async fn list_paginates_with_opaque_cursor(backend: Backend) {
     }
     assert_eq!(sizes, [2, 2, 1]);
     assert_eq!(seen, created, "registration order, no gaps, no duplicates");
-    let default: Value = app.get("/v1/users").send().await.unwrap().json().await.unwrap();
+    let default: Value = app
+        .get("/v1/users")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(default["items"].as_array().unwrap().len(), 5);
     assert_eq!(default["next"], Value::Null);
 }
 
 async fn list_rejects_bad_limit_and_cursor(backend: Backend) {
-    let Some(app) = spawn(backend).await else { return };
+    let Some(app) = spawn(backend).await else {
+        return;
+    };
     for limit in ["0", "101", "-1", "ten"] {
-        let response = app.get(&format!("/v1/users?limit={limit}")).send().await.unwrap();
+        let response = app
+            .get(&format!("/v1/users?limit={limit}"))
+            .send()
+            .await
+            .unwrap();
         assert_problem(response, 422, "invalid_limit").await;
     }
     let response = app.get("/v1/users?limit=100").send().await.unwrap();
@@ -146,7 +194,9 @@ async fn list_rejects_bad_limit_and_cursor(backend: Backend) {
 }
 
 async fn patch_requires_current_version(backend: Backend) {
-    let Some(app) = spawn(backend).await else { return };
+    let Some(app) = spawn(backend).await else {
+        return;
+    };
     let user = app.create_user("edit@example.com").await;
     let path = format!("/v1/users/{}", user["id"].as_str().unwrap());
     let body = json!({ "display_name": "Renamed" });
@@ -154,7 +204,13 @@ async fn patch_requires_current_version(backend: Backend) {
     let response = app.patch(&path).json(&body).send().await.unwrap();
     assert_problem(response, 428, "precondition_required").await;
 
-    let response = app.patch(&path).header("if-match", "\"1\"").json(&body).send().await.unwrap();
+    let response = app
+        .patch(&path)
+        .header("if-match", "\"1\"")
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), 200);
     assert_eq!(response.headers()["etag"], "\"2\"");
     let renamed: Value = response.json().await.unwrap();
@@ -183,12 +239,20 @@ async fn patch_requires_current_version(backend: Backend) {
     assert_problem(response, 422, "validation_failed").await;
 
     let unknown = format!("/v1/users/{}", uuid::Uuid::now_v7());
-    let response = app.patch(&unknown).header("if-match", "\"1\"").json(&body).send().await.unwrap();
+    let response = app
+        .patch(&unknown)
+        .header("if-match", "\"1\"")
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
     assert_problem(response, 404, "user_not_found").await;
 }
 
 async fn deactivate_sets_status(backend: Backend) {
-    let Some(app) = spawn(backend).await else { return };
+    let Some(app) = spawn(backend).await else {
+        return;
+    };
     let user = app.create_user("leaving@example.com").await;
     let path = format!("/v1/users/{}/deactivate", user["id"].as_str().unwrap());
     let response = app.post(&path).send().await.unwrap();

@@ -1,1 +1,206 @@
-fn main() {}
+//! Project automation, run as `cargo xtask <command>` (the alias lives in `.cargo/config.toml`).
+//!
+//! Exit codes: `0` success; `1` the command ran and said "no" (migrations pending, a boundary
+//! crossed, `migrate fresh` refused); `2` the command could not run (bad arguments, database
+//! unreachable, I/O error).
+//!
+//! Adding a command: add a variant to [`Command`] (its doc comment is its `--help` line), put the
+//! work in its own module, and dispatch it in [`run`].
+
+mod boundaries;
+mod generate;
+mod migrate;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::LazyLock;
+
+use clap::{Parser, Subcommand};
+use tracing_subscriber::EnvFilter;
+
+/// The workspace root: this crate sits one level below it.
+fn workspace_root() -> PathBuf {
+    let manifest_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
+    manifest_dir.parent().unwrap_or(manifest_dir).to_path_buf()
+}
+
+/// The service's embedded SQLite file, `data/app.db` under the workspace root: the same file
+/// `cargo run` at the root opens by default, whatever directory `cargo xtask` runs from.
+static DEFAULT_DATABASE_URL: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "sqlite://{}",
+        workspace_root().join("data").join("app.db").display()
+    )
+});
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "cargo xtask",
+    bin_name = "cargo xtask",
+    about = "Project automation: migrations, maintenance and checks.",
+    after_help = "Exit codes: 0 success; 1 the check failed or the command refused; 2 error.\n\
+                  Logging: RUST_LOG (default `info,sqlx=warn`), on stderr."
+)]
+struct Cli {
+    /// Database to work on: `sqlite://path/to/file.db` or `postgres://user@host/db`.
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        global = true,
+        hide_env_values = true,
+        default_value = DEFAULT_DATABASE_URL.as_str()
+    )]
+    database_url: String,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Apply, revert, inspect or create schema migrations (`migrate` alone = `migrate up`).
+    Migrate(migrate::MigrateArgs),
+    /// Fail when code crosses a crate boundary (ORM outside the contexts, public entity
+    /// modules, one context depending on another).
+    CheckBoundaries,
+    // New commands go here (next: `purge-idempotency-keys`), one module each.
+}
+
+/// How a command that ran to completion ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Outcome {
+    /// Done, or the check passed.
+    Success,
+    /// The check failed or the command refused; it has already said why.
+    Failed,
+}
+
+async fn run(cli: Cli) -> anyhow::Result<Outcome> {
+    match cli.command {
+        Command::Migrate(args) => migrate::run(&cli.database_url, args).await,
+        Command::CheckBoundaries => boundaries::run(&workspace_root()),
+    }
+}
+
+fn init_logging() {
+    // sqlx reports PostgreSQL notices ("relation already exists, skipping") at info.
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging();
+    match run(cli).await {
+        Ok(Outcome::Success) => ExitCode::SUCCESS,
+        Ok(Outcome::Failed) => ExitCode::from(1),
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// `url` with any password replaced by `***`, for messages and logs.
+fn redact(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(authority_end);
+    match authority.rsplit_once('@') {
+        Some((userinfo, host)) => match userinfo.split_once(':') {
+            Some((user, _password)) => format!("{scheme}://{user}:***@{host}{tail}"),
+            None => url.to_owned(),
+        },
+        None => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn default_database_is_the_workspace_sqlite_file() {
+        let root = workspace_root();
+        assert!(root.join("Cargo.toml").is_file());
+        assert!(root.join("xtask").is_dir());
+        assert_eq!(
+            DEFAULT_DATABASE_URL.as_str(),
+            format!("sqlite://{}/data/app.db", root.display())
+        );
+        assert_eq!(
+            persistence::sqlite_file_path(&DEFAULT_DATABASE_URL),
+            Some(format!("{}/data/app.db", root.display()).as_str())
+        );
+    }
+
+    #[test]
+    fn passwords_are_redacted() {
+        assert_eq!(
+            redact("postgres://app:s3cr@t@db:5432/orders?sslmode=require"),
+            "postgres://app:***@db:5432/orders?sslmode=require"
+        );
+        assert_eq!(
+            redact("postgres://app@db/orders"),
+            "postgres://app@db/orders"
+        );
+        assert_eq!(redact("sqlite://data/app.db"), "sqlite://data/app.db");
+        assert_eq!(redact("sqlite::memory:"), "sqlite::memory:");
+    }
+
+    #[test]
+    fn migrate_defaults_to_up() {
+        let cli = Cli::try_parse_from(["xtask", "migrate"]).expect("parses");
+        match cli.command {
+            Command::Migrate(args) => assert!(args.command.is_none()),
+            Command::CheckBoundaries => panic!("wrong command"),
+        }
+    }
+
+    #[test]
+    fn step_counts_must_be_positive() {
+        assert!(Cli::try_parse_from(["xtask", "migrate", "down", "-n", "0"]).is_err());
+        assert!(Cli::try_parse_from(["xtask", "migrate", "up", "-n", "0"]).is_err());
+        assert!(Cli::try_parse_from(["xtask", "migrate", "down", "-n", "3"]).is_ok());
+    }
+
+    #[test]
+    fn generate_requires_a_known_context() {
+        assert!(Cli::try_parse_from(["xtask", "migrate", "generate", "add_x"]).is_err());
+        assert!(
+            Cli::try_parse_from([
+                "xtask",
+                "migrate",
+                "generate",
+                "add_x",
+                "--context",
+                "billing"
+            ])
+            .is_err()
+        );
+        assert!(
+            Cli::try_parse_from([
+                "xtask",
+                "migrate",
+                "generate",
+                "add_x",
+                "--context",
+                "orders"
+            ])
+            .is_ok()
+        );
+    }
+}

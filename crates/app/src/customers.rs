@@ -27,7 +27,11 @@ impl Customers for UsersAsCustomers {
         tx: &Tx,
         id: CustomerId,
     ) -> Result<Option<CustomerStanding>, StoreError> {
-        let status = self.0.lock_standing(tx, user_id(id)).await.map_err(store_error)?;
+        let status = self
+            .0
+            .lock_standing(tx, user_id(id))
+            .await
+            .map_err(store_error)?;
         Ok(status.map(|status| match status {
             UserStatus::Active => CustomerStanding::Active,
             UserStatus::Deactivated => CustomerStanding::Deactivated,

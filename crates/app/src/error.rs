@@ -50,7 +50,11 @@ impl AppError {
         use StatusCode as S;
         match self {
             Self::Users(err) => match err {
-                UsersError::Invalid { .. } => (S::UNPROCESSABLE_ENTITY, "validation_failed", err.to_string()),
+                UsersError::Invalid { .. } => (
+                    S::UNPROCESSABLE_ENTITY,
+                    "validation_failed",
+                    err.to_string(),
+                ),
                 UsersError::EmailTaken => (S::CONFLICT, "email_taken", err.to_string()),
                 UsersError::NotFound(_) => (S::NOT_FOUND, "user_not_found", err.to_string()),
                 UsersError::VersionConflict { .. } => {
@@ -59,23 +63,39 @@ impl AppError {
                 UsersError::Store(store) => internal(store),
             },
             Self::Orders(err) => match err {
-                OrdersError::Invalid { .. } => (S::UNPROCESSABLE_ENTITY, "validation_failed", err.to_string()),
-                OrdersError::UnknownCustomer(_) => (S::UNPROCESSABLE_ENTITY, "unknown_customer", err.to_string()),
-                OrdersError::CustomerDeactivated(_) => {
-                    (S::UNPROCESSABLE_ENTITY, "customer_deactivated", err.to_string())
+                OrdersError::Invalid { .. } => (
+                    S::UNPROCESSABLE_ENTITY,
+                    "validation_failed",
+                    err.to_string(),
+                ),
+                OrdersError::UnknownCustomer(_) => {
+                    (S::UNPROCESSABLE_ENTITY, "unknown_customer", err.to_string())
                 }
+                OrdersError::CustomerDeactivated(_) => (
+                    S::UNPROCESSABLE_ENTITY,
+                    "customer_deactivated",
+                    err.to_string(),
+                ),
                 OrdersError::NotFound(_) => (S::NOT_FOUND, "order_not_found", err.to_string()),
-                OrdersError::IllegalTransition { .. } => (S::CONFLICT, "illegal_transition", err.to_string()),
+                OrdersError::IllegalTransition { .. } => {
+                    (S::CONFLICT, "illegal_transition", err.to_string())
+                }
                 OrdersError::VersionConflict { .. } => {
                     (S::PRECONDITION_FAILED, "version_conflict", err.to_string())
                 }
-                OrdersError::IdempotencyKeyReused => {
-                    (S::UNPROCESSABLE_ENTITY, "idempotency_key_reused", err.to_string())
-                }
+                OrdersError::IdempotencyKeyReused => (
+                    S::UNPROCESSABLE_ENTITY,
+                    "idempotency_key_reused",
+                    err.to_string(),
+                ),
                 OrdersError::Store(store) => internal(store),
             },
             Self::Store(store) => internal(store),
-            Self::Request { status, code, detail } => (*status, code, detail.clone()),
+            Self::Request {
+                status,
+                code,
+                detail,
+            } => (*status, code, detail.clone()),
         }
     }
 }
@@ -114,8 +134,7 @@ impl Problem {
 
 impl IntoResponse for Problem {
     fn into_response(self) -> Response {
-        let status =
-            StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         let mut response = (status, Json(self)).into_response();
         response.headers_mut().insert(
             header::CONTENT_TYPE,
@@ -134,7 +153,12 @@ impl IntoResponse for AppError {
 
 /// Turns error responses produced outside the handlers (unknown route, wrong method, body too
 /// large, timeout, panic) into problem documents, so every error a client sees has one shape.
-pub(crate) async fn problem_for_bare_errors(response: Response) -> Response {
+pub(crate) fn problem_for_bare_errors<B>(response: axum::http::Response<B>) -> Response
+where
+    B: axum::body::HttpBody<Data = axum::body::Bytes> + Send + 'static,
+    B::Error: Into<axum::BoxError>,
+{
+    let response = response.map(axum::body::Body::new);
     let status = response.status();
     let is_problem = response
         .headers()
@@ -145,11 +169,23 @@ pub(crate) async fn problem_for_bare_errors(response: Response) -> Response {
     }
     let (code, detail) = match status {
         StatusCode::NOT_FOUND => ("not_found", "No resource lives at this path."),
-        StatusCode::METHOD_NOT_ALLOWED => ("method_not_allowed", "This path does not accept this method."),
+        StatusCode::METHOD_NOT_ALLOWED => (
+            "method_not_allowed",
+            "This path does not accept this method.",
+        ),
         StatusCode::PAYLOAD_TOO_LARGE => ("payload_too_large", "The request body exceeds 1 MiB."),
-        StatusCode::REQUEST_TIMEOUT => ("request_timeout", "The request took too long and was abandoned."),
-        StatusCode::UNSUPPORTED_MEDIA_TYPE => ("unsupported_media_type", "Send JSON with Content-Type: application/json."),
-        s if s.is_server_error() => ("internal_error", "The server could not complete the request. It has been logged."),
+        StatusCode::REQUEST_TIMEOUT => (
+            "request_timeout",
+            "The request took too long and was abandoned.",
+        ),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => (
+            "unsupported_media_type",
+            "Send JSON with Content-Type: application/json.",
+        ),
+        s if s.is_server_error() => (
+            "internal_error",
+            "The server could not complete the request. It has been logged.",
+        ),
         _ => ("bad_request", "The request could not be processed."),
     };
     let mut problem = Problem::new(status, code, detail).into_response();

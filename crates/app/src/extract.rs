@@ -1,7 +1,7 @@
 //! Extractors whose rejections are problem documents, and the parsing of headers and query
 //! parameters that the contract gives meaning to (If-Match, Idempotency-Key, limit/after).
 
-use axum::extract::FromRequest;
+use axum::extract::{FromRequest, FromRequestParts};
 use axum::extract::rejection::{JsonRejection, PathRejection};
 use axum::http::{HeaderMap, StatusCode, header};
 use persistence::{Cursor, Limit, PageRequest};
@@ -29,7 +29,7 @@ impl From<JsonRejection> for AppError {
 
 /// `axum::extract::Path`, answering 404 problem+json when an id is not a UUID: such a path
 /// cannot name any resource.
-#[derive(FromRequest)]
+#[derive(FromRequestParts)]
 #[from_request(via(axum::extract::Path), rejection(AppError))]
 pub struct Path<T>(pub T);
 
@@ -72,7 +72,11 @@ impl ListParams {
             .as_deref()
             .map(|token| {
                 Cursor::decode(token).map_err(|err| {
-                    AppError::request(StatusCode::UNPROCESSABLE_ENTITY, "invalid_cursor", err.to_string())
+                    AppError::request(
+                        StatusCode::UNPROCESSABLE_ENTITY,
+                        "invalid_cursor",
+                        err.to_string(),
+                    )
                 })
             })
             .transpose()?;
@@ -81,13 +85,17 @@ impl ListParams {
 }
 
 /// `axum::extract::Query<ListParams>` with a problem+json rejection.
-#[derive(FromRequest)]
+#[derive(FromRequestParts)]
 #[from_request(via(axum::extract::Query), rejection(AppError))]
 pub struct Query<T>(pub T);
 
 impl From<axum::extract::rejection::QueryRejection> for AppError {
     fn from(rejection: axum::extract::rejection::QueryRejection) -> Self {
-        AppError::request(StatusCode::UNPROCESSABLE_ENTITY, "invalid_query", rejection.body_text())
+        AppError::request(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_query",
+            rejection.body_text(),
+        )
     }
 }
 
@@ -151,11 +159,17 @@ mod tests {
         assert_eq!(required_if_match(&with_if_match("W/\"4\"")).unwrap(), 4);
         assert!(matches!(
             required_if_match(&HeaderMap::new()),
-            Err(AppError::Request { status: StatusCode::PRECONDITION_REQUIRED, .. })
+            Err(AppError::Request {
+                status: StatusCode::PRECONDITION_REQUIRED,
+                ..
+            })
         ));
         assert!(matches!(
             required_if_match(&with_if_match("3")),
-            Err(AppError::Request { status: StatusCode::PRECONDITION_FAILED, .. })
+            Err(AppError::Request {
+                status: StatusCode::PRECONDITION_FAILED,
+                ..
+            })
         ));
         assert_eq!(optional_if_match(&HeaderMap::new()).unwrap(), None);
         assert_eq!(etag(7), "\"7\"");

@@ -10,11 +10,11 @@ use persistence::{Backend, Db, DbConfig};
 use tokio::net::TcpListener;
 use users::Users;
 
+use crate::Config;
 use crate::customers::UsersAsCustomers;
 use crate::routes;
 use crate::state::AppState;
 use crate::workflows::Workflows;
-use crate::Config;
 
 /// A built, bound, not-yet-serving service. `build` returns it so that callers (tests, `main`)
 /// know the real port before the first request, even when asked for port 0.
@@ -135,7 +135,10 @@ async fn purge_idempotency_keys(orders: Orders, every: std::time::Duration) {
     let mut ticks = tokio::time::interval(every);
     loop {
         ticks.tick().await;
-        match orders.purge_expired_idempotency_keys(persistence::now_utc()).await {
+        match orders
+            .purge_expired_idempotency_keys(persistence::now_utc())
+            .await
+        {
             Ok(0) => {}
             Ok(purged) => tracing::info!(purged, "purged expired idempotency keys"),
             Err(err) => tracing::warn!(error = %err, "purging idempotency keys failed"),

@@ -56,7 +56,11 @@ impl Workflows {
     }
 
     /// A user's orders, newest first; 404 for an unknown user rather than an empty list.
-    pub async fn user_orders(&self, id: UserId, page: PageRequest) -> Result<Page<Order>, AppError> {
+    pub async fn user_orders(
+        &self,
+        id: UserId,
+        page: PageRequest,
+    ) -> Result<Page<Order>, AppError> {
         if !self.users.exists(id).await? {
             return Err(UsersError::NotFound(id).into());
         }

@@ -172,7 +172,9 @@ impl Db {
 
 /// The file path of a `sqlite:` URL, if it names a file (not `:memory:`).
 pub fn sqlite_file_path(url: &str) -> Option<&str> {
-    let rest = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:"))?;
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))?;
     let path = rest.split('?').next().unwrap_or(rest);
     (!path.is_empty() && !path.starts_with(":memory:")).then_some(path)
 }
@@ -181,9 +183,8 @@ fn create_sqlite_parent_dir(url: &str) -> Result<(), StoreError> {
     if let Some(parent) = sqlite_file_path(url).and_then(|p| Path::new(p).parent())
         && !parent.as_os_str().is_empty()
     {
-        std::fs::create_dir_all(parent).map_err(|e| {
-            StoreError::other(format!("cannot create {}: {e}", parent.display()))
-        })?;
+        std::fs::create_dir_all(parent)
+            .map_err(|e| StoreError::other(format!("cannot create {}: {e}", parent.display())))?;
     }
     Ok(())
 }
@@ -194,16 +195,31 @@ mod tests {
 
     #[test]
     fn backend_is_told_from_the_url() {
-        assert_eq!(Backend::from_url("sqlite://data/app.db").ok(), Some(Backend::Sqlite));
-        assert_eq!(Backend::from_url("sqlite::memory:").ok(), Some(Backend::Sqlite));
-        assert_eq!(Backend::from_url("postgres://u@h/db").ok(), Some(Backend::Postgres));
-        assert_eq!(Backend::from_url("postgresql://u@h/db").ok(), Some(Backend::Postgres));
+        assert_eq!(
+            Backend::from_url("sqlite://data/app.db").ok(),
+            Some(Backend::Sqlite)
+        );
+        assert_eq!(
+            Backend::from_url("sqlite::memory:").ok(),
+            Some(Backend::Sqlite)
+        );
+        assert_eq!(
+            Backend::from_url("postgres://u@h/db").ok(),
+            Some(Backend::Postgres)
+        );
+        assert_eq!(
+            Backend::from_url("postgresql://u@h/db").ok(),
+            Some(Backend::Postgres)
+        );
         assert!(Backend::from_url("mysql://u@h/db").is_err());
     }
 
     #[test]
     fn sqlite_path_strips_scheme_and_query() {
-        assert_eq!(sqlite_file_path("sqlite://data/app.db?mode=rwc"), Some("data/app.db"));
+        assert_eq!(
+            sqlite_file_path("sqlite://data/app.db?mode=rwc"),
+            Some("data/app.db")
+        );
         assert_eq!(sqlite_file_path("sqlite:/tmp/x.db"), Some("/tmp/x.db"));
         assert_eq!(sqlite_file_path("sqlite::memory:"), None);
     }

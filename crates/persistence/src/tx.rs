@@ -81,7 +81,9 @@ mod tests {
     }
 
     async fn dropping_an_uncommitted_transaction_rolls_it_back(backend: Backend) {
-        let Some(test) = setup(backend).await else { return };
+        let Some(test) = setup(backend).await else {
+            return;
+        };
         {
             let tx = test.db().begin().await.unwrap();
             insert(&tx, "half-written").await;
@@ -96,7 +98,9 @@ mod tests {
     }
 
     async fn commit_makes_writes_visible(backend: Backend) {
-        let Some(test) = setup(backend).await else { return };
+        let Some(test) = setup(backend).await else {
+            return;
+        };
         let tx = test.db().begin().await.unwrap();
         insert(&tx, "one").await;
         insert(&tx, "two").await;
@@ -109,7 +113,9 @@ mod tests {
     }
 
     async fn closure_form_commits_on_ok_and_rolls_back_on_err(backend: Backend) {
-        let Some(test) = setup(backend).await else { return };
+        let Some(test) = setup(backend).await else {
+            return;
+        };
         let kept: Result<u8, StoreError> = test
             .db()
             .transaction(async |tx| {

@@ -61,9 +61,7 @@ impl Email {
         if email.len() > Self::MAX_LEN {
             return Err(invalid("must be at most 254 characters"));
         }
-        let (local, domain) = email
-            .split_once('@')
-            .ok_or(invalid("must contain one @"))?;
+        let (local, domain) = email.split_once('@').ok_or(invalid("must contain one @"))?;
         if local.is_empty() || local.len() > 64 || domain.contains('@') {
             return Err(invalid("must be of the form name@domain"));
         }
@@ -153,7 +151,9 @@ impl UserStatus {
         match raw {
             "active" => Ok(Self::Active),
             "deactivated" => Ok(Self::Deactivated),
-            other => Err(persistence::StoreError::other(format!("unknown user status {other:?}")).into()),
+            other => {
+                Err(persistence::StoreError::other(format!("unknown user status {other:?}")).into())
+            }
         }
     }
 }

@@ -1,8 +1,8 @@
-use persistence::{Db, Page, PageRequest, StoreError, Tx, new_id, now_utc};
+use persistence::{Backend, Db, Page, PageRequest, StoreError, Tx, new_id, now_utc};
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter,
-    QueryOrder, QuerySelect,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DbBackend, EntityTrait,
+    QueryFilter, QueryOrder, QuerySelect, QueryTrait, Select, Statement,
 };
 
 use crate::entity::{self, Column, Entity};
@@ -54,7 +54,9 @@ impl Users {
 
     /// One user by id.
     pub async fn get(&self, id: UserId) -> Result<User, UsersError> {
-        find(self.db.orm(), id).await?.ok_or(UsersError::NotFound(id))
+        find(self.db.orm(), id)
+            .await?
+            .ok_or(UsersError::NotFound(id))
     }
 
     /// Whether a user with this id exists, whatever its status.
@@ -71,13 +73,7 @@ impl Users {
     /// Users in registration order, one keyset page at a time (served by the primary-key
     /// index: no `OFFSET`, no count).
     pub async fn list(&self, page: PageRequest) -> Result<Page<User>, UsersError> {
-        let mut query = Entity::find()
-            .order_by_asc(Column::Id)
-            .limit(page.limit.get() + 1);
-        if let Some(after) = page.after {
-            query = query.filter(Column::Id.gt(after.key()));
-        }
-        let rows = query.all(self.db.orm()).await?;
+        let rows = list_query(page).all(self.db.orm()).await?;
         let page = Page::from_overfetch(rows, page.limit, |row| row.id);
         let items = page
             .items
@@ -88,6 +84,17 @@ impl Users {
             items,
             next: page.next,
         })
+    }
+
+    /// The exact statement [`Users::list`] runs, with its bind values, so tests can `EXPLAIN` it
+    /// and prove the page is served by the primary-key index on both engines.
+    #[doc(hidden)]
+    pub fn list_query_statement(backend: Backend, page: PageRequest) -> Statement {
+        let backend = match backend {
+            Backend::Sqlite => DbBackend::Sqlite,
+            Backend::Postgres => DbBackend::Postgres,
+        };
+        list_query(page).build(backend)
     }
 
     /// Changes the display name, if the caller's copy is current (`expected_version`).
@@ -162,6 +169,18 @@ impl Users {
             .one(tx.orm())
             .await?;
         status.as_deref().map(UserStatus::from_stored).transpose()
+    }
+}
+
+/// One keyset page: rows strictly after the cursor, in id (= registration) order, plus one
+/// extra row to tell whether a next page exists.
+fn list_query(page: PageRequest) -> Select<Entity> {
+    let query = Entity::find()
+        .order_by_asc(Column::Id)
+        .limit(page.limit.get() + 1);
+    match page.after {
+        Some(after) => query.filter(Column::Id.gt(after.key())),
+        None => query,
     }
 }
 

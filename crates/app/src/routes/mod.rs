@@ -12,6 +12,7 @@ use axum::http::{HeaderName, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use tower::ServiceBuilder;
+use tower::util::MapResponseLayer;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
@@ -35,27 +36,29 @@ pub(crate) fn router(state: AppState, request_timeout: Duration) -> Router {
         .layer(
             ServiceBuilder::new()
                 .layer(SetRequestIdLayer::new(request_id.clone(), MakeRequestUuid))
-                .layer(TraceLayer::new_for_http().make_span_with(|request: &Request| {
-                    let id = request
-                        .headers()
-                        .get("x-request-id")
-                        .and_then(|v| v.to_str().ok())
-                        .unwrap_or("-");
-                    tracing::info_span!(
-                        "request",
-                        method = %request.method(),
-                        path = %request.uri().path(),
-                        request_id = %id,
-                    )
-                }))
+                .layer(
+                    TraceLayer::new_for_http().make_span_with(|request: &Request| {
+                        let id = request
+                            .headers()
+                            .get("x-request-id")
+                            .and_then(|v| v.to_str().ok())
+                            .unwrap_or("-");
+                        tracing::info_span!(
+                            "request",
+                            method = %request.method(),
+                            path = %request.uri().path(),
+                            request_id = %id,
+                        )
+                    }),
+                )
                 .layer(PropagateRequestIdLayer::new(request_id))
-                .layer(axum::middleware::map_response(problem_for_bare_errors))
+                .layer(MapResponseLayer::new(problem_for_bare_errors))
                 .layer(CatchPanicLayer::new())
+                .layer(RequestBodyLimitLayer::new(BODY_LIMIT))
                 .layer(TimeoutLayer::with_status_code(
                     StatusCode::REQUEST_TIMEOUT,
                     request_timeout,
-                ))
-                .layer(RequestBodyLimitLayer::new(BODY_LIMIT)),
+                )),
         )
 }
 

@@ -112,6 +112,9 @@ async fn cancel(
     headers: HeaderMap,
 ) -> Result<Response, AppError> {
     let expected = optional_if_match(&headers)?;
-    let order = state.orders.cancel(OrderId::from_uuid(id), expected).await?;
+    let order = state
+        .orders
+        .cancel(OrderId::from_uuid(id), expected)
+        .await?;
     Ok(order_response(StatusCode::OK, &order))
 }

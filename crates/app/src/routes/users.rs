@@ -42,10 +42,7 @@ async fn create(
     Ok(response)
 }
 
-async fn fetch(
-    State(state): State<AppState>,
-    Path(id): Path<Uuid>,
-) -> Result<Response, AppError> {
+async fn fetch(State(state): State<AppState>, Path(id): Path<Uuid>) -> Result<Response, AppError> {
     let user = state.users.get(UserId::from_uuid(id)).await?;
     Ok(with_etag(StatusCode::OK, user.version, &user))
 }
@@ -71,7 +68,10 @@ async fn rename(
 ) -> Result<Response, AppError> {
     let expected = required_if_match(&headers)?;
     let name = DisplayName::parse(&body.display_name)?;
-    let user = state.users.rename(UserId::from_uuid(id), expected, name).await?;
+    let user = state
+        .users
+        .rename(UserId::from_uuid(id), expected, name)
+        .await?;
     Ok(with_etag(StatusCode::OK, user.version, &user))
 }
 
@@ -79,7 +79,10 @@ async fn deactivate(
     State(state): State<AppState>,
     Path(id): Path<Uuid>,
 ) -> Result<Response, AppError> {
-    let user = state.workflows.deactivate_user(UserId::from_uuid(id)).await?;
+    let user = state
+        .workflows
+        .deactivate_user(UserId::from_uuid(id))
+        .await?;
     Ok(with_etag(StatusCode::OK, user.version, &user))
 }
 

@@ -1,0 +1,487 @@
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use persistence::{Backend, Db, Faults, Page, PageRequest, StoreError, Tx, new_id, now_utc};
+use sea_orm::sea_query::{Expr, ExprTrait};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect, QueryTrait, Select, Statement,
+};
+use uuid::Uuid;
+
+use crate::entity::{idempotency_keys, order_items, orders};
+use crate::{
+    Currency, CustomerId, CustomerStanding, Customers, IdempotencyKey, Money, NewOrder, Order,
+    OrderId, OrderItem, OrderStatus, OrdersError, Placed, Quantity, Sku, faults,
+};
+
+/// The orders context's public service. Cheap to clone: clones share the pool, the customers
+/// port and the armed fault points.
+///
+/// Operations that stand alone (`place`, `get`, `list_for_customer`, `pay`, `ship`, `cancel`,
+/// `purge_expired_idempotency_keys`) run on the pool, in their own transaction where they write
+/// more than one row. `cancel_pending_for_customer` is one step of a larger unit of work (a
+/// customer's deactivation) and takes the caller's [`Tx`]: the signature says who owns it.
+#[derive(Clone)]
+pub struct Orders {
+    db: Db,
+    customers: Arc<dyn Customers>,
+    faults: Faults,
+    idempotency_ttl: chrono::Duration,
+}
+
+impl fmt::Debug for Orders {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Orders")
+            .field("db", &self.db)
+            .field("faults", &self.faults)
+            .field("idempotency_ttl", &self.idempotency_ttl)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Orders {
+    /// How long an idempotency key is remembered unless [`Orders::with_idempotency_ttl`] says
+    /// otherwise: long enough to cover a client's retries, short enough to keep the table small.
+    pub const DEFAULT_IDEMPOTENCY_TTL: chrono::Duration = chrono::Duration::hours(24);
+
+    /// A service over the given database, asking `customers` who may place orders.
+    pub fn new(db: Db, customers: Arc<dyn Customers>) -> Self {
+        Self {
+            db,
+            customers,
+            faults: Faults::default(),
+            idempotency_ttl: Self::DEFAULT_IDEMPOTENCY_TTL,
+        }
+    }
+
+    /// The same service checking these fault points (tests arm them; see [`crate::faults`]).
+    pub fn with_faults(mut self, faults: Faults) -> Self {
+        self.faults = faults;
+        self
+    }
+
+    /// The same service remembering idempotency keys for `ttl` (zero or negative: keys expire
+    /// at once, which tests use to exercise expiry).
+    pub fn with_idempotency_ttl(mut self, ttl: chrono::Duration) -> Self {
+        self.idempotency_ttl = ttl;
+        self
+    }
+
+    /// Places an order for an active customer, in one transaction: the order, all its lines and
+    /// (with a key) the idempotency record commit together or not at all.
+    ///
+    /// With an idempotency key, a retry of the same request (same customer, key and body) within
+    /// the key's lifetime returns the order the first request created, with `replayed: true`,
+    /// and creates nothing; the same key with a different body is
+    /// [`OrdersError::IdempotencyKeyReused`]. Keys are scoped to the customer. This holds under
+    /// concurrency: the `(user_id, key)` primary key lets exactly one request commit a key.
+    pub async fn place(
+        &self,
+        order: NewOrder,
+        idempotency_key: Option<IdempotencyKey>,
+    ) -> Result<Placed, OrdersError> {
+        let customer = order.customer();
+        let claim = idempotency_key.map(|key| (key, order.fingerprint()));
+        let tx = self.db.begin().await?;
+
+        match self.customers.lock_standing(&tx, customer).await? {
+            None => return Err(OrdersError::UnknownCustomer(customer)),
+            Some(CustomerStanding::Deactivated) => {
+                return Err(OrdersError::CustomerDeactivated(customer));
+            }
+            Some(CustomerStanding::Active) => {}
+        }
+
+        let now = now_utc();
+        if let Some((key, hash)) = &claim
+            && let Some(existing) = find_key(tx.orm(), customer, key).await?
+        {
+            if existing.expires_at > now {
+                let placed = replay(tx.orm(), &existing, hash).await;
+                finish_read(tx).await;
+                return placed;
+            }
+            // Expired: forget it, and place the order as if the key were new.
+            idempotency_keys::Entity::delete_many()
+                .filter(idempotency_keys::Column::UserId.eq(customer.as_uuid()))
+                .filter(idempotency_keys::Column::Key.eq(key.as_str()))
+                .filter(idempotency_keys::Column::ExpiresAt.lte(now))
+                .exec(tx.orm())
+                .await?;
+        }
+
+        let id = new_id();
+        orders::Entity::insert(orders::ActiveModel {
+            id: Set(id),
+            user_id: Set(customer.as_uuid()),
+            status: Set(OrderStatus::Pending.as_str().to_owned()),
+            currency: Set(order.currency().as_str().to_owned()),
+            total_cents: Set(order.total().cents()),
+            version: Set(1),
+            created_at: Set(now),
+            updated_at: Set(now),
+        })
+        .exec_without_returning(tx.orm())
+        .await?;
+
+        self.faults.check(faults::PLACE_AFTER_ORDER_ROW)?;
+
+        let lines = order
+            .items()
+            .iter()
+            .enumerate()
+            .map(|(index, item)| {
+                let line_no = i32::try_from(index + 1)
+                    .map_err(|_| OrdersError::invalid("items", "too many items"))?;
+                Ok(order_items::ActiveModel {
+                    order_id: Set(id),
+                    line_no: Set(line_no),
+                    sku: Set(item.sku.as_str().to_owned()),
+                    quantity: Set(item.quantity.get()),
+                    unit_price_cents: Set(item.unit_price_cents.cents()),
+                })
+            })
+            .collect::<Result<Vec<_>, OrdersError>>()?;
+        order_items::Entity::insert_many(lines)
+            .exec_without_returning(tx.orm())
+            .await?;
+
+        if let Some((key, hash)) = &claim {
+            let expires_at = now
+                .checked_add_signed(self.idempotency_ttl)
+                .ok_or_else(|| StoreError::other("idempotency key lifetime out of range"))?;
+            let inserted = idempotency_keys::Entity::insert(idempotency_keys::ActiveModel {
+                user_id: Set(customer.as_uuid()),
+                key: Set(key.as_str().to_owned()),
+                request_hash: Set(hash.clone()),
+                order_id: Set(id),
+                created_at: Set(now),
+                expires_at: Set(expires_at),
+            })
+            .exec_without_returning(tx.orm())
+            .await;
+            if let Err(err) = inserted {
+                let err = StoreError::from(err);
+                if !err.is_unique_violation() {
+                    return Err(err.into());
+                }
+                // A concurrent request with this key committed first (on PostgreSQL this insert
+                // waited for it). Ours is void; the winner's order is the answer.
+                if let Err(rollback) = tx.rollback().await {
+                    tracing::warn!(error = %rollback.detail(), "rollback failed");
+                }
+                return self.replay_winner(customer, key, hash).await;
+            }
+        }
+
+        tx.commit().await?;
+        Ok(Placed {
+            order: Order {
+                id: OrderId::from_uuid(id),
+                customer_id: customer,
+                status: OrderStatus::Pending,
+                currency: order.currency().clone(),
+                total_cents: order.total(),
+                items: order.items().to_vec(),
+                version: 1,
+                created_at: now,
+                updated_at: now,
+            },
+            replayed: false,
+        })
+    }
+
+    /// After losing the race for an idempotency key: the winner's order, read afresh.
+    async fn replay_winner(
+        &self,
+        customer: CustomerId,
+        key: &IdempotencyKey,
+        hash: &str,
+    ) -> Result<Placed, OrdersError> {
+        let conn = self.db.orm();
+        let winner = find_key(conn, customer, key).await?.ok_or_else(|| {
+            StoreError::other("idempotency key vanished right after a unique violation")
+        })?;
+        replay(conn, &winner, hash).await
+    }
+
+    /// One order with its lines (two queries: the order, then its lines).
+    pub async fn get(&self, id: OrderId) -> Result<Order, OrdersError> {
+        load(self.db.orm(), id.as_uuid())
+            .await?
+            .ok_or(OrdersError::NotFound(id))
+    }
+
+    /// A customer's orders, newest first, one keyset page at a time (two queries whatever the
+    /// page size: the orders, served by the `(user_id, id)` index without a sort, then the
+    /// lines of all of them). An unknown customer simply has no orders: whether the customer
+    /// exists is the caller's question (see [`Customers::exists`]).
+    pub async fn list_for_customer(
+        &self,
+        customer: CustomerId,
+        page: PageRequest,
+    ) -> Result<Page<Order>, OrdersError> {
+        let conn = self.db.orm();
+        let rows = list_query(customer, &page).all(conn).await?;
+        let page = Page::from_overfetch(rows, page.limit, |row| row.id);
+        let ids: Vec<Uuid> = page.items.iter().map(|row| row.id).collect();
+        let mut lines = items_of(conn, ids).await?;
+        let items = page
+            .items
+            .into_iter()
+            .map(|row| {
+                let items = lines.remove(&row.id).unwrap_or_default();
+                to_order(row, items)
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Page {
+            items,
+            next: page.next,
+        })
+    }
+
+    /// Marks a pending order paid. With `expected_version`, only if the caller's copy is
+    /// current; otherwise [`OrdersError::VersionConflict`].
+    pub async fn pay(
+        &self,
+        id: OrderId,
+        expected_version: Option<i64>,
+    ) -> Result<Order, OrdersError> {
+        self.transition(id, OrderStatus::Paid, expected_version)
+            .await
+    }
+
+    /// Marks a paid order shipped. With `expected_version`, only if the caller's copy is
+    /// current.
+    pub async fn ship(
+        &self,
+        id: OrderId,
+        expected_version: Option<i64>,
+    ) -> Result<Order, OrdersError> {
+        self.transition(id, OrderStatus::Shipped, expected_version)
+            .await
+    }
+
+    /// Cancels a pending or paid order. With `expected_version`, only if the caller's copy is
+    /// current.
+    pub async fn cancel(
+        &self,
+        id: OrderId,
+        expected_version: Option<i64>,
+    ) -> Result<Order, OrdersError> {
+        self.transition(id, OrderStatus::Cancelled, expected_version)
+            .await
+    }
+
+    /// One conditional `UPDATE ... RETURNING`: the database checks the from-state (and the
+    /// version) and applies the move atomically, so concurrent moves cannot both win. Only when
+    /// nothing was updated is the order read, to say why.
+    async fn transition(
+        &self,
+        id: OrderId,
+        to: OrderStatus,
+        expected_version: Option<i64>,
+    ) -> Result<Order, OrdersError> {
+        let conn = self.db.orm();
+        let sources: Vec<&'static str> = OrderStatus::sources_of(to)
+            .into_iter()
+            .map(|status| status.as_str())
+            .collect();
+        let mut update = orders::Entity::update_many()
+            .col_expr(orders::Column::Status, Expr::value(to.as_str()))
+            .col_expr(
+                orders::Column::Version,
+                Expr::col(orders::Column::Version).add(1),
+            )
+            .col_expr(orders::Column::UpdatedAt, Expr::value(now_utc()))
+            .filter(orders::Column::Id.eq(id.as_uuid()))
+            .filter(orders::Column::Status.is_in(sources));
+        if let Some(expected) = expected_version {
+            update = update.filter(orders::Column::Version.eq(expected));
+        }
+        let updated = update.exec_with_returning(conn).await?;
+        if let Some(row) = updated.into_iter().next() {
+            let mut lines = items_of(conn, vec![row.id]).await?;
+            let items = lines.remove(&row.id).unwrap_or_default();
+            return to_order(row, items);
+        }
+        let current = orders::Entity::find_by_id(id.as_uuid())
+            .one(conn)
+            .await?
+            .ok_or(OrdersError::NotFound(id))?;
+        match expected_version {
+            Some(expected) if expected != current.version => Err(OrdersError::VersionConflict {
+                expected,
+                current: current.version,
+            }),
+            _ => Err(OrdersError::IllegalTransition {
+                from: OrderStatus::from_stored(&current.status)?,
+                to,
+            }),
+        }
+    }
+
+    /// Cancels every pending order of `customer` as one step of the caller's transaction (a
+    /// customer's deactivation), bumping each one's version; returns how many were cancelled.
+    /// Paid orders are left alone: money has changed hands, so they need a human decision.
+    pub async fn cancel_pending_for_customer(
+        &self,
+        tx: &Tx,
+        customer: CustomerId,
+    ) -> Result<u64, OrdersError> {
+        let result = orders::Entity::update_many()
+            .col_expr(
+                orders::Column::Status,
+                Expr::value(OrderStatus::Cancelled.as_str()),
+            )
+            .col_expr(
+                orders::Column::Version,
+                Expr::col(orders::Column::Version).add(1),
+            )
+            .col_expr(orders::Column::UpdatedAt, Expr::value(now_utc()))
+            .filter(orders::Column::UserId.eq(customer.as_uuid()))
+            .filter(orders::Column::Status.eq(OrderStatus::Pending.as_str()))
+            .exec(tx.orm())
+            .await?;
+        Ok(result.rows_affected)
+    }
+
+    /// Forgets idempotency keys that expired at or before `now` (one `DELETE`, served by the
+    /// `expires_at` index); returns how many. Run periodically; expired keys are also ignored
+    /// (and replaced) by `place`, so purging is housekeeping, not correctness.
+    pub async fn purge_expired_idempotency_keys(
+        &self,
+        now: DateTime<Utc>,
+    ) -> Result<u64, OrdersError> {
+        let result = idempotency_keys::Entity::delete_many()
+            .filter(idempotency_keys::Column::ExpiresAt.lte(now))
+            .exec(self.db.orm())
+            .await?;
+        Ok(result.rows_affected)
+    }
+}
+
+/// The statement [`Orders::list_for_customer`] runs for its first query, built for `backend`:
+/// for query-plan tests only (it keeps the index promise checked against the real SQL).
+#[doc(hidden)]
+pub fn list_statement(backend: Backend, customer: CustomerId, page: &PageRequest) -> Statement {
+    let backend = match backend {
+        Backend::Sqlite => DbBackend::Sqlite,
+        Backend::Postgres => DbBackend::Postgres,
+    };
+    list_query(customer, page).build(backend)
+}
+
+/// `WHERE user_id = ? [AND id < cursor] ORDER BY id DESC LIMIT limit + 1`: a backward range
+/// scan of `orders_user_id_id_idx`, already in order.
+fn list_query(customer: CustomerId, page: &PageRequest) -> Select<orders::Entity> {
+    let mut query = orders::Entity::find()
+        .filter(orders::Column::UserId.eq(customer.as_uuid()))
+        .order_by_desc(orders::Column::Id)
+        .limit(page.limit.get() + 1);
+    if let Some(after) = page.after {
+        query = query.filter(orders::Column::Id.lt(after.key()));
+    }
+    query
+}
+
+async fn find_key(
+    conn: &impl ConnectionTrait,
+    customer: CustomerId,
+    key: &IdempotencyKey,
+) -> Result<Option<idempotency_keys::Model>, OrdersError> {
+    Ok(
+        idempotency_keys::Entity::find_by_id((customer.as_uuid(), key.as_str().to_owned()))
+            .one(conn)
+            .await?,
+    )
+}
+
+/// The answer to a request whose key is already recorded: the recorded order if the bodies
+/// match, [`OrdersError::IdempotencyKeyReused`] if they do not.
+async fn replay(
+    conn: &impl ConnectionTrait,
+    recorded: &idempotency_keys::Model,
+    hash: &str,
+) -> Result<Placed, OrdersError> {
+    if recorded.request_hash != hash {
+        return Err(OrdersError::IdempotencyKeyReused);
+    }
+    let order = load(conn, recorded.order_id).await?.ok_or_else(|| {
+        StoreError::other("idempotency key refers to an order that does not exist")
+    })?;
+    Ok(Placed {
+        order,
+        replayed: true,
+    })
+}
+
+/// Ends a transaction that only read (its locks, e.g. the customer's, go with it).
+async fn finish_read(tx: Tx) {
+    if let Err(err) = tx.rollback().await {
+        tracing::warn!(error = %err.detail(), "rollback of a read-only transaction failed");
+    }
+}
+
+/// An order and its lines: two queries.
+async fn load(conn: &impl ConnectionTrait, id: Uuid) -> Result<Option<Order>, OrdersError> {
+    let Some(row) = orders::Entity::find_by_id(id).one(conn).await? else {
+        return Ok(None);
+    };
+    let mut lines = items_of(conn, vec![id]).await?;
+    let items = lines.remove(&id).unwrap_or_default();
+    to_order(row, items).map(Some)
+}
+
+/// The lines of the given orders, in one query, grouped by order and in line order.
+async fn items_of(
+    conn: &impl ConnectionTrait,
+    order_ids: Vec<Uuid>,
+) -> Result<HashMap<Uuid, Vec<OrderItem>>, OrdersError> {
+    let mut grouped: HashMap<Uuid, Vec<OrderItem>> = HashMap::new();
+    if order_ids.is_empty() {
+        return Ok(grouped);
+    }
+    let rows = order_items::Entity::find()
+        .filter(order_items::Column::OrderId.is_in(order_ids))
+        .order_by_asc(order_items::Column::OrderId)
+        .order_by_asc(order_items::Column::LineNo)
+        .all(conn)
+        .await?;
+    for row in rows {
+        let order_id = row.order_id;
+        grouped.entry(order_id).or_default().push(to_item(row)?);
+    }
+    Ok(grouped)
+}
+
+/// Rows were validated on the way in; a row that no longer parses means the table was edited
+/// behind the service's back, which is a storage fault, not a client error.
+fn corrupt(what: &'static str) -> impl Fn(OrdersError) -> OrdersError {
+    move |_| OrdersError::Store(StoreError::other(format!("stored {what} fails validation")))
+}
+
+fn to_item(row: order_items::Model) -> Result<OrderItem, OrdersError> {
+    Ok(OrderItem {
+        sku: Sku::parse(&row.sku).map_err(corrupt("sku"))?,
+        quantity: Quantity::new(row.quantity).map_err(corrupt("quantity"))?,
+        unit_price_cents: Money::from_cents(row.unit_price_cents).map_err(corrupt("unit price"))?,
+    })
+}
+
+fn to_order(row: orders::Model, items: Vec<OrderItem>) -> Result<Order, OrdersError> {
+    Ok(Order {
+        id: OrderId::from_uuid(row.id),
+        customer_id: CustomerId::from_uuid(row.user_id),
+        status: OrderStatus::from_stored(&row.status)?,
+        currency: Currency::parse(&row.currency).map_err(corrupt("currency"))?,
+        total_cents: Money::from_cents(row.total_cents).map_err(corrupt("total"))?,
+        items,
+        version: row.version,
+        created_at: row.created_at,
+        updated_at: row.updated_at,
+    })
+}

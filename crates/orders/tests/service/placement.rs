@@ -1,0 +1,216 @@
+//! Placing and reading orders: totals, line order, validation at the edge, customer checks, and
+//! atomicity when placement fails half-way.
+
+use crate::common::{item, key, order, setup};
+use orders::{
+    CustomerStanding, IdempotencyKey, NewOrder, OrderId, OrderStatus, OrdersError, faults,
+};
+use persistence::{Backend, Faults, StoreErrorKind};
+
+persistence::both_backends!(
+    placement_computes_total_and_keeps_item_order,
+    validation_errors_write_nothing,
+    unknown_and_deactivated_customers_are_refused,
+    get_returns_the_order_with_its_items,
+    get_unknown_order_is_not_found,
+    fault_after_order_row_leaves_nothing_behind
+);
+
+async fn placement_computes_total_and_keeps_item_order(backend: Backend) {
+    let Some(ctx) = setup(backend).await else {
+        return;
+    };
+    let customer = ctx.customer();
+    let lines = vec![
+        item("ZETA", 2, 250),
+        item("alpha", 1, 1999),
+        item("Mid dle", 10, 0),
+        item("é-unicode", 3, 1),
+    ];
+    let placed = ctx
+        .orders
+        .place(NewOrder::new(customer, "USD", lines).unwrap(), None)
+        .await
+        .unwrap();
+    assert!(!placed.replayed);
+    let order = placed.order;
+    assert_eq!(order.customer_id, customer);
+    assert_eq!(order.status, OrderStatus::Pending);
+    assert_eq!(order.currency.as_str(), "USD");
+    assert_eq!(order.total_cents.cents(), 2 * 250 + 1999 + 3);
+    assert_eq!(order.version, 1);
+    assert_eq!(order.created_at, order.updated_at);
+    let skus: Vec<&str> = order.items.iter().map(|i| i.sku.as_str()).collect();
+    assert_eq!(skus, ["ZETA", "alpha", "Mid dle", "é-unicode"]);
+    assert_eq!(order.items[0].quantity.get(), 2);
+    assert_eq!(order.items[1].unit_price_cents.cents(), 1999);
+    // What was returned is what was stored.
+    assert_eq!(ctx.orders.get(order.id).await.unwrap(), order);
+    assert_eq!(ctx.count("orders").await, 1);
+    assert_eq!(ctx.count("order_items").await, 4);
+    assert_eq!(ctx.count("idempotency_keys").await, 0);
+}
+
+async fn validation_errors_write_nothing(backend: Backend) {
+    let Some(ctx) = setup(backend).await else {
+        return;
+    };
+    let customer = ctx.customer();
+    let cases: Vec<(&str, Vec<orders::NewOrderItem>, &str)> = vec![
+        ("EUR", vec![], "items"),
+        (
+            "EUR",
+            vec![item("A", 1, 1), item("B", 0, 1)],
+            "items[1].quantity",
+        ),
+        ("EUR", vec![item("A", -3, 1)], "items[0].quantity"),
+        ("EUR", vec![item("A", 1, -1)], "items[0].unit_price_cents"),
+        ("usd", vec![item("A", 1, 1)], "currency"),
+        ("US", vec![item("A", 1, 1)], "currency"),
+        ("USDX", vec![item("A", 1, 1)], "currency"),
+        ("EUR", vec![item("", 1, 1)], "items[0].sku"),
+        ("EUR", vec![item("   ", 1, 1)], "items[0].sku"),
+        ("EUR", vec![item(&"x".repeat(65), 1, 1)], "items[0].sku"),
+        (
+            "EUR",
+            vec![item("A", 1, i64::MAX), item("B", 1, i64::MAX)],
+            "items",
+        ),
+        ("EUR", vec![item("A", 2, i64::MAX)], "items"),
+    ];
+    for (currency, lines, expected_field) in cases {
+        match NewOrder::new(customer, currency, lines) {
+            Err(OrdersError::Invalid { field, .. }) => assert_eq!(field, expected_field),
+            other => panic!("expected {expected_field} to be invalid, got {other:?}"),
+        }
+    }
+    match NewOrder::new(customer, "EUR", vec![item("A", 2, i64::MAX)]) {
+        Err(OrdersError::Invalid { reason, .. }) => assert_eq!(reason, "total overflows"),
+        other => panic!("expected an overflow error, got {other:?}"),
+    }
+    assert!(IdempotencyKey::parse("").is_err());
+    assert!(IdempotencyKey::parse("has space").is_err());
+    assert!(IdempotencyKey::parse(&"k".repeat(256)).is_err());
+    // A SKU of exactly 64 characters is fine, and stored intact.
+    let sku = "é".repeat(64);
+    let placed = ctx
+        .orders
+        .place(order(customer, vec![item(&sku, 1, 1)]), None)
+        .await
+        .unwrap();
+    assert_eq!(
+        ctx.orders.get(placed.order.id).await.unwrap().items[0]
+            .sku
+            .as_str(),
+        sku
+    );
+    // Only the valid order reached the database.
+    assert_eq!(ctx.count("orders").await, 1);
+    assert_eq!(ctx.count("order_items").await, 1);
+}
+
+async fn unknown_and_deactivated_customers_are_refused(backend: Backend) {
+    let Some(ctx) = setup(backend).await else {
+        return;
+    };
+    let unknown = orders::CustomerId::from_uuid(persistence::new_id());
+    match ctx
+        .orders
+        .place(order(unknown, vec![item("A", 1, 1)]), key("k1"))
+        .await
+    {
+        Err(OrdersError::UnknownCustomer(id)) => assert_eq!(id, unknown),
+        other => panic!("expected UnknownCustomer, got {other:?}"),
+    }
+    let gone = ctx.customers.add(CustomerStanding::Deactivated);
+    match ctx
+        .orders
+        .place(order(gone, vec![item("A", 1, 1)]), key("k1"))
+        .await
+    {
+        Err(OrdersError::CustomerDeactivated(id)) => assert_eq!(id, gone),
+        other => panic!("expected CustomerDeactivated, got {other:?}"),
+    }
+    assert_eq!(ctx.count("orders").await, 0);
+    assert_eq!(ctx.count("order_items").await, 0);
+    assert_eq!(ctx.count("idempotency_keys").await, 0);
+    // Reactivated (in the fake), the same customer can order.
+    ctx.customers.set(gone, CustomerStanding::Active);
+    ctx.orders
+        .place(order(gone, vec![item("A", 1, 1)]), key("k1"))
+        .await
+        .unwrap();
+    assert_eq!(ctx.count("orders").await, 1);
+}
+
+async fn get_returns_the_order_with_its_items(backend: Backend) {
+    let Some(ctx) = setup(backend).await else {
+        return;
+    };
+    let customer = ctx.customer();
+    let first = ctx
+        .orders
+        .place(
+            order(customer, vec![item("A", 1, 5), item("B", 2, 7)]),
+            None,
+        )
+        .await
+        .unwrap()
+        .order;
+    let second = ctx
+        .orders
+        .place(order(customer, vec![item("C", 4, 3)]), None)
+        .await
+        .unwrap()
+        .order;
+    let got = ctx.orders.get(first.id).await.unwrap();
+    assert_eq!(got, first);
+    assert_eq!(got.items.len(), 2);
+    assert_eq!(got.total_cents.cents(), 19);
+    let got = ctx.orders.get(second.id).await.unwrap();
+    assert_eq!(got.items.len(), 1);
+    assert_eq!(got.items[0].sku.as_str(), "C");
+}
+
+async fn get_unknown_order_is_not_found(backend: Backend) {
+    let Some(ctx) = setup(backend).await else {
+        return;
+    };
+    let id = OrderId::from_uuid(persistence::new_id());
+    match ctx.orders.get(id).await {
+        Err(OrdersError::NotFound(missing)) => assert_eq!(missing, id),
+        other => panic!("expected NotFound, got {other:?}"),
+    }
+}
+
+async fn fault_after_order_row_leaves_nothing_behind(backend: Backend) {
+    let Some(ctx) = setup(backend).await else {
+        return;
+    };
+    let faults = Faults::default();
+    let service = ctx.orders.clone().with_faults(faults.clone());
+    let customer = ctx.customer();
+    faults.arm(faults::PLACE_AFTER_ORDER_ROW);
+    let request = order(customer, vec![item("A", 1, 1), item("B", 2, 2)]);
+    match service.place(request.clone(), key("retry-me")).await {
+        Err(OrdersError::Store(err)) => assert_eq!(err.kind(), StoreErrorKind::InjectedFault),
+        other => panic!("expected the injected fault, got {other:?}"),
+    }
+    assert_eq!(ctx.count("orders").await, 0);
+    assert_eq!(ctx.count("order_items").await, 0);
+    assert_eq!(ctx.count("idempotency_keys").await, 0);
+    // Other instances are not affected by this instance's armed points.
+    ctx.orders
+        .place(order(customer, vec![item("X", 1, 1)]), None)
+        .await
+        .unwrap();
+    assert_eq!(ctx.count("orders").await, 1);
+    // Disarmed, the retry with the same key goes through as a first placement.
+    faults.disarm(faults::PLACE_AFTER_ORDER_ROW);
+    let placed = service.place(request, key("retry-me")).await.unwrap();
+    assert!(!placed.replayed);
+    assert_eq!(placed.order.items.len(), 2);
+    assert_eq!(ctx.count("orders").await, 2);
+    assert_eq!(ctx.count("order_items").await, 3);
+    assert_eq!(ctx.count("idempotency_keys").await, 1);
+}
