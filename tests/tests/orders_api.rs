@@ -289,7 +289,10 @@ async fn lifecycle_transitions_and_conflicts(backend: Backend) {
     // Racing transitions on one paid order (ship and cancel exclude each other): one wins.
     let fourth = app.create_order(&user_id).await;
     let fourth_id = fourth["id"].as_str().unwrap().to_owned();
-    app.post(&format!("/v1/orders/{fourth_id}/pay")).send().await.unwrap();
+    app.post(&format!("/v1/orders/{fourth_id}/pay"))
+        .send()
+        .await
+        .unwrap();
     let (a, b) = tokio::join!(
         app.post(&format!("/v1/orders/{fourth_id}/ship")).send(),
         app.post(&format!("/v1/orders/{fourth_id}/cancel")).send()
@@ -425,7 +428,15 @@ async fn deactivation_cancels_pending_orders_only(backend: Backend) {
     let app = &app;
     let status_of = |order: &Value| {
         let path = format!("/v1/orders/{}", order["id"].as_str().unwrap());
-        async move { app.get(&path).send().await.unwrap().json::<Value>().await.unwrap() }
+        async move {
+            app.get(&path)
+                .send()
+                .await
+                .unwrap()
+                .json::<Value>()
+                .await
+                .unwrap()
+        }
     };
     let cancelled = status_of(&pending).await;
     assert_eq!(cancelled["status"], "cancelled");

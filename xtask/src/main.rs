@@ -63,7 +63,10 @@ enum Command {
     /// Fail when code crosses a crate boundary (ORM outside the contexts, public entity
     /// modules, one context depending on another).
     CheckBoundaries,
-    // New commands go here (next: `purge-idempotency-keys`), one module each.
+    /// Delete idempotency keys whose time to live has passed (the service also does this
+    /// on a schedule; this is for operators and cron).
+    PurgeIdempotencyKeys,
+    // New commands go here, one module each.
 }
 
 /// How a command that ran to completion ended.
@@ -79,7 +82,20 @@ async fn run(cli: Cli) -> anyhow::Result<Outcome> {
     match cli.command {
         Command::Migrate(args) => migrate::run(&cli.database_url, args).await,
         Command::CheckBoundaries => boundaries::run(&workspace_root()),
+        Command::PurgeIdempotencyKeys => purge_idempotency_keys(&cli.database_url).await,
     }
+}
+
+async fn purge_idempotency_keys(url: &str) -> anyhow::Result<Outcome> {
+    let db = persistence::Db::connect(url)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot open {}: {}", redact(url), e.detail()))?;
+    let purged = orders::purge_expired_idempotency_keys(&db, persistence::now_utc())
+        .await
+        .map_err(|e| anyhow::anyhow!("purge failed: {e}"))?;
+    println!("purged {purged} expired idempotency key(s)");
+    db.close().await.ok();
+    Ok(Outcome::Success)
 }
 
 fn init_logging() {
@@ -166,7 +182,7 @@ mod tests {
         let cli = Cli::try_parse_from(["xtask", "migrate"]).expect("parses");
         match cli.command {
             Command::Migrate(args) => assert!(args.command.is_none()),
-            Command::CheckBoundaries => panic!("wrong command"),
+            _ => panic!("wrong command"),
         }
     }
 

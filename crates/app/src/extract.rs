@@ -1,8 +1,8 @@
 //! Extractors whose rejections are problem documents, and the parsing of headers and query
 //! parameters that the contract gives meaning to (If-Match, Idempotency-Key, limit/after).
 
-use axum::extract::{FromRequest, FromRequestParts};
 use axum::extract::rejection::{JsonRejection, PathRejection};
+use axum::extract::{FromRequest, FromRequestParts};
 use axum::http::{HeaderMap, StatusCode, header};
 use persistence::{Cursor, Limit, PageRequest};
 use serde::Deserialize;

@@ -24,7 +24,7 @@ pub use domain::{
     OrderStatus, Placed, Quantity, Sku,
 };
 pub use error::OrdersError;
-pub use service::Orders;
+pub use service::{Orders, purge_expired_idempotency_keys};
 
 /// Test support: the SQL of the customer-listing query, so tests can `EXPLAIN` the real thing.
 #[doc(hidden)]

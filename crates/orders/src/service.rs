@@ -356,12 +356,23 @@ impl Orders {
         &self,
         now: DateTime<Utc>,
     ) -> Result<u64, OrdersError> {
-        let result = idempotency_keys::Entity::delete_many()
-            .filter(idempotency_keys::Column::ExpiresAt.lte(now))
-            .exec(self.db.orm())
-            .await?;
-        Ok(result.rows_affected)
+        purge_expired_idempotency_keys(&self.db, now).await
     }
+}
+
+/// Deletes every idempotency record that expired at or before `now`; returns how many.
+///
+/// A free function as well as a method, because maintenance jobs (`cargo xtask
+/// purge-idempotency-keys`) need only the database, not a fully wired [`Orders`] service.
+pub async fn purge_expired_idempotency_keys(
+    db: &Db,
+    now: DateTime<Utc>,
+) -> Result<u64, OrdersError> {
+    let result = idempotency_keys::Entity::delete_many()
+        .filter(idempotency_keys::Column::ExpiresAt.lte(now))
+        .exec(db.orm())
+        .await?;
+    Ok(result.rows_affected)
 }
 
 /// The statement [`Orders::list_for_customer`] runs for its first query, built for `backend`:
