@@ -19,6 +19,7 @@ persistence::both_backends!(
     request_ids_are_set_and_propagated,
     oversized_bodies_are_413,
     in_flight_requests_finish_on_shutdown,
+    slow_requests_time_out_with_408,
 );
 
 async fn health_endpoints_answer(backend: Backend) {
@@ -100,6 +101,52 @@ async fn in_flight_requests_finish_on_shutdown(backend: Backend) {
         .unwrap();
     // New connections are refused once it has stopped.
     assert!(tokio::net::TcpStream::connect(&addr).await.is_err());
+}
+
+async fn slow_requests_time_out_with_408(backend: Backend) {
+    let Some(app) = common::spawn_with(backend, |config| {
+        config.request_timeout = Duration::from_millis(300);
+    })
+    .await
+    else {
+        return;
+    };
+    // A client that stalls mid-body holds its request open past the timeout.
+    let addr = app.address.trim_start_matches("http://").to_owned();
+    let mut stream = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let head = format!(
+        "POST /v1/users HTTP/1.1\r\nhost: {addr}\r\ncontent-type: application/json\r\ncontent-length: 100\r\nconnection: close\r\n\r\n{{\"email\""
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    let mut response = String::new();
+    tokio::time::timeout(
+        Duration::from_secs(10),
+        stream.read_to_string(&mut response),
+    )
+    .await
+    .expect("the server answers without waiting for the rest of the body")
+    .unwrap();
+    assert!(response.starts_with("HTTP/1.1 408"), "{response}");
+    assert!(response.contains("application/problem+json"), "{response}");
+    assert!(
+        response.contains("\"code\":\"request_timeout\""),
+        "{response}"
+    );
+    // Fast requests are unaffected.
+    assert_eq!(app.get("/health/live").send().await.unwrap().status(), 200);
+}
+
+#[tokio::test]
+async fn readiness_is_503_when_the_database_is_gone() {
+    let Some(mut app) = spawn(Backend::Postgres).await else {
+        return;
+    };
+    assert_eq!(app.get("/health/ready").send().await.unwrap().status(), 200);
+    assert!(app.database.pull_the_plug().await);
+    let response = app.get("/health/ready").send().await.unwrap();
+    assert_problem(response, 503, "database_unavailable").await;
+    // Liveness is about the process, not its dependencies.
+    assert_eq!(app.get("/health/live").send().await.unwrap().status(), 200);
 }
 
 #[tokio::test]

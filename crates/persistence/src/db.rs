@@ -162,6 +162,17 @@ impl Db {
         Ok(())
     }
 
+    /// Counts every statement this handle (and every transaction begun from it) sends from
+    /// now on: how tests prove a hot path's round trips (no N+1). Clones made afterwards share
+    /// the count, so set it up before handing the `Db` to a service.
+    #[cfg(any(test, feature = "testing"))]
+    pub fn count_statements(&mut self) -> crate::testing::StatementCounter {
+        let counter = crate::testing::StatementCounter::default();
+        let shared = counter.clone();
+        self.conn.set_metric_callback(move |_| shared.increment());
+        counter
+    }
+
     /// The SeaORM connection, for context crates and migrations only: it is how they run
     /// queries. Code above the contexts never needs it.
     #[doc(hidden)]
@@ -222,5 +233,34 @@ mod tests {
         );
         assert_eq!(sqlite_file_path("sqlite:/tmp/x.db"), Some("/tmp/x.db"));
         assert_eq!(sqlite_file_path("sqlite::memory:"), None);
+    }
+}
+
+#[cfg(test)]
+mod sqlite_settings {
+    use sea_orm::{ConnectionTrait, Statement};
+
+    use crate::Backend;
+    use crate::testing::TestDatabase;
+
+    async fn pragma(test: &TestDatabase, name: &str) -> String {
+        let stmt = Statement::from_string(
+            test.db().orm().get_database_backend(),
+            format!("PRAGMA {name}"),
+        );
+        let row = test.db().orm().query_one_raw(stmt).await.unwrap().unwrap();
+        row.try_get_by_index::<String>(0)
+            .or_else(|_| row.try_get_by_index::<i64>(0).map(|n| n.to_string()))
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn sqlite_runs_in_wal_with_foreign_keys_and_a_busy_timeout() {
+        let test = TestDatabase::create(Backend::Sqlite).await.unwrap();
+        assert_eq!(pragma(&test, "journal_mode").await, "wal");
+        assert_eq!(pragma(&test, "foreign_keys").await, "1");
+        assert_eq!(pragma(&test, "busy_timeout").await, "10000");
+        // NORMAL = 1: durable at checkpoints, safe with WAL.
+        assert_eq!(pragma(&test, "synchronous").await, "1");
     }
 }

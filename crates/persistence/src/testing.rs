@@ -13,6 +13,22 @@ use sea_orm::ConnectionTrait;
 
 use crate::{Backend, Db, DbConfig};
 
+/// The number of statements a [`Db`] sent since the last [`StatementCounter::take`]; see
+/// [`Db::count_statements`].
+#[derive(Debug, Clone, Default)]
+pub struct StatementCounter(std::sync::Arc<std::sync::atomic::AtomicU64>);
+
+impl StatementCounter {
+    pub(crate) fn increment(&self) {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Statements sent since the last call, resetting the count.
+    pub fn take(&self) -> u64 {
+        self.0.swap(0, std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
 /// The admin URL for creating per-test PostgreSQL databases.
 pub fn postgres_admin_url() -> String {
     std::env::var("TEST_DATABASE_URL")
@@ -105,6 +121,25 @@ impl TestDatabase {
     /// Which engine this database runs on.
     pub fn backend(&self) -> Backend {
         self.backend
+    }
+
+    /// Makes the database vanish under the code that uses it (PostgreSQL: dropped, its
+    /// connections ended), for testing how a service behaves when its database goes away.
+    /// Returns `false` on SQLite, where open connections keep a deleted file alive.
+    pub async fn pull_the_plug(&mut self) -> bool {
+        let Some(name) = self.postgres_name.take() else {
+            return false;
+        };
+        let admin = Db::connect(&postgres_admin_url())
+            .await
+            .expect("connect to the admin database");
+        admin
+            .orm()
+            .execute_unprepared(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+            .await
+            .expect("drop the test database");
+        let _ = admin.close().await;
+        true
     }
 }
 

@@ -71,6 +71,10 @@ impl Customers for FakeCustomers {
 
 pub struct Ctx {
     pub test: TestDatabase,
+    /// Statements the service sent since the last `take()`.
+    pub statements: persistence::testing::StatementCounter,
+    /// The service's own handle (the one being counted).
+    pub service_db: Db,
     pub customers: Arc<FakeCustomers>,
     pub orders: Orders,
 }
@@ -118,9 +122,13 @@ pub async fn setup(backend: Backend) -> Option<Ctx> {
     runner.up(None).await.unwrap();
     runner.release().await.unwrap();
     let customers = Arc::new(FakeCustomers::default());
-    let orders = Orders::new(test.db().clone(), customers.clone());
+    let mut db = test.db().clone();
+    let statements = db.count_statements();
+    let orders = Orders::new(db.clone(), customers.clone());
     Some(Ctx {
         test,
+        statements,
+        service_db: db,
         customers,
         orders,
     })

@@ -11,3 +11,4 @@ mod idempotency;
 mod lifecycle;
 mod listing;
 mod placement;
+mod round_trips;
