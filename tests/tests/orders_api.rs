@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{TestApp, assert_problem, spawn};
+use common::{TestApp, assert_problem, one_created_id, spawn};
 use persistence::Backend;
 use serde_json::{Value, json};
 
@@ -45,13 +45,8 @@ async fn user(app: &TestApp, email: &str) -> String {
 
 async fn orders_of(app: &TestApp, user_id: &str) -> Vec<Value> {
     let page: Value = app
-        .get(&format!("/v1/users/{user_id}/orders?limit=100"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .get_json(&format!("/v1/users/{user_id}/orders?limit=100"))
+        .await;
     page["items"].as_array().unwrap().clone()
 }
 
@@ -160,6 +155,12 @@ async fn get_unknown_order_is_404(backend: Backend) {
         .await
         .unwrap();
     assert_problem(response, 404, "order_not_found").await;
+    let response = app
+        .post(&format!("/v1/orders/{}/refund", uuid::Uuid::now_v7()))
+        .send()
+        .await
+        .unwrap();
+    assert_problem(response, 404, "not_found").await;
 }
 
 async fn user_orders_are_listed_newest_first_with_cursor(backend: Backend) {
@@ -178,7 +179,7 @@ async fn user_orders_are_listed_newest_first_with_cursor(backend: Backend) {
     let mut seen = Vec::new();
     let mut path = format!("/v1/users/{user_id}/orders?limit=2");
     loop {
-        let page: Value = app.get(&path).send().await.unwrap().json().await.unwrap();
+        let page: Value = app.get_json(&path).await;
         for order in page["items"].as_array().unwrap() {
             assert_eq!(order["user_id"], user_id.as_str());
             assert_eq!(
@@ -361,15 +362,7 @@ async fn concurrent_requests_with_one_key_create_one_order(backend: Backend) {
             .json(&order_body(&user_id))
             .send()
     });
-    let responses = futures::future::join_all(requests).await;
-    let mut ids = Vec::new();
-    for response in responses {
-        let response = response.unwrap();
-        assert_eq!(response.status(), 201);
-        ids.push(response.json::<Value>().await.unwrap()["id"].clone());
-    }
-    ids.dedup();
-    assert_eq!(ids.len(), 1, "every request got the same order");
+    one_created_id(futures::future::join_all(requests).await).await;
     assert_eq!(orders_of(&app, &user_id).await.len(), 1);
 }
 
@@ -391,15 +384,7 @@ async fn two_instances_honour_one_key_once(backend: Backend) {
             .json(&order_body(&user_id))
             .send()
     });
-    let responses = futures::future::join_all(requests).await;
-    let mut ids = Vec::new();
-    for response in responses {
-        let response = response.unwrap();
-        assert_eq!(response.status(), 201);
-        ids.push(response.json::<Value>().await.unwrap()["id"].clone());
-    }
-    ids.dedup();
-    assert_eq!(ids.len(), 1);
+    one_created_id(futures::future::join_all(requests).await).await;
     assert_eq!(orders_of(&app, &user_id).await.len(), 1);
     let _ = second.shutdown.send(());
 }
@@ -428,15 +413,7 @@ async fn deactivation_cancels_pending_orders_only(backend: Backend) {
     let app = &app;
     let status_of = |order: &Value| {
         let path = format!("/v1/orders/{}", order["id"].as_str().unwrap());
-        async move {
-            app.get(&path)
-                .send()
-                .await
-                .unwrap()
-                .json::<Value>()
-                .await
-                .unwrap()
-        }
+        async move { app.get_json(&path).await }
     };
     let cancelled = status_of(&pending).await;
     assert_eq!(cancelled["status"], "cancelled");
@@ -465,24 +442,12 @@ async fn fault_between_user_and_order_writes_leaves_nothing_half_written(backend
         "internals stay hidden"
     );
 
-    let user: Value = app
-        .get(&format!("/v1/users/{user_id}"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let user: Value = app.get_json(&format!("/v1/users/{user_id}")).await;
     assert_eq!(user["status"], "active");
     assert_eq!(user["version"], 1);
     let order_now: Value = app
-        .get(&format!("/v1/orders/{}", order["id"].as_str().unwrap()))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .get_json(&format!("/v1/orders/{}", order["id"].as_str().unwrap()))
+        .await;
     assert_eq!(order_now["status"], "pending");
 
     app.faults

@@ -82,14 +82,7 @@ async fn concurrent_signups_with_one_email_create_one_user(backend: Backend) {
         .collect();
     statuses.sort();
     assert_eq!(statuses, [201, 409, 409, 409, 409, 409, 409, 409, 409, 409]);
-    let list: Value = app
-        .get("/v1/users")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let list: Value = app.get_json("/v1/users").await;
     assert_eq!(list["items"].as_array().unwrap().len(), 1);
 }
 
@@ -114,14 +107,7 @@ async fn invalid_input_is_422_problem(backend: Backend) {
         .await
         .unwrap();
     assert_problem(malformed, 400, "malformed_json").await;
-    let list: Value = app
-        .get("/v1/users")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let list: Value = app.get_json("/v1/users").await;
     assert_eq!(list["items"], json!([]), "nothing was written");
 }
 
@@ -152,7 +138,7 @@ async fn list_paginates_with_opaque_cursor(backend: Backend) {
     let mut path = "/v1/users?limit=2".to_owned();
     let mut sizes = Vec::new();
     loop {
-        let page: Value = app.get(&path).send().await.unwrap().json().await.unwrap();
+        let page: Value = app.get_json(&path).await;
         let items = page["items"].as_array().unwrap();
         sizes.push(items.len());
         seen.extend(items.iter().map(|u| u["id"].clone()));
@@ -163,14 +149,7 @@ async fn list_paginates_with_opaque_cursor(backend: Backend) {
     }
     assert_eq!(sizes, [2, 2, 1]);
     assert_eq!(seen, created, "registration order, no gaps, no duplicates");
-    let default: Value = app
-        .get("/v1/users")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let default: Value = app.get_json("/v1/users").await;
     assert_eq!(default["items"].as_array().unwrap().len(), 5);
     assert_eq!(default["next"], Value::Null);
 }
@@ -226,7 +205,7 @@ async fn patch_requires_current_version(backend: Backend) {
         .await
         .unwrap();
     assert_problem(response, 412, "version_conflict").await;
-    let current: Value = app.get(&path).send().await.unwrap().json().await.unwrap();
+    let current: Value = app.get_json(&path).await;
     assert_eq!(current["display_name"], "Renamed");
 
     let response = app

@@ -276,10 +276,13 @@ impl Orders {
             .await
     }
 
+    /// Moves an order to `to` — the general form of [`Orders::pay`], [`Orders::ship`] and
+    /// [`Orders::cancel`], for callers that route on the target status.
+    ///
     /// One conditional `UPDATE ... RETURNING`: the database checks the from-state (and the
     /// version) and applies the move atomically, so concurrent moves cannot both win. Only when
     /// nothing was updated is the order read, to say why.
-    async fn transition(
+    pub async fn transition(
         &self,
         id: OrderId,
         to: OrderStatus,

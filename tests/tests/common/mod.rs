@@ -96,6 +96,13 @@ impl TestApp {
         self.client.patch(self.url(path))
     }
 
+    /// GETs `path`, expecting 200, and returns the JSON body.
+    pub async fn get_json(&self, path: &str) -> Value {
+        let response = self.get(path).send().await.expect("request");
+        assert_eq!(response.status(), 200, "GET {path}");
+        response.json().await.expect("json")
+    }
+
     /// Registers a user and returns its JSON.
     pub async fn create_user(&self, email: &str) -> Value {
         let response = self
@@ -149,6 +156,19 @@ impl TestApp {
     pub async fn second_instance(&self) -> Instance {
         start(self.database.url(), |_| {}).await
     }
+}
+
+/// Asserts that every response is a 201 for one and the same resource; returns its id.
+pub async fn one_created_id(responses: Vec<reqwest::Result<Response>>) -> Value {
+    let mut ids = Vec::new();
+    for response in responses {
+        let response = response.expect("request");
+        assert_eq!(response.status(), 201);
+        ids.push(response.json::<Value>().await.expect("json")["id"].clone());
+    }
+    ids.dedup();
+    assert_eq!(ids.len(), 1, "every request got the same resource: {ids:?}");
+    ids.remove(0)
 }
 
 /// Asserts an RFC 9457 problem response and returns its body.

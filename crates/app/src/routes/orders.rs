@@ -3,7 +3,9 @@ use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::Response;
 use axum::routing::{get, post};
-use orders::{CustomerId, IdempotencyKey, NewOrder, NewOrderItem, Order, OrderId, OrdersError};
+use orders::{
+    CustomerId, IdempotencyKey, NewOrder, NewOrderItem, Order, OrderId, OrderStatus, OrdersError,
+};
 use serde::Deserialize;
 use uuid::Uuid;
 
@@ -16,9 +18,26 @@ pub(super) fn routes() -> Router<AppState> {
     Router::new()
         .route("/v1/orders", post(place))
         .route("/v1/orders/{id}", get(fetch))
-        .route("/v1/orders/{id}/pay", post(pay))
-        .route("/v1/orders/{id}/ship", post(ship))
-        .route("/v1/orders/{id}/cancel", post(cancel))
+        .route("/v1/orders/{id}/{action}", post(transition))
+}
+
+/// The lifecycle moves a client can ask for, as the last path segment.
+#[derive(Deserialize, Clone, Copy)]
+#[serde(rename_all = "snake_case")]
+enum Action {
+    Pay,
+    Ship,
+    Cancel,
+}
+
+impl Action {
+    fn target(self) -> OrderStatus {
+        match self {
+            Self::Pay => OrderStatus::Paid,
+            Self::Ship => OrderStatus::Shipped,
+            Self::Cancel => OrderStatus::Cancelled,
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -86,35 +105,16 @@ async fn fetch(State(state): State<AppState>, Path(id): Path<Uuid>) -> Result<Re
     Ok(order_response(StatusCode::OK, &order))
 }
 
-async fn pay(
+/// `POST /v1/orders/{id}/pay|ship|cancel`; any other action is a 404 like any unknown path.
+async fn transition(
     State(state): State<AppState>,
-    Path(id): Path<Uuid>,
-    headers: HeaderMap,
-) -> Result<Response, AppError> {
-    let expected = optional_if_match(&headers)?;
-    let order = state.orders.pay(OrderId::from_uuid(id), expected).await?;
-    Ok(order_response(StatusCode::OK, &order))
-}
-
-async fn ship(
-    State(state): State<AppState>,
-    Path(id): Path<Uuid>,
-    headers: HeaderMap,
-) -> Result<Response, AppError> {
-    let expected = optional_if_match(&headers)?;
-    let order = state.orders.ship(OrderId::from_uuid(id), expected).await?;
-    Ok(order_response(StatusCode::OK, &order))
-}
-
-async fn cancel(
-    State(state): State<AppState>,
-    Path(id): Path<Uuid>,
+    Path((id, action)): Path<(Uuid, Action)>,
     headers: HeaderMap,
 ) -> Result<Response, AppError> {
     let expected = optional_if_match(&headers)?;
     let order = state
         .orders
-        .cancel(OrderId::from_uuid(id), expected)
+        .transition(OrderId::from_uuid(id), action.target(), expected)
         .await?;
     Ok(order_response(StatusCode::OK, &order))
 }
