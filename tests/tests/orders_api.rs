@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{TestApp, assert_problem, one_created_id, spawn};
+use common::{TestApp, assert_problem, expect_problem, one_created_id, spawn};
 use persistence::Backend;
 use serde_json::{Value, json};
 
@@ -101,8 +101,7 @@ async fn invalid_orders_are_422_and_write_nothing(backend: Backend) {
         json!({ "user_id": "not-a-uuid", "currency": "EUR", "items": [item("A", 1, 1)] }),
     ];
     for body in cases {
-        let response = app.post("/v1/orders").json(&body).send().await.unwrap();
-        assert_problem(response, 422, "validation_failed").await;
+        expect_problem(app.post("/v1/orders").json(&body), 422, "validation_failed").await;
     }
     assert!(orders_of(&app, &user_id).await.is_empty());
 }
@@ -112,13 +111,12 @@ async fn unknown_and_deactivated_customers_cannot_order(backend: Backend) {
         return;
     };
     let unknown = uuid::Uuid::now_v7().to_string();
-    let response = app
-        .post("/v1/orders")
-        .json(&order_body(&unknown))
-        .send()
-        .await
-        .unwrap();
-    assert_problem(response, 422, "unknown_customer").await;
+    expect_problem(
+        app.post("/v1/orders").json(&order_body(&unknown)),
+        422,
+        "unknown_customer",
+    )
+    .await;
 
     let user_id = user(&app, "gone@example.com").await;
     let deactivated = app
@@ -127,13 +125,12 @@ async fn unknown_and_deactivated_customers_cannot_order(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(deactivated.status(), 200);
-    let response = app
-        .post("/v1/orders")
-        .json(&order_body(&user_id))
-        .send()
-        .await
-        .unwrap();
-    assert_problem(response, 422, "customer_deactivated").await;
+    expect_problem(
+        app.post("/v1/orders").json(&order_body(&user_id)),
+        422,
+        "customer_deactivated",
+    )
+    .await;
     assert!(orders_of(&app, &user_id).await.is_empty());
 }
 
@@ -141,26 +138,25 @@ async fn get_unknown_order_is_404(backend: Backend) {
     let Some(app) = spawn(backend).await else {
         return;
     };
-    let response = app
-        .get(&format!("/v1/orders/{}", uuid::Uuid::now_v7()))
-        .send()
-        .await
-        .unwrap();
-    assert_problem(response, 404, "order_not_found").await;
-    let response = app.get("/v1/orders/12345").send().await.unwrap();
-    assert_problem(response, 404, "not_found").await;
-    let response = app
-        .post(&format!("/v1/orders/{}/pay", uuid::Uuid::now_v7()))
-        .send()
-        .await
-        .unwrap();
-    assert_problem(response, 404, "order_not_found").await;
-    let response = app
-        .post(&format!("/v1/orders/{}/refund", uuid::Uuid::now_v7()))
-        .send()
-        .await
-        .unwrap();
-    assert_problem(response, 404, "not_found").await;
+    expect_problem(
+        app.get(&format!("/v1/orders/{}", uuid::Uuid::now_v7())),
+        404,
+        "order_not_found",
+    )
+    .await;
+    expect_problem(app.get("/v1/orders/12345"), 404, "not_found").await;
+    expect_problem(
+        app.post(&format!("/v1/orders/{}/pay", uuid::Uuid::now_v7())),
+        404,
+        "order_not_found",
+    )
+    .await;
+    expect_problem(
+        app.post(&format!("/v1/orders/{}/refund", uuid::Uuid::now_v7())),
+        404,
+        "not_found",
+    )
+    .await;
 }
 
 async fn user_orders_are_listed_newest_first_with_cursor(backend: Backend) {
@@ -196,24 +192,24 @@ async fn user_orders_are_listed_newest_first_with_cursor(backend: Backend) {
     }
     assert_eq!(seen, placed, "newest first, no gaps, no duplicates");
 
-    let response = app
-        .get(&format!("/v1/users/{}/orders", uuid::Uuid::now_v7()))
-        .send()
-        .await
-        .unwrap();
-    assert_problem(response, 404, "user_not_found").await;
-    let response = app
-        .get(&format!("/v1/users/{user_id}/orders?limit=0"))
-        .send()
-        .await
-        .unwrap();
-    assert_problem(response, 422, "invalid_limit").await;
-    let response = app
-        .get(&format!("/v1/users/{user_id}/orders?after=zzz"))
-        .send()
-        .await
-        .unwrap();
-    assert_problem(response, 422, "invalid_cursor").await;
+    expect_problem(
+        app.get(&format!("/v1/users/{}/orders", uuid::Uuid::now_v7())),
+        404,
+        "user_not_found",
+    )
+    .await;
+    expect_problem(
+        app.get(&format!("/v1/users/{user_id}/orders?limit=0")),
+        422,
+        "invalid_limit",
+    )
+    .await;
+    expect_problem(
+        app.get(&format!("/v1/users/{user_id}/orders?after=zzz")),
+        422,
+        "invalid_cursor",
+    )
+    .await;
 }
 
 async fn lifecycle_transitions_and_conflicts(backend: Backend) {
@@ -235,13 +231,13 @@ async fn lifecycle_transitions_and_conflicts(backend: Backend) {
     let response = act("pay").await.unwrap();
     assert_problem(response, 409, "illegal_transition").await;
     // A stale If-Match loses with 412 and changes nothing.
-    let response = app
-        .post(&format!("/v1/orders/{id}/ship"))
-        .header("if-match", "\"1\"")
-        .send()
-        .await
-        .unwrap();
-    assert_problem(response, 412, "version_conflict").await;
+    expect_problem(
+        app.post(&format!("/v1/orders/{id}/ship"))
+            .header("if-match", "\"1\""),
+        412,
+        "version_conflict",
+    )
+    .await;
     let shipped = app
         .post(&format!("/v1/orders/{id}/ship"))
         .header("if-match", "\"2\"")
@@ -265,12 +261,12 @@ async fn lifecycle_transitions_and_conflicts(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(cancelled["status"], "cancelled");
-    let response = app
-        .post(&format!("/v1/orders/{second_id}/pay"))
-        .send()
-        .await
-        .unwrap();
-    assert_problem(response, 409, "illegal_transition").await;
+    expect_problem(
+        app.post(&format!("/v1/orders/{second_id}/pay")),
+        409,
+        "illegal_transition",
+    )
+    .await;
     let third = app.create_order(&user_id).await;
     let third_id = third["id"].as_str().unwrap();
     app.post(&format!("/v1/orders/{third_id}/pay"))
@@ -341,14 +337,14 @@ async fn idempotent_replay_returns_the_first_order(backend: Backend) {
     let theirs: Value = theirs.json().await.unwrap();
     assert_ne!(theirs["id"], first["id"]);
 
-    let response = app
-        .post("/v1/orders")
-        .header("idempotency-key", "")
-        .json(&order_body(&user_id))
-        .send()
-        .await
-        .unwrap();
-    assert_problem(response, 422, "validation_failed").await;
+    expect_problem(
+        app.post("/v1/orders")
+            .header("idempotency-key", "")
+            .json(&order_body(&user_id)),
+        422,
+        "validation_failed",
+    )
+    .await;
 }
 
 async fn concurrent_requests_with_one_key_create_one_order(backend: Backend) {
@@ -431,12 +427,12 @@ async fn fault_between_user_and_order_writes_leaves_nothing_half_written(backend
 
     app.faults
         .arm(app::workflows::faults::DEACTIVATE_AFTER_USER_WRITE);
-    let response = app
-        .post(&format!("/v1/users/{user_id}/deactivate"))
-        .send()
-        .await
-        .unwrap();
-    let problem = assert_problem(response, 500, "internal_error").await;
+    let problem = expect_problem(
+        app.post(&format!("/v1/users/{user_id}/deactivate")),
+        500,
+        "internal_error",
+    )
+    .await;
     assert!(
         !problem["detail"].as_str().unwrap().contains("injected"),
         "internals stay hidden"
@@ -467,14 +463,14 @@ async fn fault_between_order_row_and_items_leaves_nothing_half_written(backend: 
     let user_id = user(&app, "halfway@example.com").await;
     app.faults
         .arm(app::workflows::faults::PLACE_AFTER_ORDER_ROW);
-    let response = app
-        .post("/v1/orders")
-        .header("idempotency-key", "k-1")
-        .json(&order_body(&user_id))
-        .send()
-        .await
-        .unwrap();
-    assert_problem(response, 500, "internal_error").await;
+    expect_problem(
+        app.post("/v1/orders")
+            .header("idempotency-key", "k-1")
+            .json(&order_body(&user_id)),
+        500,
+        "internal_error",
+    )
+    .await;
     assert!(
         orders_of(&app, &user_id).await.is_empty(),
         "no order row survived"

@@ -7,7 +7,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{assert_problem, spawn, start};
+use common::{assert_problem, expect_problem, spawn, start};
 use persistence::Backend;
 use persistence::testing::TestDatabase;
 use serde_json::{Value, json};
@@ -34,8 +34,7 @@ async fn unknown_routes_and_wrong_methods_are_problems(backend: Backend) {
     let Some(app) = spawn(backend).await else {
         return;
     };
-    let response = app.get("/v2/nothing").send().await.unwrap();
-    assert_problem(response, 404, "not_found").await;
+    expect_problem(app.get("/v2/nothing"), 404, "not_found").await;
     let response = app
         .client
         .delete(app.url("/v1/users"))
@@ -67,8 +66,7 @@ async fn oversized_bodies_are_413(backend: Backend) {
         return;
     };
     let huge = json!({ "email": "big@example.com", "display_name": "x".repeat(1024 * 1024 + 1) });
-    let response = app.post("/v1/users").json(&huge).send().await.unwrap();
-    assert_problem(response, 413, "payload_too_large").await;
+    expect_problem(app.post("/v1/users").json(&huge), 413, "payload_too_large").await;
 }
 
 /// A request whose body is still arriving when shutdown begins is answered, not cut off.
@@ -143,8 +141,7 @@ async fn readiness_is_503_when_the_database_is_gone() {
     };
     assert_eq!(app.get("/health/ready").send().await.unwrap().status(), 200);
     assert!(app.database.pull_the_plug().await);
-    let response = app.get("/health/ready").send().await.unwrap();
-    assert_problem(response, 503, "database_unavailable").await;
+    expect_problem(app.get("/health/ready"), 503, "database_unavailable").await;
     // Liveness is about the process, not its dependencies.
     assert_eq!(app.get("/health/live").send().await.unwrap().status(), 200);
 }

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{assert_problem, spawn};
+use common::{assert_problem, expect_problem, spawn};
 use persistence::Backend;
 use serde_json::{Value, json};
 
@@ -57,13 +57,13 @@ async fn duplicate_email_in_any_case_is_409(backend: Backend) {
         return;
     };
     app.create_user("grace@example.com").await;
-    let response = app
-        .post("/v1/users")
-        .json(&json!({ "email": "GRACE@example.com", "display_name": "Other" }))
-        .send()
-        .await
-        .unwrap();
-    assert_problem(response, 409, "email_taken").await;
+    expect_problem(
+        app.post("/v1/users")
+            .json(&json!({ "email": "GRACE@example.com", "display_name": "Other" })),
+        409,
+        "email_taken",
+    )
+    .await;
 }
 
 async fn concurrent_signups_with_one_email_create_one_user(backend: Backend) {
@@ -96,8 +96,7 @@ async fn invalid_input_is_422_problem(backend: Backend) {
         json!({ "email": "x@example.com" }),
         json!({ "email": 5, "display_name": "X" }),
     ] {
-        let response = app.post("/v1/users").json(&body).send().await.unwrap();
-        assert_problem(response, 422, "validation_failed").await;
+        expect_problem(app.post("/v1/users").json(&body), 422, "validation_failed").await;
     }
     let malformed = app
         .post("/v1/users")
@@ -116,14 +115,13 @@ async fn get_unknown_or_malformed_id_is_404_problem(backend: Backend) {
         return;
     };
     let unknown = uuid::Uuid::now_v7();
-    let response = app
-        .get(&format!("/v1/users/{unknown}"))
-        .send()
-        .await
-        .unwrap();
-    assert_problem(response, 404, "user_not_found").await;
-    let response = app.get("/v1/users/not-a-uuid").send().await.unwrap();
-    assert_problem(response, 404, "not_found").await;
+    expect_problem(
+        app.get(&format!("/v1/users/{unknown}")),
+        404,
+        "user_not_found",
+    )
+    .await;
+    expect_problem(app.get("/v1/users/not-a-uuid"), 404, "not_found").await;
 }
 
 async fn list_paginates_with_opaque_cursor(backend: Backend) {
@@ -159,17 +157,16 @@ async fn list_rejects_bad_limit_and_cursor(backend: Backend) {
         return;
     };
     for limit in ["0", "101", "-1", "ten"] {
-        let response = app
-            .get(&format!("/v1/users?limit={limit}"))
-            .send()
-            .await
-            .unwrap();
-        assert_problem(response, 422, "invalid_limit").await;
+        expect_problem(
+            app.get(&format!("/v1/users?limit={limit}")),
+            422,
+            "invalid_limit",
+        )
+        .await;
     }
     let response = app.get("/v1/users?limit=100").send().await.unwrap();
     assert_eq!(response.status(), 200);
-    let response = app.get("/v1/users?after=garbage").send().await.unwrap();
-    assert_problem(response, 422, "invalid_cursor").await;
+    expect_problem(app.get("/v1/users?after=garbage"), 422, "invalid_cursor").await;
 }
 
 async fn patch_requires_current_version(backend: Backend) {
@@ -180,8 +177,7 @@ async fn patch_requires_current_version(backend: Backend) {
     let path = format!("/v1/users/{}", user["id"].as_str().unwrap());
     let body = json!({ "display_name": "Renamed" });
 
-    let response = app.patch(&path).json(&body).send().await.unwrap();
-    assert_problem(response, 428, "precondition_required").await;
+    expect_problem(app.patch(&path).json(&body), 428, "precondition_required").await;
 
     let response = app
         .patch(&path)
@@ -197,35 +193,33 @@ async fn patch_requires_current_version(backend: Backend) {
     assert_eq!(renamed["version"], 2);
 
     // The same stale ETag again: somebody (we) changed it since.
-    let response = app
-        .patch(&path)
-        .header("if-match", "\"1\"")
-        .json(&json!({ "display_name": "Lost update" }))
-        .send()
-        .await
-        .unwrap();
-    assert_problem(response, 412, "version_conflict").await;
+    expect_problem(
+        app.patch(&path)
+            .header("if-match", "\"1\"")
+            .json(&json!({ "display_name": "Lost update" })),
+        412,
+        "version_conflict",
+    )
+    .await;
     let current: Value = app.get_json(&path).await;
     assert_eq!(current["display_name"], "Renamed");
 
-    let response = app
-        .patch(&path)
-        .header("if-match", "\"2\"")
-        .json(&json!({ "display_name": "" }))
-        .send()
-        .await
-        .unwrap();
-    assert_problem(response, 422, "validation_failed").await;
+    expect_problem(
+        app.patch(&path)
+            .header("if-match", "\"2\"")
+            .json(&json!({ "display_name": "" })),
+        422,
+        "validation_failed",
+    )
+    .await;
 
     let unknown = format!("/v1/users/{}", uuid::Uuid::now_v7());
-    let response = app
-        .patch(&unknown)
-        .header("if-match", "\"1\"")
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    assert_problem(response, 404, "user_not_found").await;
+    expect_problem(
+        app.patch(&unknown).header("if-match", "\"1\"").json(&body),
+        404,
+        "user_not_found",
+    )
+    .await;
 }
 
 async fn deactivate_sets_status(backend: Backend) {
@@ -243,6 +237,5 @@ async fn deactivate_sets_status(backend: Backend) {
     let again: Value = app.post(&path).send().await.unwrap().json().await.unwrap();
     assert_eq!(again["version"], 2);
     let unknown = format!("/v1/users/{}/deactivate", uuid::Uuid::now_v7());
-    let response = app.post(&unknown).send().await.unwrap();
-    assert_problem(response, 404, "user_not_found").await;
+    expect_problem(app.post(&unknown), 404, "user_not_found").await;
 }

@@ -171,6 +171,11 @@ pub async fn one_created_id(responses: Vec<reqwest::Result<Response>>) -> Value 
     ids.remove(0)
 }
 
+/// Sends `request` and asserts that it fails with the given problem; returns the problem.
+pub async fn expect_problem(request: RequestBuilder, status: u16, code: &str) -> Value {
+    assert_problem(request.send().await.expect("request"), status, code).await
+}
+
 /// Asserts an RFC 9457 problem response and returns its body.
 pub async fn assert_problem(response: Response, status: u16, code: &str) -> Value {
     assert_eq!(response.status(), status, "status");
