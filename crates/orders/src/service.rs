@@ -6,8 +6,8 @@ use chrono::{DateTime, Utc};
 use persistence::{Backend, Db, Faults, Page, PageRequest, StoreError, Tx, new_id, now_utc};
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter,
-    QueryOrder, QuerySelect, QueryTrait, Select, Statement,
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect, QueryTrait, Select, Statement,
 };
 use uuid::Uuid;
 
@@ -382,11 +382,7 @@ pub async fn purge_expired_idempotency_keys(
 /// for query-plan tests only (it keeps the index promise checked against the real SQL).
 #[doc(hidden)]
 pub fn list_statement(backend: Backend, customer: CustomerId, page: &PageRequest) -> Statement {
-    let backend = match backend {
-        Backend::Sqlite => DbBackend::Sqlite,
-        Backend::Postgres => DbBackend::Postgres,
-    };
-    list_query(customer, page).build(backend)
+    list_query(customer, page).build(backend.into())
 }
 
 /// `WHERE user_id = ? [AND id < cursor] ORDER BY id DESC LIMIT limit + 1`: a backward range

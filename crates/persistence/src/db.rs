@@ -34,6 +34,16 @@ impl Backend {
     }
 }
 
+/// The SeaORM name of the engine, for context crates that build statements themselves.
+impl From<Backend> for sea_orm::DbBackend {
+    fn from(backend: Backend) -> Self {
+        match backend {
+            Backend::Sqlite => Self::Sqlite,
+            Backend::Postgres => Self::Postgres,
+        }
+    }
+}
+
 /// How to open the pool. The defaults suit a small service; tests shrink the pool.
 #[derive(Debug, Clone)]
 pub struct DbConfig {

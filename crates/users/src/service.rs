@@ -1,8 +1,8 @@
 use persistence::{Backend, Db, Page, PageRequest, StoreError, Tx, new_id, now_utc};
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DbBackend, EntityTrait,
-    QueryFilter, QueryOrder, QuerySelect, QueryTrait, Select, Statement,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect, QueryTrait, Select, Statement,
 };
 
 use crate::entity::{self, Column, Entity};
@@ -90,11 +90,7 @@ impl Users {
     /// and prove the page is served by the primary-key index on both engines.
     #[doc(hidden)]
     pub fn list_query_statement(backend: Backend, page: PageRequest) -> Statement {
-        let backend = match backend {
-            Backend::Sqlite => DbBackend::Sqlite,
-            Backend::Postgres => DbBackend::Postgres,
-        };
-        list_query(page).build(backend)
+        list_query(page).build(backend.into())
     }
 
     /// Changes the display name, if the caller's copy is current (`expected_version`).
