@@ -9,6 +9,8 @@
 //! pool. The SeaORM connection behind both is reachable only through [`Db::orm`] / [`Tx::orm`],
 //! which exist for context crates and migrations, never for the HTTP layer.
 
+#![warn(missing_docs)]
+
 mod cursor;
 mod db;
 mod error;

@@ -4,6 +4,8 @@
 //! Everything outside this crate works through [`Users`] and the plain types below; the tables
 //! behind them are private (`mod entity`), so no other crate can read or write them directly.
 
+#![warn(missing_docs)]
+
 mod domain;
 mod entity;
 mod error;
