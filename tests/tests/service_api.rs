@@ -97,8 +97,6 @@ async fn in_flight_requests_finish_on_shutdown(backend: Backend) {
         .expect("server stops after the in-flight request")
         .unwrap()
         .unwrap();
-    // New connections are refused once it has stopped.
-    assert!(tokio::net::TcpStream::connect(&addr).await.is_err());
 }
 
 async fn slow_requests_time_out_with_408(backend: Backend) {
