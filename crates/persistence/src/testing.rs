@@ -130,15 +130,9 @@ impl TestDatabase {
         let Some(name) = self.postgres_name.take() else {
             return false;
         };
-        let admin = Db::connect(&postgres_admin_url())
-            .await
-            .expect("connect to the admin database");
-        admin
-            .orm()
-            .execute_unprepared(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+        drop_postgres_database(&name)
             .await
             .expect("drop the test database");
-        let _ = admin.close().await;
         true
     }
 }
@@ -150,7 +144,6 @@ impl Drop for TestDatabase {
         };
         // Drop runs inside the test's runtime, which cannot be blocked on; a short-lived thread
         // with its own runtime removes the database (FORCE ends the test's own connections).
-        let admin_url = postgres_admin_url();
         let _ = std::thread::spawn(move || {
             let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
@@ -158,22 +151,23 @@ impl Drop for TestDatabase {
             else {
                 return;
             };
-            runtime.block_on(async move {
-                let mut config = DbConfig::new(&admin_url);
-                config.max_connections = 1;
-                if let Ok(admin) = Db::connect_with(&config).await {
-                    let _ = admin
-                        .orm()
-                        .execute_unprepared(&format!(
-                            "DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"
-                        ))
-                        .await;
-                    let _ = admin.close().await;
-                }
-            });
+            let _ = runtime.block_on(drop_postgres_database(&name));
         })
         .join();
     }
+}
+
+/// Drops a per-test PostgreSQL database, ending the connections still open to it.
+async fn drop_postgres_database(name: &str) -> Result<(), crate::StoreError> {
+    let mut config = DbConfig::new(postgres_admin_url());
+    config.max_connections = 1;
+    let admin = Db::connect_with(&config).await?;
+    let dropped = admin
+        .orm()
+        .execute_unprepared(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+        .await;
+    let _ = admin.close().await;
+    dropped.map(|_| ()).map_err(Into::into)
 }
 
 fn small_pool(url: &str) -> DbConfig {
