@@ -1,7 +1,7 @@
 use std::fmt;
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
@@ -284,8 +284,9 @@ impl fmt::Display for OrderStatus {
 }
 
 /// One line of an order request as the client sent it, not yet validated: the input of
-/// [`NewOrder::new`], which reports errors against the line's position.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// [`NewOrder::new`], which reports errors against the line's position. Deserializable, so an
+/// edge (the HTTP layer) can read it straight from a request body.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct NewOrderItem {
     /// The SKU ordered.
     pub sku: String,

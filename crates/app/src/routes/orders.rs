@@ -44,14 +44,7 @@ impl Action {
 struct PlaceOrder {
     user_id: Uuid,
     currency: String,
-    items: Vec<PlaceOrderItem>,
-}
-
-#[derive(Deserialize)]
-struct PlaceOrderItem {
-    sku: String,
-    quantity: i64,
-    unit_price_cents: i64,
+    items: Vec<NewOrderItem>,
 }
 
 fn idempotency_key(headers: &HeaderMap) -> Result<Option<IdempotencyKey>, AppError> {
@@ -73,16 +66,11 @@ async fn place(
     Json(body): Json<PlaceOrder>,
 ) -> Result<Response, AppError> {
     let key = idempotency_key(&headers)?;
-    let items = body
-        .items
-        .into_iter()
-        .map(|i| NewOrderItem {
-            sku: i.sku,
-            quantity: i.quantity,
-            unit_price_cents: i.unit_price_cents,
-        })
-        .collect();
-    let order = NewOrder::new(CustomerId::from_uuid(body.user_id), &body.currency, items)?;
+    let order = NewOrder::new(
+        CustomerId::from_uuid(body.user_id),
+        &body.currency,
+        body.items,
+    )?;
     let placed = state.orders.place(order, key).await?;
     let mut response = order_response(StatusCode::CREATED, &placed.order);
     if let Ok(location) = format!("/v1/orders/{}", placed.order.id).parse() {
