@@ -76,6 +76,17 @@ pub(crate) fn with_etag<T: Serialize>(status: StatusCode, version: i64, body: &T
         .into_response()
 }
 
+/// A 201 for a new resource: its JSON, its `ETag` and its `Location`.
+pub(crate) fn created<T: Serialize>(location: String, version: i64, body: &T) -> Response {
+    let mut response = with_etag(StatusCode::CREATED, version, body);
+    if let Ok(location) = location.parse() {
+        response
+            .headers_mut()
+            .insert(axum::http::header::LOCATION, location);
+    }
+    response
+}
+
 /// A list page as the contract shapes it: `{"items": [...], "next": cursor | null}`.
 #[derive(Serialize)]
 pub(crate) struct PageBody<T> {

@@ -1,6 +1,6 @@
 use axum::Router;
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::Response;
 use axum::routing::{get, post};
 use orders::{
@@ -9,7 +9,7 @@ use orders::{
 use serde::Deserialize;
 use uuid::Uuid;
 
-use super::with_etag;
+use super::{created, with_etag};
 use crate::AppError;
 use crate::extract::{Json, Path, optional_if_match};
 use crate::state::AppState;
@@ -72,10 +72,8 @@ async fn place(
         body.items,
     )?;
     let placed = state.orders.place(order, key).await?;
-    let mut response = order_response(StatusCode::CREATED, &placed.order);
-    if let Ok(location) = format!("/v1/orders/{}", placed.order.id).parse() {
-        response.headers_mut().insert(header::LOCATION, location);
-    }
+    let location = format!("/v1/orders/{}", placed.order.id);
+    let mut response = created(location, placed.order.version, &placed.order);
     if placed.replayed {
         response
             .headers_mut()

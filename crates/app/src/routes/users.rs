@@ -1,13 +1,13 @@
 use axum::Router;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
 use users::{DisplayName, Email, NewUser, UserId};
 use uuid::Uuid;
 
-use super::{PageBody, with_etag};
+use super::{PageBody, created, with_etag};
 use crate::AppError;
 use crate::extract::{Json, ListParams, Path, Query, required_if_match};
 use crate::state::AppState;
@@ -35,11 +35,11 @@ async fn create(
         display_name: DisplayName::parse(&body.display_name)?,
     };
     let user = state.users.register(new).await?;
-    let mut response = with_etag(StatusCode::CREATED, user.version, &user);
-    if let Ok(location) = format!("/v1/users/{}", user.id).parse() {
-        response.headers_mut().insert(header::LOCATION, location);
-    }
-    Ok(response)
+    Ok(created(
+        format!("/v1/users/{}", user.id),
+        user.version,
+        &user,
+    ))
 }
 
 async fn fetch(State(state): State<AppState>, Path(id): Path<Uuid>) -> Result<Response, AppError> {
