@@ -22,7 +22,7 @@ pub struct TestApp {
 }
 
 /// Starts the service on a fresh, migrated database; `None` when the backend is unavailable
-/// (the test is then skipped loudly, never under `CI`).
+/// (the test is then skipped loudly, only with `SKIP_POSTGRES_TESTS=1`).
 pub async fn spawn(backend: Backend) -> Option<TestApp> {
     spawn_with(backend, |_| {}).await
 }

@@ -6,7 +6,7 @@ use sea_orm::{ConnectionTrait, Statement};
 use users::{DisplayName, Email, NewUser, User, Users};
 
 /// A fresh database with every migration applied, and a service over it; `None` when the
-/// backend is unavailable (never under `CI`).
+/// backend is unavailable (only with `SKIP_POSTGRES_TESTS=1`).
 pub async fn setup(backend: Backend) -> Option<(TestDatabase, Users)> {
     let test = TestDatabase::create(backend).await?;
     let runner = migration::Runner::lock(test.url()).await.unwrap();
