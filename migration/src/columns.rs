@@ -37,3 +37,11 @@ pub fn int64(name: impl IntoIden) -> ColumnDef {
 pub fn string(name: impl IntoIden, len: u32) -> ColumnDef {
     ColumnDef::new(name).string_len(len).not_null().take()
 }
+
+/// A non-null byte string of exactly `len` bytes (`bytea` on PostgreSQL, `blob` on SQLite),
+/// for digests; `length()` counts bytes of both on both engines, so the check is the same.
+pub fn bytes(name: impl IntoIden, len: u32) -> ColumnDef {
+    let name = name.into_iden();
+    let check = Func::cust("length").arg(Expr::col(name.clone())).eq(len);
+    ColumnDef::new(name).blob().not_null().check(check).take()
+}

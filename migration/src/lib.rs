@@ -2,7 +2,8 @@
 //!
 //! Migrations are the only way the schema changes: the service never auto-syncs tables. File
 //! names carry the owning context (`m<timestamp>_<context>_<what>.rs`); `cargo xtask migrate
-//! generate NAME --context users|orders` creates one from a template and registers it below.
+//! generate NAME --context users|orders|identity` creates one from a template and registers it
+//! below.
 
 mod columns;
 mod runner;
@@ -14,6 +15,7 @@ use sea_orm_migration::prelude::*;
 mod m20261125_000001_users_create_users;
 mod m20261125_000002_orders_create_orders;
 mod m20261125_000003_orders_create_idempotency_keys;
+mod m20261125_000004_identity_create_identity_tables;
 // @generated-mods: `cargo xtask migrate generate` inserts new modules above this line.
 
 /// The ordered migration list that SeaORM's migrator walks.
@@ -26,6 +28,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261125_000001_users_create_users::Migration),
             Box::new(m20261125_000002_orders_create_orders::Migration),
             Box::new(m20261125_000003_orders_create_idempotency_keys::Migration),
+            Box::new(m20261125_000004_identity_create_identity_tables::Migration),
             // @generated-list: `cargo xtask migrate generate` inserts new entries above this line.
         ]
     }

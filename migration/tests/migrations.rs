@@ -15,15 +15,20 @@ persistence::both_backends!(
     check_reports_pending_until_applied
 );
 
+/// Every table the migrations create, over all contexts.
+const ALL_TABLES: i64 = 7;
+
 async fn table_count(db: &persistence::Db) -> i64 {
     let sql = match db.backend() {
         Backend::Sqlite => {
             "SELECT COUNT(*) AS n FROM sqlite_master WHERE type = 'table' \
-             AND name IN ('users', 'orders', 'order_items', 'idempotency_keys')"
+             AND name IN ('users', 'orders', 'order_items', 'idempotency_keys', 'credentials', \
+             'sessions', 'sign_in_failures')"
         }
         Backend::Postgres => {
             "SELECT COUNT(*) AS n FROM information_schema.tables WHERE table_schema = 'public' \
-             AND table_name IN ('users', 'orders', 'order_items', 'idempotency_keys')"
+             AND table_name IN ('users', 'orders', 'order_items', 'idempotency_keys', 'credentials', \
+             'sessions', 'sign_in_failures')"
         }
     };
     let row = db
@@ -43,7 +48,7 @@ async fn up_down_up_round_trip(backend: Backend) {
 
     let runner = Runner::lock(test.url()).await.unwrap();
     assert_eq!(runner.up(None).await.unwrap().len(), all);
-    assert_eq!(table_count(test.db()).await, 4);
+    assert_eq!(table_count(test.db()).await, ALL_TABLES);
 
     let reverted = runner.down(all as u32).await.unwrap();
     assert_eq!(reverted.len(), all);
@@ -52,7 +57,7 @@ async fn up_down_up_round_trip(backend: Backend) {
     assert!(runner.status().await.unwrap().iter().all(|m| !m.applied));
 
     assert_eq!(runner.up(None).await.unwrap().len(), all);
-    assert_eq!(table_count(test.db()).await, 4);
+    assert_eq!(table_count(test.db()).await, ALL_TABLES);
     assert!(runner.status().await.unwrap().iter().all(|m| m.applied));
 
     // Stepwise: one down, one up.

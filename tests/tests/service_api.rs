@@ -7,11 +7,12 @@ mod common;
 
 use std::time::Duration;
 
-use common::{assert_problem, expect_problem, spawn, start};
+use common::{PASSWORD, assert_problem, expect_problem, spawn, start};
 use persistence::Backend;
 use persistence::testing::TestDatabase;
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
 
 persistence::both_backends!(
     health_endpoints_answer,
@@ -65,38 +66,107 @@ async fn oversized_bodies_are_413(backend: Backend) {
     let Some(app) = spawn(backend).await else {
         return;
     };
-    let huge = json!({ "email": "big@example.com", "display_name": "x".repeat(1024 * 1024 + 1) });
+    let huge = json!({
+        "email": "big@example.com",
+        "display_name": "x".repeat(1024 * 1024 + 1),
+        "password": PASSWORD,
+    });
     expect_problem(app.post("/v1/users").json(&huge), 413, "payload_too_large").await;
 }
 
 /// A request whose body is still arriving when shutdown begins is answered, not cut off.
+///
+/// No guessed sleeps: `Expect: 100-continue` makes the server say when the handler has started
+/// reading the body (the request is in flight), and an idle keep-alive connection that the server
+/// closes says when graceful shutdown has begun.
 async fn in_flight_requests_finish_on_shutdown(backend: Backend) {
     let Some(mut app) = spawn(backend).await else {
         return;
     };
-    let body = json!({ "email": "late@example.com", "display_name": "Late" }).to_string();
     let addr = app.address.trim_start_matches("http://").to_owned();
-    let mut stream = tokio::net::TcpStream::connect(&addr).await.unwrap();
+
+    // An idle keep-alive connection: the server closes it once shutdown begins.
+    let mut idle = TcpStream::connect(&addr).await.unwrap();
+    idle.write_all(format!("GET /health/live HTTP/1.1\r\nhost: {addr}\r\n\r\n").as_bytes())
+        .await
+        .unwrap();
+    let live = read_one_response(&mut idle).await;
+    assert!(live.starts_with("HTTP/1.1 200"), "{live}");
+
+    let body = json!({ "email": "late@example.com", "display_name": "Late", "password": PASSWORD })
+        .to_string();
+    let mut stream = TcpStream::connect(&addr).await.unwrap();
     let head = format!(
-        "POST /v1/users HTTP/1.1\r\nhost: {addr}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+        "POST /v1/users HTTP/1.1\r\nhost: {addr}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nexpect: 100-continue\r\nconnection: close\r\n\r\n",
         body.len()
     );
     stream.write_all(head.as_bytes()).await.unwrap();
+    // The handler is reading the body: the request is in flight.
+    let interim = read_head(&mut stream).await;
+    assert!(interim.starts_with("HTTP/1.1 100"), "{interim}");
     stream.write_all(&body.as_bytes()[..10]).await.unwrap();
-    tokio::time::sleep(Duration::from_millis(200)).await;
 
     let (shutdown, server) = (app.shutdown_handle(), app.server_handle());
     let _ = shutdown.send(());
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // Shutdown has begun once the server closes the idle connection.
+    let mut rest = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), idle.read_to_end(&mut rest))
+        .await
+        .expect("shutdown closes idle connections")
+        .unwrap();
+    assert!(rest.is_empty(), "{}", String::from_utf8_lossy(&rest));
+
     stream.write_all(&body.as_bytes()[10..]).await.unwrap();
     let mut response = String::new();
-    stream.read_to_string(&mut response).await.unwrap();
+    tokio::time::timeout(
+        Duration::from_secs(30),
+        stream.read_to_string(&mut response),
+    )
+    .await
+    .expect("the in-flight request is answered")
+    .unwrap();
     assert!(response.starts_with("HTTP/1.1 201"), "{response}");
     tokio::time::timeout(Duration::from_secs(10), server)
         .await
         .expect("server stops after the in-flight request")
         .unwrap()
         .unwrap();
+}
+
+/// Reads a response head (status line and headers, up to the blank line) and nothing more.
+async fn read_head(stream: &mut TcpStream) -> String {
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        let read = tokio::time::timeout(Duration::from_secs(10), stream.read(&mut byte))
+            .await
+            .expect("a response head within 10 s")
+            .unwrap();
+        assert_eq!(
+            read,
+            1,
+            "connection closed mid-head: {}",
+            String::from_utf8_lossy(&head)
+        );
+        head.push(byte[0]);
+    }
+    String::from_utf8(head).unwrap()
+}
+
+/// Reads one whole response with a `content-length` body, leaving the connection open.
+async fn read_one_response(stream: &mut TcpStream) -> String {
+    let head = read_head(stream).await;
+    let length: usize = head
+        .lines()
+        .find_map(|line| {
+            let (name, value) = line.split_once(':')?;
+            name.eq_ignore_ascii_case("content-length")
+                .then(|| value.trim().parse().unwrap())
+        })
+        .expect("content-length");
+    let mut body = vec![0u8; length];
+    stream.read_exact(&mut body).await.unwrap();
+    head + &String::from_utf8(body).unwrap()
 }
 
 async fn slow_requests_time_out_with_408(backend: Backend) {
@@ -151,7 +221,9 @@ async fn sqlite_applies_pending_migrations_at_start() {
     let client = common::client();
     let response = client
         .post(format!("{}/v1/users", instance.address))
-        .json(&json!({ "email": "first@example.com", "display_name": "First" }))
+        .json(
+            &json!({ "email": "first@example.com", "display_name": "First", "password": PASSWORD }),
+        )
         .send()
         .await
         .unwrap();

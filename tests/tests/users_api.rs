@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{assert_problem, expect_problem, spawn};
+use common::{PASSWORD, assert_problem, expect_problem, spawn};
 use persistence::Backend;
 use serde_json::{Value, json};
 
@@ -26,7 +26,11 @@ async fn create_returns_user_with_location_and_etag(backend: Backend) {
     };
     let response = app
         .post("/v1/users")
-        .json(&json!({ "email": "  Ada@Example.COM ", "display_name": " Ada Lovelace " }))
+        .json(&json!({
+            "email": "  Ada@Example.COM ",
+            "display_name": " Ada Lovelace ",
+            "password": PASSWORD,
+        }))
         .send()
         .await
         .unwrap();
@@ -37,6 +41,7 @@ async fn create_returns_user_with_location_and_etag(backend: Backend) {
     assert_eq!(user["email"], "ada@example.com");
     assert_eq!(user["display_name"], "Ada Lovelace");
     assert_eq!(user["status"], "active");
+    assert_eq!(user["role"], "customer");
     assert_eq!(user["version"], 1);
     assert_eq!(etag, "\"1\"");
     let id = user["id"].as_str().unwrap();
@@ -45,7 +50,9 @@ async fn create_returns_user_with_location_and_etag(backend: Backend) {
     assert!(user["created_at"].as_str().unwrap().ends_with('Z'));
     assert_eq!(user["created_at"], user["updated_at"]);
 
-    let fetched = app.get(&location).send().await.unwrap();
+    // The new user signs in (with the address in any case) and reads itself at `Location`.
+    let token = app.sign_in("ADA@example.com").await;
+    let fetched = app.get(&location).bearer_auth(&token).send().await.unwrap();
     assert_eq!(fetched.status(), 200);
     assert_eq!(fetched.headers()["etag"], "\"1\"");
     let fetched: Value = fetched.json().await.unwrap();
@@ -58,8 +65,11 @@ async fn duplicate_email_in_any_case_is_409(backend: Backend) {
     };
     app.create_user("grace@example.com").await;
     expect_problem(
-        app.post("/v1/users")
-            .json(&json!({ "email": "GRACE@example.com", "display_name": "Other" })),
+        app.post("/v1/users").json(&json!({
+            "email": "GRACE@example.com",
+            "display_name": "Other",
+            "password": "another long password",
+        })),
         409,
         "email_taken",
     )
@@ -70,9 +80,14 @@ async fn concurrent_signups_with_one_email_create_one_user(backend: Backend) {
     let Some(app) = spawn(backend).await else {
         return;
     };
+    let admin = app.create_admin("admin@example.com").await;
     let requests = (0..10).map(|i| {
         app.post("/v1/users")
-            .json(&json!({ "email": format!("RACE@example.com{}", if i % 2 == 0 { "" } else { " " }), "display_name": format!("Racer {i}") }))
+            .json(&json!({
+                "email": format!("RACE@example.com{}", if i % 2 == 0 { "" } else { " " }),
+                "display_name": format!("Racer {i}"),
+                "password": PASSWORD,
+            }))
             .send()
     });
     let responses = futures::future::join_all(requests).await;
@@ -82,19 +97,31 @@ async fn concurrent_signups_with_one_email_create_one_user(backend: Backend) {
         .collect();
     statuses.sort();
     assert_eq!(statuses, [201, 409, 409, 409, 409, 409, 409, 409, 409, 409]);
-    let list: Value = app.get_json("/v1/users").await;
-    assert_eq!(list["items"].as_array().unwrap().len(), 1);
+    let list: Value = app.get_json_as(&admin, "/v1/users").await;
+    let racers: Vec<&Value> = list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|u| u["id"] != admin.id.as_str())
+        .collect();
+    assert_eq!(racers.len(), 1, "{list}");
+    assert_eq!(racers[0]["email"], "race@example.com");
+    // The one winner can sign in: its credential was written with its user row.
+    app.sign_in("race@example.com").await;
 }
 
 async fn invalid_input_is_422_problem(backend: Backend) {
     let Some(app) = spawn(backend).await else {
         return;
     };
+    let admin = app.create_admin("admin@example.com").await;
     for body in [
-        json!({ "email": "not-an-email", "display_name": "X" }),
-        json!({ "email": "x@example.com", "display_name": "   " }),
-        json!({ "email": "x@example.com" }),
-        json!({ "email": 5, "display_name": "X" }),
+        json!({ "email": "not-an-email", "display_name": "X", "password": PASSWORD }),
+        json!({ "email": "x@example.com", "display_name": "   ", "password": PASSWORD }),
+        json!({ "email": "x@example.com", "password": PASSWORD }),
+        json!({ "email": 5, "display_name": "X", "password": PASSWORD }),
+        json!({ "email": "x@example.com", "display_name": "X" }),
+        json!({ "email": "x@example.com", "display_name": "X", "password": "too short" }),
     ] {
         expect_problem(app.post("/v1/users").json(&body), 422, "validation_failed").await;
     }
@@ -106,37 +133,51 @@ async fn invalid_input_is_422_problem(backend: Backend) {
         .await
         .unwrap();
     assert_problem(malformed, 400, "malformed_json").await;
-    let list: Value = app.get_json("/v1/users").await;
-    assert_eq!(list["items"], json!([]), "nothing was written");
+    let list: Value = app.get_json_as(&admin, "/v1/users").await;
+    let ids: Vec<&Value> = list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| &u["id"])
+        .collect();
+    assert_eq!(ids, [admin.id.as_str()], "nothing was written");
 }
 
 async fn get_unknown_or_malformed_id_is_404_problem(backend: Backend) {
     let Some(app) = spawn(backend).await else {
         return;
     };
+    let admin = app.create_admin("admin@example.com").await;
+    let customer = app.create_user("ada@example.com").await;
     let unknown = uuid::Uuid::now_v7();
-    expect_problem(
-        app.get(&format!("/v1/users/{unknown}")),
-        404,
-        "user_not_found",
-    )
-    .await;
-    expect_problem(app.get("/v1/users/not-a-uuid"), 404, "not_found").await;
+    for who in [&admin, &customer] {
+        expect_problem(
+            app.get_as(who, &format!("/v1/users/{unknown}")),
+            404,
+            "user_not_found",
+        )
+        .await;
+        expect_problem(app.get_as(who, "/v1/users/not-a-uuid"), 404, "not_found").await;
+    }
 }
 
 async fn list_paginates_with_opaque_cursor(backend: Backend) {
     let Some(app) = spawn(backend).await else {
         return;
     };
-    let mut created = Vec::new();
-    for i in 0..5 {
-        created.push(app.create_user(&format!("user{i}@example.com")).await["id"].clone());
+    // The admin who lists is itself a user: the first of the five.
+    let admin = app.create_admin("admin@example.com").await;
+    let mut created = vec![Value::from(admin.id.clone())];
+    for i in 0..4 {
+        created.push(Value::from(
+            app.create_user(&format!("user{i}@example.com")).await.id,
+        ));
     }
     let mut seen = Vec::new();
     let mut path = "/v1/users?limit=2".to_owned();
     let mut sizes = Vec::new();
     loop {
-        let page: Value = app.get_json(&path).await;
+        let page: Value = app.get_json_as(&admin, &path).await;
         let items = page["items"].as_array().unwrap();
         sizes.push(items.len());
         seen.extend(items.iter().map(|u| u["id"].clone()));
@@ -147,26 +188,46 @@ async fn list_paginates_with_opaque_cursor(backend: Backend) {
     }
     assert_eq!(sizes, [2, 2, 1]);
     assert_eq!(seen, created, "registration order, no gaps, no duplicates");
-    let default: Value = app.get_json("/v1/users").await;
+    let default: Value = app.get_json_as(&admin, "/v1/users").await;
     assert_eq!(default["items"].as_array().unwrap().len(), 5);
     assert_eq!(default["next"], Value::Null);
+    let roles: Vec<&Value> = default["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| &u["role"])
+        .collect();
+    assert_eq!(
+        roles,
+        ["admin", "customer", "customer", "customer", "customer"]
+    );
 }
 
 async fn list_rejects_bad_limit_and_cursor(backend: Backend) {
     let Some(app) = spawn(backend).await else {
         return;
     };
+    let admin = app.create_admin("admin@example.com").await;
     for limit in ["0", "101", "-1", "ten"] {
         expect_problem(
-            app.get(&format!("/v1/users?limit={limit}")),
+            app.get_as(&admin, &format!("/v1/users?limit={limit}")),
             422,
             "invalid_limit",
         )
         .await;
     }
-    let response = app.get("/v1/users?limit=100").send().await.unwrap();
+    let response = app
+        .get_as(&admin, "/v1/users?limit=100")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), 200);
-    expect_problem(app.get("/v1/users?after=garbage"), 422, "invalid_cursor").await;
+    expect_problem(
+        app.get_as(&admin, "/v1/users?after=garbage"),
+        422,
+        "invalid_cursor",
+    )
+    .await;
 }
 
 async fn patch_requires_current_version(backend: Backend) {
@@ -174,13 +235,19 @@ async fn patch_requires_current_version(backend: Backend) {
         return;
     };
     let user = app.create_user("edit@example.com").await;
-    let path = format!("/v1/users/{}", user["id"].as_str().unwrap());
+    let admin = app.create_admin("admin@example.com").await;
+    let path = format!("/v1/users/{}", user.id);
     let body = json!({ "display_name": "Renamed" });
 
-    expect_problem(app.patch(&path).json(&body), 428, "precondition_required").await;
+    expect_problem(
+        app.patch_as(&user, &path).json(&body),
+        428,
+        "precondition_required",
+    )
+    .await;
 
     let response = app
-        .patch(&path)
+        .patch_as(&user, &path)
         .header("if-match", "\"1\"")
         .json(&body)
         .send()
@@ -191,21 +258,22 @@ async fn patch_requires_current_version(backend: Backend) {
     let renamed: Value = response.json().await.unwrap();
     assert_eq!(renamed["display_name"], "Renamed");
     assert_eq!(renamed["version"], 2);
+    assert_eq!(renamed["role"], "customer");
 
     // The same stale ETag again: somebody (we) changed it since.
     expect_problem(
-        app.patch(&path)
+        app.patch_as(&user, &path)
             .header("if-match", "\"1\"")
             .json(&json!({ "display_name": "Lost update" })),
         412,
         "version_conflict",
     )
     .await;
-    let current: Value = app.get_json(&path).await;
+    let current: Value = app.get_json_as(&user, &path).await;
     assert_eq!(current["display_name"], "Renamed");
 
     expect_problem(
-        app.patch(&path)
+        app.patch_as(&user, &path)
             .header("if-match", "\"2\"")
             .json(&json!({ "display_name": "" })),
         422,
@@ -213,9 +281,26 @@ async fn patch_requires_current_version(backend: Backend) {
     )
     .await;
 
+    // An admin renames someone else under the same rules; the answer shows that user's role.
+    let response = app
+        .patch_as(&admin, &path)
+        .header("if-match", "\"2\"")
+        .json(&json!({ "display_name": "Renamed by admin" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["etag"], "\"3\"");
+    let renamed: Value = response.json().await.unwrap();
+    assert_eq!(renamed["display_name"], "Renamed by admin");
+    assert_eq!(renamed["role"], "customer");
+
+    // A user that does not exist, even for an admin who may see every user.
     let unknown = format!("/v1/users/{}", uuid::Uuid::now_v7());
     expect_problem(
-        app.patch(&unknown).header("if-match", "\"1\"").json(&body),
+        app.patch_as(&admin, &unknown)
+            .header("if-match", "\"1\"")
+            .json(&body),
         404,
         "user_not_found",
     )
@@ -227,15 +312,28 @@ async fn deactivate_sets_status(backend: Backend) {
         return;
     };
     let user = app.create_user("leaving@example.com").await;
-    let path = format!("/v1/users/{}/deactivate", user["id"].as_str().unwrap());
-    let response = app.post(&path).send().await.unwrap();
+    let admin = app.create_admin("admin@example.com").await;
+    let path = format!("/v1/users/{}/deactivate", user.id);
+    let response = app.post_as(&user, &path).send().await.unwrap();
     assert_eq!(response.status(), 200);
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["status"], "deactivated");
     assert_eq!(body["version"], 2);
-    // Idempotent: a second call changes nothing.
-    let again: Value = app.post(&path).send().await.unwrap().json().await.unwrap();
+    assert_eq!(body["role"], "customer");
+    // Deactivation ended the user's session.
+    let response = app
+        .get_as(&user, &format!("/v1/users/{}", user.id))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.headers()["www-authenticate"], "Bearer");
+    assert_problem(response, 401, "unauthenticated").await;
+    // Idempotent: a second call (by an admin, the user's token being gone) changes nothing.
+    let again = app.post_as(&admin, &path).send().await.unwrap();
+    assert_eq!(again.status(), 200);
+    let again: Value = again.json().await.unwrap();
+    assert_eq!(again["status"], "deactivated");
     assert_eq!(again["version"], 2);
     let unknown = format!("/v1/users/{}/deactivate", uuid::Uuid::now_v7());
-    expect_problem(app.post(&unknown), 404, "user_not_found").await;
+    expect_problem(app.post_as(&admin, &unknown), 404, "user_not_found").await;
 }

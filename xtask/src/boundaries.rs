@@ -27,7 +27,7 @@ const ORM_CRATES: &[&str] = &["sea-orm", "sea-orm-migration"];
 /// Packages that must not depend on an [`ORM_CRATES`] entry.
 const ORM_FREE_PACKAGES: &[&str] = &["app", "api-tests"];
 /// The bounded contexts; none may depend on another.
-const CONTEXTS: &[&str] = &["users", "orders"];
+const CONTEXTS: &[&str] = &["users", "orders", "identity"];
 /// Module names that hold a context's entities.
 const ENTITY_MODULES: &[&str] = &["entity", "entities"];
 
@@ -368,8 +368,18 @@ mod tests {
             check(&[package("users", &[("orders", None, None, None)])]).len(),
             1
         );
+        // Identity is a context too: it neither depends on users nor is depended on by one.
+        let identity = check(&[package("identity", &[("users", None, None, None)])]);
+        assert_eq!(identity.len(), 1);
+        assert_eq!(identity[0].location, "crates/identity/Cargo.toml");
+        assert_eq!(
+            check(&[package("orders", &[("identity", None, Some("dev"), None)])]).len(),
+            1
+        );
+        assert!(check(&[package("identity", &[("persistence", None, None, None)])]).is_empty());
         // The app composes contexts; a crate merely named like one is fine.
         assert!(check(&[package("app", &[("users", None, None, None)])]).is_empty());
+        assert!(check(&[package("app", &[("identity", None, None, None)])]).is_empty());
         assert!(check(&[package("orders", &[("users-api-docs", None, None, None)])]).is_empty());
     }
 

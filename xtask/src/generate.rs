@@ -1,4 +1,4 @@
-//! `cargo xtask migrate generate NAME --context users|orders`: a new migration file from a
+//! `cargo xtask migrate generate NAME --context users|orders|identity`: a new migration file from a
 //! template, registered in `migration/src/lib.rs` above its two marker lines.
 //!
 //! Everything but [`generate`] is a pure function on strings, so it is tested without touching
@@ -21,6 +21,7 @@ pub const LIST_MARKER: &str = "// @generated-list";
 pub enum BoundedContext {
     Users,
     Orders,
+    Identity,
 }
 
 impl BoundedContext {
@@ -28,6 +29,7 @@ impl BoundedContext {
         match self {
             Self::Users => "users",
             Self::Orders => "orders",
+            Self::Identity => "identity",
         }
     }
 }
@@ -241,6 +243,23 @@ impl MigratorTrait for Migrator {
     }
 
     #[test]
+    fn every_context_is_a_context_choice_by_its_name() {
+        use clap::ValueEnum as _;
+        let names: Vec<&str> = BoundedContext::value_variants()
+            .iter()
+            .map(|c| c.as_str())
+            .collect();
+        assert_eq!(names, ["users", "orders", "identity"]);
+        for context in BoundedContext::value_variants() {
+            assert_eq!(
+                BoundedContext::from_str(context.as_str(), false),
+                Ok(*context)
+            );
+        }
+        assert!(BoundedContext::from_str("billing", false).is_err());
+    }
+
+    #[test]
     fn names_are_snake_case() {
         for ok in [
             "add_orders_note",
@@ -272,12 +291,22 @@ impl MigratorTrait for Migrator {
             module_name(at(2027, 1, 2, 23, 59, 59), BoundedContext::Users, "x"),
             "m20270102_235959_users_x"
         );
+        assert_eq!(
+            module_name(
+                at(2026, 12, 1, 0, 0, 0),
+                BoundedContext::Identity,
+                "add_mfa"
+            ),
+            "m20261201_000000_identity_add_mfa"
+        );
     }
 
     #[test]
     fn template_has_working_up_and_down() {
         let text = template(BoundedContext::Users, "add_user_locale");
         assert!(text.starts_with("//! The `users` context: add user locale.\n"));
+        let identity = template(BoundedContext::Identity, "add_mfa");
+        assert!(identity.starts_with("//! The `identity` context: add mfa.\n"));
         assert!(text.contains("async fn up(&self, manager: &SchemaManager)"));
         assert!(text.contains("async fn down(&self, manager: &SchemaManager)"));
         assert_eq!(text.matches("Ok(())").count(), 2);

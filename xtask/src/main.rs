@@ -7,6 +7,7 @@
 //! Adding a command: add a variant to [`Command`] (its doc comment is its `--help` line), put the
 //! work in its own module, and dispatch it in [`run`].
 
+mod accounts;
 mod boundaries;
 mod generate;
 mod migrate;
@@ -66,6 +67,11 @@ enum Command {
     /// Delete idempotency keys whose time to live has passed (the service also does this
     /// on a schedule; this is for operators and cron).
     PurgeIdempotencyKeys,
+    /// Delete expired sessions and sign-in failures older than the throttling window (the
+    /// service also does this on a schedule).
+    PurgeSessions,
+    /// Operator verbs on accounts: `users grant-admin EMAIL`, `users revoke-admin EMAIL`.
+    Users(accounts::UsersArgs),
     // New commands go here, one module each.
 }
 
@@ -83,13 +89,20 @@ async fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Migrate(args) => migrate::run(&cli.database_url, args).await,
         Command::CheckBoundaries => boundaries::run(&workspace_root()),
         Command::PurgeIdempotencyKeys => purge_idempotency_keys(&cli.database_url).await,
+        Command::PurgeSessions => accounts::purge_sessions(&cli.database_url).await,
+        Command::Users(args) => accounts::run(&cli.database_url, args).await,
     }
 }
 
-async fn purge_idempotency_keys(url: &str) -> anyhow::Result<Outcome> {
-    let db = persistence::Db::connect(url)
+/// Opens the database named on the command line; the error never shows a password.
+async fn connect(url: &str) -> anyhow::Result<persistence::Db> {
+    persistence::Db::connect(url)
         .await
-        .map_err(|e| anyhow::anyhow!("cannot open {}: {}", redact(url), e.detail()))?;
+        .map_err(|e| anyhow::anyhow!("cannot open {}: {}", redact(url), e.detail()))
+}
+
+async fn purge_idempotency_keys(url: &str) -> anyhow::Result<Outcome> {
+    let db = connect(url).await?;
     let purged = orders::purge_expired_idempotency_keys(&db, persistence::now_utc())
         .await
         .map_err(|e| anyhow::anyhow!("purge failed: {e}"))?;
@@ -175,6 +188,14 @@ mod tests {
         );
         assert_eq!(redact("sqlite://data/app.db"), "sqlite://data/app.db");
         assert_eq!(redact("sqlite::memory:"), "sqlite::memory:");
+    }
+
+    #[test]
+    fn users_verbs_take_an_email() {
+        assert!(Cli::try_parse_from(["xtask", "users", "grant-admin", "a@example.com"]).is_ok());
+        assert!(Cli::try_parse_from(["xtask", "users", "revoke-admin", "a@example.com"]).is_ok());
+        assert!(Cli::try_parse_from(["xtask", "users", "grant-admin"]).is_err());
+        assert!(Cli::try_parse_from(["xtask", "users", "promote", "a@example.com"]).is_err());
     }
 
     #[test]

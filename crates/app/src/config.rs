@@ -32,6 +32,14 @@ pub struct Config {
     pub idempotency_ttl: Duration,
     /// `IDEMPOTENCY_PURGE_INTERVAL_SECS`: how often expired keys are purged; default 1 h.
     pub idempotency_purge_interval: Duration,
+    /// `SESSION_TTL_SECS`: how long a bearer token works after sign-in; default 24 h.
+    pub session_ttl: Duration,
+    /// `SESSION_PURGE_INTERVAL_SECS`: how often expired sessions are purged; default 1 h.
+    pub session_purge_interval: Duration,
+    /// `PASSWORD_HASH_CONCURRENCY`: argon2 computations at once (each takes 19 MiB and a
+    /// core); default half the CPUs (at least one), so a flood of sign-ins leaves cores for
+    /// every other request. Further sign-ups and sign-ins queue.
+    pub password_hash_concurrency: usize,
     /// `DB_MAX_CONNECTIONS`; default 10.
     pub db_max_connections: u32,
     /// Armed fault points (tests only; inert unless built with `fault-injection`).
@@ -52,6 +60,9 @@ impl Config {
             request_timeout: Duration::from_secs(30),
             idempotency_ttl: Duration::from_secs(24 * 60 * 60),
             idempotency_purge_interval: Duration::from_secs(60 * 60),
+            session_ttl: Duration::from_secs(24 * 60 * 60),
+            session_purge_interval: Duration::from_secs(60 * 60),
+            password_hash_concurrency: default_hash_concurrency(),
             db_max_connections: 10,
             faults: Faults::default(),
         }
@@ -84,7 +95,31 @@ impl Config {
             config.idempotency_ttl = secs;
         }
         if let Some(secs) = seconds("IDEMPOTENCY_PURGE_INTERVAL_SECS")? {
+            anyhow::ensure!(
+                !secs.is_zero(),
+                "IDEMPOTENCY_PURGE_INTERVAL_SECS must be at least 1"
+            );
             config.idempotency_purge_interval = secs;
+        }
+        if let Some(secs) = seconds("SESSION_TTL_SECS")? {
+            anyhow::ensure!(!secs.is_zero(), "SESSION_TTL_SECS must be at least 1");
+            config.session_ttl = secs;
+        }
+        if let Some(secs) = seconds("SESSION_PURGE_INTERVAL_SECS")? {
+            anyhow::ensure!(
+                !secs.is_zero(),
+                "SESSION_PURGE_INTERVAL_SECS must be at least 1"
+            );
+            config.session_purge_interval = secs;
+        }
+        if let Some(n) = var("PASSWORD_HASH_CONCURRENCY") {
+            config.password_hash_concurrency = n
+                .parse()
+                .ok()
+                .filter(|&n: &usize| n >= 1)
+                .with_context(|| {
+                    format!("PASSWORD_HASH_CONCURRENCY={n:?} is not a whole number >= 1")
+                })?;
         }
         if let Some(n) = var("DB_MAX_CONNECTIONS") {
             config.db_max_connections = n
@@ -93,6 +128,10 @@ impl Config {
         }
         Ok(config)
     }
+}
+
+fn default_hash_concurrency() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| (n.get() / 2).max(1))
 }
 
 fn var(name: &str) -> Option<String> {

@@ -7,6 +7,7 @@
 use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use identity::IdentityError;
 use orders::OrdersError;
 use persistence::StoreError;
 use serde::Serialize;
@@ -21,6 +22,9 @@ pub enum AppError {
     /// The orders context refused or failed.
     #[error(transparent)]
     Orders(#[from] OrdersError),
+    /// The identity context refused (bad credentials, no valid token, throttled) or failed.
+    #[error(transparent)]
+    Identity(#[from] IdentityError),
     /// A unit of work spanning contexts failed in storage.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -90,6 +94,37 @@ impl AppError {
                 ),
                 OrdersError::Store(store) => internal(store),
             },
+            Self::Identity(err) => match err {
+                IdentityError::Invalid { .. } => (
+                    S::UNPROCESSABLE_ENTITY,
+                    "validation_failed",
+                    err.to_string(),
+                ),
+                IdentityError::InvalidCredentials => (
+                    S::UNAUTHORIZED,
+                    "invalid_credentials",
+                    "The e-mail address or the password is wrong.".to_owned(),
+                ),
+                IdentityError::TooManyAttempts { retry_after } => (
+                    S::TOO_MANY_REQUESTS,
+                    "too_many_attempts",
+                    format!(
+                        "Too many failed sign-ins for this address; try again in {} s.",
+                        retry_after_secs(*retry_after)
+                    ),
+                ),
+                IdentityError::Unauthenticated => (
+                    S::UNAUTHORIZED,
+                    "unauthenticated",
+                    "Send a valid bearer token: Authorization: Bearer <token>.".to_owned(),
+                ),
+                IdentityError::NotFound(_) => (S::NOT_FOUND, "user_not_found", err.to_string()),
+                IdentityError::Hashing => {
+                    tracing::error!("password hashing failed");
+                    internal_parts()
+                }
+                IdentityError::Store(store) => internal(store),
+            },
             Self::Store(store) => internal(store),
             Self::Request {
                 status,
@@ -102,6 +137,10 @@ impl AppError {
 
 fn internal(err: &StoreError) -> (StatusCode, &'static str, String) {
     tracing::error!(error = %err.detail(), kind = ?err.kind(), "storage failure");
+    internal_parts()
+}
+
+fn internal_parts() -> (StatusCode, &'static str, String) {
     (
         StatusCode::INTERNAL_SERVER_ERROR,
         "internal_error",
@@ -144,10 +183,24 @@ impl IntoResponse for Problem {
     }
 }
 
+/// Whole seconds for `Retry-After`, rounded up so a client never retries too early.
+fn retry_after_secs(wait: std::time::Duration) -> u64 {
+    wait.as_secs() + u64::from(wait.subsec_nanos() > 0)
+}
+
 impl IntoResponse for AppError {
     fn into_response(self) -> Response {
         let (status, code, detail) = self.parts();
-        Problem::new(status, code, detail).into_response()
+        let mut response = Problem::new(status, code, detail).into_response();
+        let headers = response.headers_mut();
+        // RFC 9110: every 401 names the scheme that would work.
+        if status == StatusCode::UNAUTHORIZED {
+            headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        if let Self::Identity(IdentityError::TooManyAttempts { retry_after }) = self {
+            headers.insert(header::RETRY_AFTER, retry_after_secs(retry_after).into());
+        }
+        response
     }
 }
 

@@ -1,9 +1,10 @@
-//! The HTTP service: composes the bounded contexts behind contract v1.
+//! The HTTP service: composes the bounded contexts behind contract v2.
 //!
 //! Handlers stay thin (parse, call one service, map the result); business rules live in the
 //! context crates. This crate is the only place that knows about HTTP, and [`error`] is the
 //! only place where a context's error becomes a status code.
 
+pub mod auth;
 pub mod config;
 mod customers;
 mod error;

@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use anyhow::Context;
+use identity::{Identity, IdentityConfig};
 use orders::Orders;
 use persistence::{Backend, Db, DbConfig};
 use tokio::net::TcpListener;
@@ -23,6 +24,7 @@ pub struct Application {
     router: axum::Router,
     db: Db,
     orders: Orders,
+    identity: Identity,
     config: Config,
 }
 
@@ -46,16 +48,27 @@ impl Application {
         let orders = Orders::new(db.clone(), Arc::new(UsersAsCustomers(users.clone())))
             .with_faults(config.faults.clone())
             .with_idempotency_ttl(ttl);
+        let identity = Identity::new(
+            db.clone(),
+            IdentityConfig {
+                session_ttl: chrono::Duration::from_std(config.session_ttl)
+                    .context("SESSION_TTL_SECS is too large")?,
+                hash_concurrency: config.password_hash_concurrency,
+                ..IdentityConfig::default()
+            },
+        );
         let workflows = Workflows::new(
             db.clone(),
             users.clone(),
             orders.clone(),
+            identity.clone(),
             config.faults.clone(),
         );
         let state = AppState {
             db: db.clone(),
             users,
             orders: orders.clone(),
+            identity: identity.clone(),
             workflows,
         };
         let router = routes::router(state, config.request_timeout);
@@ -67,6 +80,7 @@ impl Application {
             router,
             db,
             orders,
+            identity,
             config,
         })
     }
@@ -92,9 +106,34 @@ impl Application {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        let purge = tokio::spawn(purge_idempotency_keys(
-            self.orders.clone(),
+        let orders = self.orders.clone();
+        let purge_keys = tokio::spawn(every(
             self.config.idempotency_purge_interval,
+            "expired idempotency keys",
+            move || {
+                let orders = orders.clone();
+                async move {
+                    orders
+                        .purge_expired_idempotency_keys(persistence::now_utc())
+                        .await
+                        .map_err(|e| e.to_string())
+                }
+            },
+        ));
+        let identity = self.identity.clone();
+        let purge_sessions = tokio::spawn(every(
+            self.config.session_purge_interval,
+            "expired sessions and sign-in failures",
+            move || {
+                let identity = identity.clone();
+                async move {
+                    identity
+                        .purge_expired(persistence::now_utc())
+                        .await
+                        .map(|purged| purged.sessions + purged.failures)
+                        .map_err(|e| e.to_string())
+                }
+            },
         ));
         if let Ok(addr) = self.listener.local_addr() {
             tracing::info!(%addr, "listening");
@@ -102,7 +141,8 @@ impl Application {
         let served = axum::serve(self.listener, self.router)
             .with_graceful_shutdown(shutdown)
             .await;
-        purge.abort();
+        purge_keys.abort();
+        purge_sessions.abort();
         if let Err(err) = self.db.close().await {
             tracing::warn!(error = %err.detail(), "closing the pool failed");
         }
@@ -131,17 +171,19 @@ async fn prepare_schema(db: &Db, config: &Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn purge_idempotency_keys(orders: Orders, every: std::time::Duration) {
-    let mut ticks = tokio::time::interval(every);
+/// Runs a housekeeping job now and then every `period`, logging what it removed.
+async fn every<F, Fut>(period: std::time::Duration, what: &'static str, job: F)
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = Result<u64, String>>,
+{
+    let mut ticks = tokio::time::interval(period);
     loop {
         ticks.tick().await;
-        match orders
-            .purge_expired_idempotency_keys(persistence::now_utc())
-            .await
-        {
+        match job().await {
             Ok(0) => {}
-            Ok(purged) => tracing::info!(purged, "purged expired idempotency keys"),
-            Err(err) => tracing::warn!(error = %err, "purging idempotency keys failed"),
+            Ok(purged) => tracing::info!(purged, "purged {what}"),
+            Err(error) => tracing::warn!(%error, "purging {what} failed"),
         }
     }
 }

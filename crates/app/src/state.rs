@@ -1,3 +1,4 @@
+use identity::Identity;
 use orders::Orders;
 use persistence::Db;
 use users::Users;
@@ -10,5 +11,6 @@ pub(crate) struct AppState {
     pub(crate) db: Db,
     pub(crate) users: Users,
     pub(crate) orders: Orders,
+    pub(crate) identity: Identity,
     pub(crate) workflows: Workflows,
 }

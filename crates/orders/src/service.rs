@@ -250,7 +250,7 @@ impl Orders {
         id: OrderId,
         expected_version: Option<i64>,
     ) -> Result<Order, OrdersError> {
-        self.transition(id, OrderStatus::Paid, expected_version)
+        self.transition(id, OrderStatus::Paid, expected_version, None)
             .await
     }
 
@@ -261,7 +261,7 @@ impl Orders {
         id: OrderId,
         expected_version: Option<i64>,
     ) -> Result<Order, OrdersError> {
-        self.transition(id, OrderStatus::Shipped, expected_version)
+        self.transition(id, OrderStatus::Shipped, expected_version, None)
             .await
     }
 
@@ -272,7 +272,7 @@ impl Orders {
         id: OrderId,
         expected_version: Option<i64>,
     ) -> Result<Order, OrdersError> {
-        self.transition(id, OrderStatus::Cancelled, expected_version)
+        self.transition(id, OrderStatus::Cancelled, expected_version, None)
             .await
     }
 
@@ -282,11 +282,16 @@ impl Orders {
     /// One conditional `UPDATE ... RETURNING`: the database checks the from-state (and the
     /// version) and applies the move atomically, so concurrent moves cannot both win. Only when
     /// nothing was updated is the order read, to say why.
+    ///
+    /// With `owner`, the move applies only to that customer's order: another customer's order
+    /// is [`OrdersError::NotFound`], exactly like a missing one, so ids cannot be probed. The
+    /// owner is part of the same conditional `UPDATE`, so it costs no extra round trip.
     pub async fn transition(
         &self,
         id: OrderId,
         to: OrderStatus,
         expected_version: Option<i64>,
+        owner: Option<CustomerId>,
     ) -> Result<Order, OrdersError> {
         let conn = self.db.orm();
         let sources: Vec<&'static str> = OrderStatus::sources_of(to)
@@ -305,6 +310,9 @@ impl Orders {
         if let Some(expected) = expected_version {
             update = update.filter(orders::Column::Version.eq(expected));
         }
+        if let Some(owner) = owner {
+            update = update.filter(orders::Column::UserId.eq(owner.as_uuid()));
+        }
         let updated = update.exec_with_returning(conn).await?;
         if let Some(row) = updated.into_iter().next() {
             let mut lines = items_of(conn, vec![row.id]).await?;
@@ -314,6 +322,7 @@ impl Orders {
         let current = orders::Entity::find_by_id(id.as_uuid())
             .one(conn)
             .await?
+            .filter(|row| owner.is_none_or(|owner| row.user_id == owner.as_uuid()))
             .ok_or(OrdersError::NotFound(id))?;
         match expected_version {
             Some(expected) if expected != current.version => Err(OrdersError::VersionConflict {

@@ -88,7 +88,9 @@ impl TestDatabase {
                     err.detail()
                 );
                 if !postgres_skip_opted_in() {
-                    panic!("{message} (set SKIP_POSTGRES_TESTS=1 to skip PostgreSQL tests instead)");
+                    panic!(
+                        "{message} (set SKIP_POSTGRES_TESTS=1 to skip PostgreSQL tests instead)"
+                    );
                 }
                 eprintln!("\n!!!!! SKIPPING the PostgreSQL half of this test: {message} !!!!!\n");
                 return None;

@@ -1,5 +1,5 @@
 use persistence::{Backend, Db, Page, PageRequest, StoreError, Tx, new_id, now_utc};
-use sea_orm::sea_query::{Expr, ExprTrait};
+use sea_orm::sea_query::{Expr, ExprTrait, Func};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter,
     QueryOrder, QuerySelect, QueryTrait, Select, Statement,
@@ -25,10 +25,18 @@ impl Users {
         Self { db }
     }
 
-    /// Registers a user. A second registration with the same address, in any letter case,
-    /// fails with [`UsersError::EmailTaken`] — decided by the database's unique index, so it
-    /// holds under concurrency.
+    /// Registers a user in a transaction of its own. A second registration with the same
+    /// address, in any letter case, fails with [`UsersError::EmailTaken`] — decided by the
+    /// database's unique index, so it holds under concurrency.
     pub async fn register(&self, new: NewUser) -> Result<User, UsersError> {
+        self.db
+            .transaction(async |tx| self.register_in(tx, new).await)
+            .await
+    }
+
+    /// Registers a user as one step of the caller's transaction (sign-up also writes the
+    /// user's credential, which another context owns). Same rules as [`Users::register`].
+    pub async fn register_in(&self, tx: &Tx, new: NewUser) -> Result<User, UsersError> {
         let now = now_utc();
         let row = entity::ActiveModel {
             id: Set(new_id()),
@@ -39,7 +47,7 @@ impl Users {
             created_at: Set(now),
             updated_at: Set(now),
         };
-        match row.insert(self.db.orm()).await {
+        match row.insert(tx.orm()).await {
             Ok(model) => to_user(model),
             Err(err) => {
                 let err = StoreError::from(err);
@@ -50,6 +58,17 @@ impl Users {
                 }
             }
         }
+    }
+
+    /// The user with this address, whatever its status (sign-in looks users up this way;
+    /// served by the unique index on `lower(email)`).
+    pub async fn find_by_email(&self, email: &Email) -> Result<Option<User>, UsersError> {
+        Entity::find()
+            .filter(Expr::expr(Func::lower(Expr::col(Column::Email))).eq(email.as_str()))
+            .one(self.db.orm())
+            .await?
+            .map(to_user)
+            .transpose()
     }
 
     /// One user by id.

@@ -8,9 +8,29 @@ use std::time::Duration;
 use app::{Application, Config};
 use persistence::testing::TestDatabase;
 use persistence::{Backend, Faults};
-use reqwest::{Client, RequestBuilder, Response};
+use reqwest::{Client, Method, RequestBuilder, Response};
 use serde_json::{Value, json};
 use tokio::sync::oneshot;
+
+/// The password every test user signs up with.
+pub const PASSWORD: &str = "correct horse battery staple";
+
+/// A signed-in user: its JSON as sign-up returned it, and a bearer token.
+pub struct Account {
+    pub id: String,
+    pub token: String,
+    pub user: Value,
+}
+
+impl Account {
+    fn new(user: Value, token: String) -> Self {
+        Self {
+            id: user["id"].as_str().expect("id").to_owned(),
+            token,
+            user,
+        }
+    }
+}
 
 pub struct TestApp {
     pub address: String,
@@ -103,24 +123,91 @@ impl TestApp {
         response.json().await.expect("json")
     }
 
-    /// Registers a user and returns its JSON.
-    pub async fn create_user(&self, email: &str) -> Value {
-        let response = self
-            .post("/v1/users")
-            .json(&json!({ "email": email, "display_name": "Test User" }))
-            .send()
-            .await
-            .expect("request");
-        assert_eq!(response.status(), 201, "create user {email}");
+    pub fn delete(&self, path: &str) -> RequestBuilder {
+        self.client.delete(self.url(path))
+    }
+
+    /// A request of `method` to `path` with `who`'s bearer token.
+    pub fn request_as(&self, who: &Account, method: Method, path: &str) -> RequestBuilder {
+        self.client
+            .request(method, self.url(path))
+            .bearer_auth(&who.token)
+    }
+
+    pub fn get_as(&self, who: &Account, path: &str) -> RequestBuilder {
+        self.request_as(who, Method::GET, path)
+    }
+
+    pub fn post_as(&self, who: &Account, path: &str) -> RequestBuilder {
+        self.request_as(who, Method::POST, path)
+    }
+
+    pub fn patch_as(&self, who: &Account, path: &str) -> RequestBuilder {
+        self.request_as(who, Method::PATCH, path)
+    }
+
+    pub fn delete_as(&self, who: &Account, path: &str) -> RequestBuilder {
+        self.request_as(who, Method::DELETE, path)
+    }
+
+    /// GETs `path` as `who`, expecting 200, and returns the JSON body.
+    pub async fn get_json_as(&self, who: &Account, path: &str) -> Value {
+        let response = self.get_as(who, path).send().await.expect("request");
+        assert_eq!(response.status(), 200, "GET {path}");
         response.json().await.expect("json")
     }
 
-    /// Places a one-item order for a user and returns its JSON.
-    pub async fn create_order(&self, user_id: &str) -> Value {
+    /// Signs a user up (no session yet) and returns its JSON.
+    pub async fn sign_up(&self, email: &str) -> Value {
         let response = self
-            .post("/v1/orders")
+            .post("/v1/users")
+            .json(&json!({ "email": email, "display_name": "Test User", "password": PASSWORD }))
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(response.status(), 201, "sign up {email}");
+        response.json().await.expect("json")
+    }
+
+    /// Signs in with [`PASSWORD`] and returns the bearer token.
+    pub async fn sign_in(&self, email: &str) -> String {
+        let response = self
+            .post("/v1/sessions")
+            .json(&json!({ "email": email, "password": PASSWORD }))
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(response.status(), 201, "sign in {email}");
+        let body: Value = response.json().await.expect("json");
+        body["token"].as_str().expect("token").to_owned()
+    }
+
+    /// Signs a customer up and in.
+    pub async fn create_user(&self, email: &str) -> Account {
+        let user = self.sign_up(email).await;
+        let token = self.sign_in(email).await;
+        Account::new(user, token)
+    }
+
+    /// Signs a user up, makes it an admin as an operator would (`cargo xtask users
+    /// grant-admin` calls the same identity API), and signs it in.
+    pub async fn create_admin(&self, email: &str) -> Account {
+        let mut user = self.sign_up(email).await;
+        let id = uuid::Uuid::parse_str(user["id"].as_str().expect("id")).expect("uuid");
+        identity::Identity::new(self.database.db().clone(), Default::default())
+            .set_role(identity::AccountId::from_uuid(id), identity::Role::Admin)
+            .await
+            .expect("grant admin");
+        user["role"] = json!("admin");
+        let token = self.sign_in(email).await;
+        Account::new(user, token)
+    }
+
+    /// Places a one-item order as `who` (for itself) and returns its JSON.
+    pub async fn create_order(&self, who: &Account) -> Value {
+        let response = self
+            .post_as(who, "/v1/orders")
             .json(&json!({
-                "user_id": user_id,
                 "currency": "EUR",
                 "items": [{ "sku": "SKU-1", "quantity": 2, "unit_price_cents": 150 }]
             }))

@@ -2,6 +2,7 @@
 
 mod health;
 mod orders;
+mod sessions;
 mod users;
 
 use std::time::Duration;
@@ -32,6 +33,7 @@ pub(crate) fn router(state: AppState, request_timeout: Duration) -> Router {
         .merge(health::routes())
         .merge(users::routes())
         .merge(orders::routes())
+        .merge(sessions::routes())
         .with_state(state)
         .layer(
             ServiceBuilder::new()
@@ -92,6 +94,16 @@ pub(crate) fn created<T: Serialize>(location: String, version: i64, body: &T) ->
 pub(crate) struct PageBody<T> {
     items: Vec<T>,
     next: Option<String>,
+}
+
+impl<T> PageBody<T> {
+    /// The same page with each item converted (domain type to wire type).
+    pub(crate) fn map<U>(self, f: impl FnMut(T) -> U) -> PageBody<U> {
+        PageBody {
+            items: self.items.into_iter().map(f).collect(),
+            next: self.next,
+        }
+    }
 }
 
 impl<T> From<persistence::Page<T>> for PageBody<T> {

@@ -11,6 +11,7 @@ use uuid::Uuid;
 
 use super::{created, with_etag};
 use crate::AppError;
+use crate::auth::{Caller, forbidden};
 use crate::extract::{Json, Path, optional_if_match};
 use crate::state::AppState;
 
@@ -42,7 +43,8 @@ impl Action {
 
 #[derive(Deserialize)]
 struct PlaceOrder {
-    user_id: Uuid,
+    /// Customers may omit it (they order for themselves); admins must name the customer.
+    user_id: Option<Uuid>,
     currency: String,
     items: Vec<NewOrderItem>,
 }
@@ -60,17 +62,30 @@ fn idempotency_key(headers: &HeaderMap) -> Result<Option<IdempotencyKey>, AppErr
     Ok(Some(IdempotencyKey::parse(text)?))
 }
 
+/// Whom an order is placed for: a customer orders for itself, an admin for anyone it names.
+fn customer_for(caller: &Caller, requested: Option<Uuid>) -> Result<CustomerId, AppError> {
+    match (caller.is_admin(), requested.map(CustomerId::from_uuid)) {
+        (false, None) => Ok(caller.customer()),
+        (false, Some(id)) if id == caller.customer() => Ok(id),
+        (false, Some(_)) => Err(forbidden()),
+        (true, Some(id)) => Ok(id),
+        (true, None) => Err(OrdersError::Invalid {
+            field: "user_id".to_owned(),
+            reason: "is required when an admin places an order",
+        }
+        .into()),
+    }
+}
+
 async fn place(
     State(state): State<AppState>,
+    caller: Caller,
     headers: HeaderMap,
     Json(body): Json<PlaceOrder>,
 ) -> Result<Response, AppError> {
+    let customer = customer_for(&caller, body.user_id)?;
     let key = idempotency_key(&headers)?;
-    let order = NewOrder::new(
-        CustomerId::from_uuid(body.user_id),
-        &body.currency,
-        body.items,
-    )?;
+    let order = NewOrder::new(customer, &body.currency, body.items)?;
     let placed = state.orders.place(order, key).await?;
     let location = format!("/v1/orders/{}", placed.order.id);
     let mut response = created(location, placed.order.version, &placed.order);
@@ -86,21 +101,37 @@ fn order_response(status: StatusCode, order: &Order) -> Response {
     with_etag(status, order.version, order)
 }
 
-async fn fetch(State(state): State<AppState>, Path(id): Path<Uuid>) -> Result<Response, AppError> {
+async fn fetch(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<Uuid>,
+) -> Result<Response, AppError> {
     let order = state.orders.get(OrderId::from_uuid(id)).await?;
+    caller.require_owner_or_admin(&order)?;
     Ok(order_response(StatusCode::OK, &order))
 }
 
 /// `POST /v1/orders/{id}/pay|ship|cancel`; any other action is a 404 like any unknown path.
+///
+/// Owners may pay and cancel; only admins ship. A customer's move is scoped to its own orders
+/// inside the one conditional `UPDATE`, so someone else's order is a 404 at no extra cost.
 async fn transition(
     State(state): State<AppState>,
+    caller: Caller,
     Path((id, action)): Path<(Uuid, Action)>,
     headers: HeaderMap,
 ) -> Result<Response, AppError> {
+    let id = OrderId::from_uuid(id);
+    if matches!(action, Action::Ship) && !caller.is_admin() {
+        // 403 only for the owner, who may see the order; 404 for everyone else.
+        let order = state.orders.get(id).await?;
+        caller.require_owner_or_admin(&order)?;
+        return Err(forbidden());
+    }
     let expected = optional_if_match(&headers)?;
     let order = state
         .orders
-        .transition(OrderId::from_uuid(id), action.target(), expected)
+        .transition(id, action.target(), expected, caller.order_scope())
         .await?;
     Ok(order_response(StatusCode::OK, &order))
 }

@@ -11,8 +11,53 @@ persistence::both_backends!(
     stale_expected_version_is_a_conflict,
     transitions_of_unknown_orders_are_not_found,
     concurrent_pay_and_cancel_exactly_one_wins,
-    cancel_pending_for_customer_cancels_only_that_customers_pending_orders
+    cancel_pending_for_customer_cancels_only_that_customers_pending_orders,
+    an_owner_scoped_move_of_another_customers_order_is_not_found
 );
+
+async fn an_owner_scoped_move_of_another_customers_order_is_not_found(backend: Backend) {
+    let Some(ctx) = setup(backend).await else {
+        return;
+    };
+    let owner = ctx.customer();
+    let stranger = ctx.customer();
+    let order = ctx.place(owner).await;
+    // Another customer cannot tell this order from a missing one, whatever it asks for.
+    for (to, expected) in [(OrderStatus::Paid, None), (OrderStatus::Cancelled, Some(1))] {
+        let refused = ctx
+            .orders
+            .transition(order.id, to, expected, Some(stranger))
+            .await;
+        assert!(
+            matches!(refused, Err(OrdersError::NotFound(id)) if id == order.id),
+            "{refused:?}"
+        );
+    }
+    assert_eq!(ctx.stored(order.id).await, ("pending".to_owned(), 1));
+    // Stale copy or illegal move by the owner still says why.
+    let stale = ctx
+        .orders
+        .transition(order.id, OrderStatus::Paid, Some(7), Some(owner))
+        .await;
+    assert!(
+        matches!(stale, Err(OrdersError::VersionConflict { .. })),
+        "{stale:?}"
+    );
+    let paid = ctx
+        .orders
+        .transition(order.id, OrderStatus::Paid, Some(1), Some(owner))
+        .await
+        .unwrap();
+    assert_eq!(paid.status, OrderStatus::Paid);
+    let illegal = ctx
+        .orders
+        .transition(order.id, OrderStatus::Paid, None, Some(owner))
+        .await;
+    assert!(
+        matches!(illegal, Err(OrdersError::IllegalTransition { .. })),
+        "{illegal:?}"
+    );
+}
 
 /// Which service call performs a move to `to`.
 async fn apply(

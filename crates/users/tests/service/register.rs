@@ -12,7 +12,40 @@ persistence::both_backends!(
     get_of_an_unknown_id_is_not_found,
     same_email_in_another_letter_case_is_taken,
     concurrent_registrations_of_one_address_yield_exactly_one_user,
+    find_by_email_matches_the_normalised_address,
+    register_in_a_rolled_back_transaction_leaves_no_user,
 );
+
+async fn find_by_email_matches_the_normalised_address(backend: Backend) {
+    let Some((_test, users)) = setup(backend).await else {
+        return;
+    };
+    let ada = users
+        .register(new_user("Ada@Example.com", "Ada"))
+        .await
+        .unwrap();
+    let typed = users::Email::parse("  ADA@example.COM ").unwrap();
+    assert_eq!(users.find_by_email(&typed).await.unwrap(), Some(ada));
+    let other = users::Email::parse("grace@example.com").unwrap();
+    assert_eq!(users.find_by_email(&other).await.unwrap(), None);
+}
+
+async fn register_in_a_rolled_back_transaction_leaves_no_user(backend: Backend) {
+    let Some((test, users)) = setup(backend).await else {
+        return;
+    };
+    let tx = test.db().begin().await.unwrap();
+    let user = users
+        .register_in(&tx, new_user("ada@example.com", "Ada"))
+        .await
+        .unwrap();
+    tx.rollback().await.unwrap();
+    assert_eq!(row_count(test.db()).await, 0);
+    assert!(matches!(
+        users.get(user.id).await,
+        Err(UsersError::NotFound(_))
+    ));
+}
 
 async fn register_returns_an_active_user_at_version_one(backend: Backend) {
     let Some((_test, users)) = setup(backend).await else {
