@@ -432,6 +432,22 @@ impl Table {
         }
     }
 
+    /// The two rows every owned resource shares: anonymous callers get 401, other customers
+    /// a 404 with the same `code` as a missing resource.
+    async fn expect_hidden(&self, method: Method, path: &str, body: Option<Value>, code: &str) {
+        self.expect(
+            Actor::Anonymous,
+            method.clone(),
+            path,
+            body.clone(),
+            401,
+            Some("unauthenticated"),
+        )
+        .await;
+        self.expect(Actor::OtherCustomer, method, path, body, 404, Some(code))
+            .await;
+    }
+
     async fn version_of(&self, path: &str) -> i64 {
         self.app.get_json_as(&self.admin, path).await["version"]
             .as_i64()
@@ -464,7 +480,7 @@ impl Table {
 }
 
 async fn authorization_table_row_by_row(backend: Backend) {
-    use Actor::{Admin, Anonymous, OtherCustomer, Owner};
+    use Actor::{Admin, Anonymous, Owner};
     let Some(app) = spawn(backend).await else {
         return;
     };
@@ -511,26 +527,10 @@ async fn authorization_table_row_by_row(backend: Backend) {
         (Method::PATCH, &alice_path, rename()),
         (Method::GET, &alice_orders, None),
     ] {
-        t.expect(
-            Anonymous,
-            method.clone(),
-            path,
-            body.clone(),
-            401,
-            unauthenticated,
-        )
-        .await;
+        t.expect_hidden(method.clone(), path, body.clone(), "user_not_found")
+            .await;
         t.expect(Owner, method.clone(), path, body.clone(), 200, None)
             .await;
-        t.expect(
-            OtherCustomer,
-            method.clone(),
-            path,
-            body.clone(),
-            404,
-            Some("user_not_found"),
-        )
-        .await;
         t.expect(Admin, method, path, body, 200, None).await;
     }
     let seen_by_admin = t.app.get_json_as(&t.admin, &alice_path).await;
@@ -604,26 +604,10 @@ async fn authorization_table_row_by_row(backend: Backend) {
     // GET /v1/orders/{id}: owner, else 404; admins yes.
     let order = t.alice_order("pending").await;
     let order_path = format!("/v1/orders/{order}");
-    t.expect(
-        Anonymous,
-        Method::GET,
-        &order_path,
-        None,
-        401,
-        unauthenticated,
-    )
-    .await;
+    t.expect_hidden(Method::GET, &order_path, None, "order_not_found")
+        .await;
     t.expect(Owner, Method::GET, &order_path, None, 200, None)
         .await;
-    t.expect(
-        OtherCustomer,
-        Method::GET,
-        &order_path,
-        None,
-        404,
-        Some("order_not_found"),
-    )
-    .await;
     t.expect(Admin, Method::GET, &order_path, None, 200, None)
         .await;
 
@@ -631,17 +615,8 @@ async fn authorization_table_row_by_row(backend: Backend) {
     for action in ["pay", "cancel"] {
         let order = t.alice_order("pending").await;
         let path = format!("/v1/orders/{order}/{action}");
-        t.expect(Anonymous, Method::POST, &path, None, 401, unauthenticated)
+        t.expect_hidden(Method::POST, &path, None, "order_not_found")
             .await;
-        t.expect(
-            OtherCustomer,
-            Method::POST,
-            &path,
-            None,
-            404,
-            Some("order_not_found"),
-        )
-        .await;
         assert_eq!(t.order_status(&order).await, "pending");
         t.expect(Owner, Method::POST, &path, None, 200, None).await;
         let order = t.alice_order("pending").await;
@@ -652,43 +627,18 @@ async fn authorization_table_row_by_row(backend: Backend) {
     // POST /v1/orders/{id}/ship: 403 for the owner, 404 for other customers; admins yes.
     let order = t.alice_order("paid").await;
     let path = format!("/v1/orders/{order}/ship");
-    t.expect(Anonymous, Method::POST, &path, None, 401, unauthenticated)
+    t.expect_hidden(Method::POST, &path, None, "order_not_found")
         .await;
     t.expect(Owner, Method::POST, &path, None, 403, Some("forbidden"))
         .await;
-    t.expect(
-        OtherCustomer,
-        Method::POST,
-        &path,
-        None,
-        404,
-        Some("order_not_found"),
-    )
-    .await;
     assert_eq!(t.order_status(&order).await, "paid");
     let shipped = t.expect(Admin, Method::POST, &path, None, 200, None).await;
     assert_eq!(shipped["status"], "shipped");
 
     // POST /v1/users/{id}/deactivate: self, else 404; admins yes. Last: it ends sessions.
     let deactivate = format!("/v1/users/{alice_id}/deactivate");
-    t.expect(
-        Anonymous,
-        Method::POST,
-        &deactivate,
-        None,
-        401,
-        unauthenticated,
-    )
-    .await;
-    t.expect(
-        OtherCustomer,
-        Method::POST,
-        &deactivate,
-        None,
-        404,
-        Some("user_not_found"),
-    )
-    .await;
+    t.expect_hidden(Method::POST, &deactivate, None, "user_not_found")
+        .await;
     assert_eq!(
         t.app.get_json_as(&t.admin, &alice_path).await["status"],
         "active"

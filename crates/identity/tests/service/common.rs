@@ -93,19 +93,15 @@ impl Ctx {
 
     /// Every value of a byte column, read behind the service's back.
     pub async fn bytes_of(&self, table: &str, column: &str) -> Vec<Vec<u8>> {
-        let db = self.test.db();
-        let stmt = Statement::from_string(
-            db.orm().get_database_backend(),
-            format!("SELECT {column} AS v FROM {table}"),
-        );
-        let rows = db.orm().query_all_raw(stmt).await.unwrap();
-        rows.iter()
-            .map(|row| row.try_get::<Vec<u8>>("", "v").unwrap())
-            .collect()
+        self.column_of(table, column).await
     }
 
     /// Every value of a text column, read behind the service's back.
     pub async fn texts_of(&self, table: &str, column: &str) -> Vec<String> {
+        self.column_of(table, column).await
+    }
+
+    async fn column_of<T: sea_orm::TryGetable>(&self, table: &str, column: &str) -> Vec<T> {
         let db = self.test.db();
         let stmt = Statement::from_string(
             db.orm().get_database_backend(),
@@ -113,7 +109,7 @@ impl Ctx {
         );
         let rows = db.orm().query_all_raw(stmt).await.unwrap();
         rows.iter()
-            .map(|row| row.try_get::<String>("", "v").unwrap())
+            .map(|row| row.try_get::<T>("", "v").unwrap())
             .collect()
     }
 }
