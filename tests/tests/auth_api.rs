@@ -26,6 +26,14 @@ persistence::both_backends!(
     authorization_table_row_by_row,
 );
 
+async fn sign_out(app: &TestApp, token: &str) -> reqwest::Response {
+    app.delete("/v1/sessions/current")
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+}
+
 fn sign_in_request(app: &TestApp, email: &str, password: &str) -> RequestBuilder {
     app.post("/v1/sessions")
         .json(&json!({ "email": email, "password": password }))
@@ -171,12 +179,7 @@ async fn missing_malformed_and_revoked_tokens_are_401_with_challenge(backend: Ba
     let ada = app.create_user("ada@example.com").await;
     let path = format!("/v1/users/{}", ada.id);
     let revoked = app.sign_in("ada@example.com").await;
-    let response = app
-        .delete("/v1/sessions/current")
-        .bearer_auth(&revoked)
-        .send()
-        .await
-        .unwrap();
+    let response = sign_out(&app, &revoked).await;
     assert_eq!(response.status(), 204);
 
     let forged = "A".repeat(43);
@@ -207,24 +210,14 @@ async fn sign_out_revokes_only_that_token(backend: Backend) {
     };
     let ada = app.create_user("ada@example.com").await;
     let laptop = app.sign_in("ada@example.com").await;
-    let response = app
-        .delete("/v1/sessions/current")
-        .bearer_auth(&laptop)
-        .send()
-        .await
-        .unwrap();
+    let response = sign_out(&app, &laptop).await;
     assert_eq!(response.status(), 204);
     let path = format!("/v1/users/{}", ada.id);
     let response = app.get(&path).bearer_auth(&laptop).send().await.unwrap();
     assert_problem(response, 401, "unauthenticated").await;
     app.get_json_as(&ada, &path).await;
     // Signing out twice: the token is already gone.
-    let response = app
-        .delete("/v1/sessions/current")
-        .bearer_auth(&laptop)
-        .send()
-        .await
-        .unwrap();
+    let response = sign_out(&app, &laptop).await;
     assert_problem(response, 401, "unauthenticated").await;
 }
 
