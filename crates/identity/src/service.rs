@@ -267,13 +267,16 @@ impl Identity {
     }
 
     /// Signs out: deletes this token's session, so it stops working at once on every instance.
-    /// Returns whether there was one (a malformed token never matches).
+    /// Returns whether a live one was removed (a malformed or expired token never matches).
     pub async fn sign_out(&self, token: &str) -> Result<bool, IdentityError> {
         let Some(digest) = token_digest(token) else {
             return Ok(false);
         };
+        // Only a live session counts: an expired one is left to the purge, so signing out
+        // with it is refused exactly like using it would be. One statement either way.
         let deleted = sessions::Entity::delete_many()
             .filter(sessions::Column::TokenDigest.eq(digest.to_vec()))
+            .filter(sessions::Column::ExpiresAt.gt(now_utc()))
             .exec(self.db.orm())
             .await
             .map_err(StoreError::from)?;

@@ -39,6 +39,8 @@ async fn expired_sessions_do_not_authenticate_and_are_purged(backend: Backend) {
         assert!(session.expires_at <= now_utc());
         unauthenticated(ctx.identity.authenticate(session.token.as_str()).await);
         unauthenticated(short.authenticate(session.token.as_str()).await);
+        // Signing out with an expired token is refused like using it.
+        assert!(!ctx.identity.sign_out(session.token.as_str()).await.unwrap());
     }
     assert_eq!(ctx.rows("sessions").await, 3);
 
