@@ -10,6 +10,7 @@ use std::fs::File;
 use std::time::Duration;
 
 use persistence::{Backend, Db, DbConfig, StoreError};
+use persistence_orm::Orm;
 use sea_orm_migration::MigratorTrait;
 use sea_orm_migration::migrator::MigrationStatus;
 use sea_orm_migration::sea_orm::{ConnectionTrait, DbErr};

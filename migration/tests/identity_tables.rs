@@ -6,6 +6,7 @@
 use migration::Runner;
 use persistence::testing::TestDatabase;
 use persistence::{Backend, Db, new_id, now_utc};
+use persistence_orm::Orm;
 use sea_orm_migration::sea_orm::prelude::Uuid;
 use sea_orm_migration::sea_orm::sea_query::{Expr, ExprTrait, Query, SimpleExpr};
 use sea_orm_migration::sea_orm::{ConnectionTrait, DbErr, ExecResult, Statement};

@@ -6,6 +6,7 @@
 use migration::{Migrator, Runner, pending};
 use persistence::Backend;
 use persistence::testing::TestDatabase;
+use persistence_orm::Orm;
 use sea_orm_migration::MigratorTrait;
 use sea_orm_migration::sea_orm::ConnectionTrait;
 

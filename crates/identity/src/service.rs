@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, SubsecRound, Utc};
 use persistence::{Db, StoreError, Tx, new_id, now_utc};
+use persistence_orm::{FromOrm, Orm};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
@@ -115,7 +116,7 @@ impl Identity {
         credentials::Entity::insert(row)
             .exec_without_returning(tx.orm())
             .await
-            .map_err(StoreError::from)?;
+            .map_err(StoreError::from_orm)?;
         Ok(())
     }
 
@@ -151,7 +152,7 @@ impl Identity {
                 .into_tuple::<(String, String)>()
                 .one(self.db.orm())
                 .await
-                .map_err(StoreError::from)?,
+                .map_err(StoreError::from_orm)?,
             None => None,
         };
         let (stored, role) = match credential {
@@ -168,7 +169,7 @@ impl Identity {
             })
             .exec_without_returning(self.db.orm())
             .await
-            .map_err(StoreError::from)?;
+            .map_err(StoreError::from_orm)?;
             tracing::info!("sign-in failed");
             return Err(IdentityError::InvalidCredentials);
         };
@@ -183,7 +184,7 @@ impl Identity {
                     .filter(sign_in_failures::Column::LoginDigest.eq(key.to_vec()))
                     .exec(tx.orm())
                     .await
-                    .map_err(StoreError::from)?;
+                    .map_err(StoreError::from_orm)?;
                 sessions::Entity::insert(sessions::ActiveModel {
                     token_digest: Set(digest.to_vec()),
                     account_id: Set(account.as_uuid()),
@@ -192,7 +193,7 @@ impl Identity {
                 })
                 .exec_without_returning(tx.orm())
                 .await
-                .map_err(StoreError::from)?;
+                .map_err(StoreError::from_orm)?;
                 Ok::<_, IdentityError>(())
             })
             .await?;
@@ -224,7 +225,7 @@ impl Identity {
             .into_tuple()
             .all(self.db.orm())
             .await
-            .map_err(StoreError::from)?;
+            .map_err(StoreError::from_orm)?;
         if recent.len() < max as usize {
             return Ok(());
         }
@@ -258,7 +259,7 @@ impl Identity {
             .into_tuple::<(Uuid, String)>()
             .one(self.db.orm())
             .await
-            .map_err(StoreError::from)?;
+            .map_err(StoreError::from_orm)?;
         let (account, role) = found.ok_or(IdentityError::Unauthenticated)?;
         Ok(Principal {
             account: AccountId::from_uuid(account),
@@ -279,7 +280,7 @@ impl Identity {
             .filter(sessions::Column::ExpiresAt.gt(now_utc()))
             .exec(self.db.orm())
             .await
-            .map_err(StoreError::from)?;
+            .map_err(StoreError::from_orm)?;
         Ok(deleted.rows_affected > 0)
     }
 
@@ -290,7 +291,7 @@ impl Identity {
             .filter(sessions::Column::AccountId.eq(account.as_uuid()))
             .exec(tx.orm())
             .await
-            .map_err(StoreError::from)?;
+            .map_err(StoreError::from_orm)?;
         Ok(deleted.rows_affected)
     }
 
@@ -302,7 +303,7 @@ impl Identity {
             .into_tuple::<String>()
             .one(self.db.orm())
             .await
-            .map_err(StoreError::from)?;
+            .map_err(StoreError::from_orm)?;
         role.as_deref().map(Role::from_stored).transpose()
     }
 
@@ -323,7 +324,7 @@ impl Identity {
             .into_tuple::<(Uuid, String)>()
             .all(self.db.orm())
             .await
-            .map_err(StoreError::from)?;
+            .map_err(StoreError::from_orm)?;
         rows.into_iter()
             .map(|(id, role)| Ok((AccountId::from_uuid(id), Role::from_stored(&role)?)))
             .collect()
@@ -338,7 +339,7 @@ impl Identity {
             .filter(credentials::Column::AccountId.eq(account.as_uuid()))
             .exec(self.db.orm())
             .await
-            .map_err(StoreError::from)?;
+            .map_err(StoreError::from_orm)?;
         if updated.rows_affected == 0 {
             return Err(IdentityError::NotFound(account));
         }
@@ -369,13 +370,13 @@ async fn purge(
         .filter(sessions::Column::ExpiresAt.lte(now))
         .exec(conn)
         .await
-        .map_err(StoreError::from)?
+        .map_err(StoreError::from_orm)?
         .rows_affected;
     let failures = sign_in_failures::Entity::delete_many()
         .filter(sign_in_failures::Column::AttemptedAt.lte(shift(now, -failure_window)?))
         .exec(conn)
         .await
-        .map_err(StoreError::from)?
+        .map_err(StoreError::from_orm)?
         .rows_affected;
     Ok(Purged { sessions, failures })
 }

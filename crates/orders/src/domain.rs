@@ -69,6 +69,12 @@ impl fmt::Display for CustomerId {
 pub struct Currency(String);
 
 impl Currency {
+    /// A value read back from the table, trusted as stored: it passed the rules of the day it
+    /// was written, and a rule tightened since must not make the row unreadable.
+    pub(crate) fn from_stored(stored: String) -> Self {
+        Self(stored)
+    }
+
     /// Validates a currency code (no trimming, no case folding: the client sends it right).
     pub fn parse(raw: &str) -> Result<Self, OrdersError> {
         if raw.len() == 3 && raw.bytes().all(|b| b.is_ascii_uppercase()) {
@@ -94,6 +100,11 @@ impl Currency {
 pub struct Sku(String);
 
 impl Sku {
+    /// A value read back from the table, trusted as stored (see [`Currency::from_stored`]).
+    pub(crate) fn from_stored(stored: String) -> Self {
+        Self(stored)
+    }
+
     /// The longest accepted SKU, in characters (the column is `varchar(64)`).
     pub const MAX_CHARS: usize = 64;
 
@@ -124,6 +135,11 @@ impl Sku {
 pub struct Quantity(i64);
 
 impl Quantity {
+    /// A value read back from the table, trusted as stored (see [`Currency::from_stored`]).
+    pub(crate) fn from_stored(stored: i64) -> Self {
+        Self(stored)
+    }
+
     /// Validates a quantity.
     pub fn new(value: i64) -> Result<Self, OrdersError> {
         if value >= 1 {
@@ -148,6 +164,11 @@ impl Quantity {
 pub struct Money(i64);
 
 impl Money {
+    /// A value read back from the table, trusted as stored (see [`Currency::from_stored`]).
+    pub(crate) fn from_stored(stored: i64) -> Self {
+        Self(stored)
+    }
+
     /// Nothing.
     pub const ZERO: Money = Money(0);
 

@@ -64,9 +64,3 @@ impl OrdersError {
         }
     }
 }
-
-impl From<sea_orm::DbErr> for OrdersError {
-    fn from(err: sea_orm::DbErr) -> Self {
-        Self::Store(err.into())
-    }
-}

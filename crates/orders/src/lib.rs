@@ -18,6 +18,9 @@ mod error;
 pub mod faults;
 mod service;
 
+#[cfg(test)]
+mod query_plan_tests;
+
 pub use customers::{CustomerStanding, Customers};
 pub use domain::{
     Currency, CustomerId, IdempotencyKey, Money, NewOrder, NewOrderItem, Order, OrderId, OrderItem,
@@ -25,7 +28,3 @@ pub use domain::{
 };
 pub use error::OrdersError;
 pub use service::{Orders, purge_expired_idempotency_keys};
-
-/// Test support: the SQL of the customer-listing query, so tests can `EXPLAIN` the real thing.
-#[doc(hidden)]
-pub use service::list_statement;

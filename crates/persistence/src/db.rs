@@ -1,10 +1,11 @@
 use std::path::Path;
 use std::time::Duration;
 
+use persistence_orm::{Connection, FromOrm, HoldsConnection, Pool};
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
 use sea_orm::{
-    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, SqliteTransactionMode,
-    TransactionOptions, TransactionTrait,
+    ConnectOptions, ConnectionTrait, Database, SqliteTransactionMode, TransactionOptions,
+    TransactionTrait,
 };
 
 use crate::{StoreError, Tx};
@@ -30,16 +31,6 @@ impl Backend {
             Err(StoreError::other(
                 "unsupported DATABASE_URL: expected sqlite:... or postgres://...",
             ))
-        }
-    }
-}
-
-/// The SeaORM name of the engine, for context crates that build statements themselves.
-impl From<Backend> for sea_orm::DbBackend {
-    fn from(backend: Backend) -> Self {
-        match backend {
-            Backend::Sqlite => Self::Sqlite,
-            Backend::Postgres => Self::Postgres,
         }
     }
 }
@@ -72,7 +63,7 @@ impl DbConfig {
 /// A pooled database handle, cheap to clone. Hand it to context services at start-up.
 #[derive(Debug, Clone)]
 pub struct Db {
-    conn: DatabaseConnection,
+    pool: Pool,
     backend: Backend,
 }
 
@@ -104,8 +95,13 @@ impl Db {
                     .foreign_keys(true)
             });
         }
-        let conn = Database::connect(options).await?;
-        Ok(Self { conn, backend })
+        let conn = Database::connect(options)
+            .await
+            .map_err(StoreError::from_orm)?;
+        Ok(Self {
+            pool: Pool::new(conn),
+            backend,
+        })
     }
 
     /// The engine behind this handle.
@@ -124,7 +120,12 @@ impl Db {
                 .then_some(SqliteTransactionMode::Immediate),
             ..TransactionOptions::default()
         };
-        let inner = self.conn.begin_with_options(options).await?;
+        let inner = self
+            .pool
+            .connection()
+            .begin_with_options(options)
+            .await
+            .map_err(StoreError::from_orm)?;
         Ok(Tx::new(inner, self.backend))
     }
 
@@ -162,13 +163,21 @@ impl Db {
 
     /// A round trip to the database, for readiness probes.
     pub async fn ping(&self) -> Result<(), StoreError> {
-        self.conn.execute_unprepared("SELECT 1").await?;
+        self.pool
+            .connection()
+            .execute_unprepared("SELECT 1")
+            .await
+            .map_err(StoreError::from_orm)?;
         Ok(())
     }
 
     /// Closes the pool, waiting for connections to be returned.
     pub async fn close(self) -> Result<(), StoreError> {
-        self.conn.close().await?;
+        self.pool
+            .into_inner()
+            .close()
+            .await
+            .map_err(StoreError::from_orm)?;
         Ok(())
     }
 
@@ -179,15 +188,20 @@ impl Db {
     pub fn count_statements(&mut self) -> crate::testing::StatementCounter {
         let counter = crate::testing::StatementCounter::default();
         let shared = counter.clone();
-        self.conn.set_metric_callback(move |_| shared.increment());
+        self.pool
+            .get_mut()
+            .set_metric_callback(move |_| shared.increment());
         counter
     }
+}
 
-    /// The SeaORM connection, for context crates and migrations only: it is how they run
-    /// queries. Code above the contexts never needs it.
-    #[doc(hidden)]
-    pub fn orm(&self) -> &DatabaseConnection {
-        &self.conn
+/// How context crates and migrations reach the pool (through `persistence_orm::Orm`); nothing
+/// else can name the trait.
+impl HoldsConnection for Db {
+    type Held = Pool;
+
+    fn held(&self) -> &Pool {
+        &self.pool
     }
 }
 
@@ -248,6 +262,7 @@ mod tests {
 
 #[cfg(test)]
 mod sqlite_settings {
+    use persistence_orm::Orm;
     use sea_orm::{ConnectionTrait, Statement};
 
     use crate::Backend;

@@ -1,3 +1,4 @@
+use persistence_orm::{FromOrm, OrmError};
 use sea_orm::{DbErr, SqlErr};
 
 /// What went wrong at the storage layer, classified so that contexts can turn constraint
@@ -65,8 +66,11 @@ impl StoreError {
     }
 }
 
-impl From<DbErr> for StoreError {
-    fn from(err: DbErr) -> Self {
+/// Context crates turn SeaORM errors into store errors with `.map_err(StoreError::from_orm)`;
+/// the conversion is not a public `From`, so no SeaORM type shows in this crate's API.
+impl FromOrm for StoreError {
+    fn from_orm(err: impl Into<OrmError>) -> Self {
+        let err: DbErr = err.into().into_inner();
         let kind = match err.sql_err() {
             Some(SqlErr::UniqueConstraintViolation(_)) => StoreErrorKind::UniqueViolation,
             Some(SqlErr::ForeignKeyConstraintViolation(_)) => StoreErrorKind::ForeignKeyViolation,

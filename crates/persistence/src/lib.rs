@@ -6,8 +6,19 @@
 //!
 //! The [`Db`] and [`Tx`] handles are what crosses crate boundaries. A context operation that must
 //! join a larger unit of work takes `&Tx`; one that stands alone takes neither and runs on the
-//! pool. The SeaORM connection behind both is reachable only through [`Db::orm`] / [`Tx::orm`],
-//! which exist for context crates and migrations, never for the HTTP layer.
+//! pool.
+//!
+//! # Who can reach SeaORM
+//!
+//! No SeaORM type appears in this crate's public API. The connection behind a `Db` or `Tx` is
+//! reached only through the `persistence_orm::Orm` trait (`db.orm()`, `tx.orm()`), and SeaORM
+//! errors become [`StoreError`]s only through `persistence_orm::FromOrm`. A trait's methods can
+//! be called only where the trait is in scope, and naming it takes a direct dependency on
+//! `persistence-orm`, which only the context crates and `migration` have: the compiler stops
+//! `app`, `tests` and `xtask` from running a query of their own (a trybuild test in `app`
+//! shows `db.orm()` failing to compile there), and cargo-deny's `[bans]` (`deny.toml`) keeps
+//! them from adding the dependency. A cargo feature could not do this: features unify across a
+//! build, so the first context to enable one would switch it on for `app` too.
 
 #![warn(missing_docs)]
 

@@ -1,3 +1,4 @@
+use persistence_orm::{FromOrm, HoldsConnection, Transaction};
 use sea_orm::DatabaseTransaction;
 
 use crate::{Backend, StoreError};
@@ -9,25 +10,36 @@ use crate::{Backend, StoreError};
 /// which is what makes `?` inside a unit of work safe.
 #[derive(Debug)]
 pub struct Tx {
-    inner: DatabaseTransaction,
+    inner: Transaction,
     backend: Backend,
 }
 
 impl Tx {
     pub(crate) fn new(inner: DatabaseTransaction, backend: Backend) -> Self {
-        Self { inner, backend }
+        Self {
+            inner: Transaction::new(inner),
+            backend,
+        }
     }
 
     /// Makes every write of this transaction durable and visible.
     pub async fn commit(self) -> Result<(), StoreError> {
-        self.inner.commit().await?;
+        self.inner
+            .into_inner()
+            .commit()
+            .await
+            .map_err(StoreError::from_orm)?;
         Ok(())
     }
 
     /// Discards every write of this transaction. Dropping does the same; this form reports
     /// failures.
     pub async fn rollback(self) -> Result<(), StoreError> {
-        self.inner.rollback().await?;
+        self.inner
+            .into_inner()
+            .rollback()
+            .await
+            .map_err(StoreError::from_orm)?;
         Ok(())
     }
 
@@ -35,16 +47,21 @@ impl Tx {
     pub fn backend(&self) -> Backend {
         self.backend
     }
+}
 
-    /// The SeaORM transaction, for context crates only.
-    #[doc(hidden)]
-    pub fn orm(&self) -> &DatabaseTransaction {
+/// How context crates reach the transaction (through `persistence_orm::Orm`); nothing else can
+/// name the trait.
+impl HoldsConnection for Tx {
+    type Held = Transaction;
+
+    fn held(&self) -> &Transaction {
         &self.inner
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use persistence_orm::Orm;
     use sea_orm::{ConnectionTrait, Statement};
 
     use crate::testing::TestDatabase;

@@ -89,6 +89,12 @@ impl Email {
         Ok(Self(email))
     }
 
+    /// An address read back from the table, trusted as stored: it passed the rules of the
+    /// day it was written, and a rule tightened since must not make it unreadable.
+    pub(crate) fn from_stored(stored: String) -> Self {
+        Self(stored)
+    }
+
     /// The normalised address.
     pub fn as_str(&self) -> &str {
         &self.0
@@ -121,6 +127,11 @@ impl DisplayName {
             return Err(invalid("must not contain control characters"));
         }
         Ok(Self(name.to_owned()))
+    }
+
+    /// A name read back from the table, trusted as stored (see [`Email::from_stored`]).
+    pub(crate) fn from_stored(stored: String) -> Self {
+        Self(stored)
     }
 
     /// The name.

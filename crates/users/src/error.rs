@@ -31,9 +31,3 @@ pub enum UsersError {
     #[error(transparent)]
     Store(#[from] StoreError),
 }
-
-impl From<sea_orm::DbErr> for UsersError {
-    fn from(err: sea_orm::DbErr) -> Self {
-        Self::Store(err.into())
-    }
-}

@@ -11,6 +11,9 @@ mod entity;
 mod error;
 mod service;
 
+#[cfg(test)]
+mod query_plan_tests;
+
 pub use domain::{DisplayName, Email, NewUser, User, UserId, UserStatus};
 pub use error::UsersError;
 pub use service::Users;

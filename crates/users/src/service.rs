@@ -1,8 +1,9 @@
-use persistence::{Backend, Db, Page, PageRequest, StoreError, Tx, new_id, now_utc};
+use persistence::{Db, Page, PageRequest, StoreError, Tx, new_id, now_utc};
+use persistence_orm::{FromOrm, Orm};
 use sea_orm::sea_query::{Expr, ExprTrait, Func};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter,
-    QueryOrder, QuerySelect, QueryTrait, Select, Statement,
+    QueryOrder, QuerySelect, Select,
 };
 
 use crate::entity::{self, Column, Entity};
@@ -50,7 +51,7 @@ impl Users {
         match row.insert(tx.orm()).await {
             Ok(model) => to_user(model),
             Err(err) => {
-                let err = StoreError::from(err);
+                let err = StoreError::from_orm(err);
                 if err.is_unique_violation() {
                     Err(UsersError::EmailTaken)
                 } else {
@@ -66,7 +67,8 @@ impl Users {
         Entity::find()
             .filter(Expr::expr(Func::lower(Expr::col(Column::Email))).eq(email.as_str()))
             .one(self.db.orm())
-            .await?
+            .await
+            .map_err(StoreError::from_orm)?
             .map(to_user)
             .transpose()
     }
@@ -85,14 +87,18 @@ impl Users {
             .column(Column::Id)
             .into_tuple::<uuid::Uuid>()
             .one(self.db.orm())
-            .await?;
+            .await
+            .map_err(StoreError::from_orm)?;
         Ok(found.is_some())
     }
 
     /// Users in registration order, one keyset page at a time (served by the primary-key
     /// index: no `OFFSET`, no count).
     pub async fn list(&self, page: PageRequest) -> Result<Page<User>, UsersError> {
-        let rows = list_query(page).all(self.db.orm()).await?;
+        let rows = list_query(page)
+            .all(self.db.orm())
+            .await
+            .map_err(StoreError::from_orm)?;
         let page = Page::from_overfetch(rows, page.limit, |row| row.id);
         let items = page
             .items
@@ -103,13 +109,6 @@ impl Users {
             items,
             next: page.next,
         })
-    }
-
-    /// The exact statement [`Users::list`] runs, with its bind values, so tests can `EXPLAIN` it
-    /// and prove the page is served by the primary-key index on both engines.
-    #[doc(hidden)]
-    pub fn list_query_statement(backend: Backend, page: PageRequest) -> Statement {
-        list_query(page).build(backend.into())
     }
 
     /// Changes the display name, if the caller's copy is current (`expected_version`).
@@ -130,7 +129,8 @@ impl Users {
             .filter(Column::Id.eq(id.as_uuid()))
             .filter(Column::Version.eq(expected_version))
             .exec_with_returning(self.db.orm())
-            .await?;
+            .await
+            .map_err(StoreError::from_orm)?;
         match updated.into_iter().next() {
             Some(model) => to_user(model),
             None => match find(self.db.orm(), id).await? {
@@ -158,7 +158,8 @@ impl Users {
             .filter(Column::Id.eq(id.as_uuid()))
             .filter(Column::Status.eq(UserStatus::Active.as_str()))
             .exec_with_returning(conn)
-            .await?;
+            .await
+            .map_err(StoreError::from_orm)?;
         match updated.into_iter().next() {
             Some(model) => to_user(model),
             None => find(conn, id).await?.ok_or(UsersError::NotFound(id)),
@@ -182,14 +183,15 @@ impl Users {
             .lock_shared()
             .into_tuple::<String>()
             .one(tx.orm())
-            .await?;
+            .await
+            .map_err(StoreError::from_orm)?;
         status.as_deref().map(UserStatus::from_stored).transpose()
     }
 }
 
 /// One keyset page: rows strictly after the cursor, in id (= registration) order, plus one
 /// extra row to tell whether a next page exists.
-fn list_query(page: PageRequest) -> Select<Entity> {
+pub(crate) fn list_query(page: PageRequest) -> Select<Entity> {
     let query = Entity::find()
         .order_by_asc(Column::Id)
         .limit(page.limit.get() + 1);
@@ -202,19 +204,20 @@ fn list_query(page: PageRequest) -> Select<Entity> {
 async fn find(conn: &impl ConnectionTrait, id: UserId) -> Result<Option<User>, UsersError> {
     Entity::find_by_id(id.as_uuid())
         .one(conn)
-        .await?
+        .await
+        .map_err(StoreError::from_orm)?
         .map(to_user)
         .transpose()
 }
 
-/// Rows were validated on the way in; a row that no longer parses means the table was edited
-/// behind the service's back, which is a storage fault, not a client error.
+/// Stored rows are trusted: they were valid under the rules of the day they were written, and
+/// a rule tightened since must not turn them into errors on read. Only a status this code does
+/// not know is a storage fault (it cannot be represented at all).
 fn to_user(model: entity::Model) -> Result<User, UsersError> {
-    let corrupt = |_| UsersError::Store(StoreError::other("stored user fails validation"));
     Ok(User {
         id: UserId::from_uuid(model.id),
-        email: Email::parse(&model.email).map_err(corrupt)?,
-        display_name: DisplayName::parse(&model.display_name).map_err(corrupt)?,
+        email: Email::from_stored(model.email),
+        display_name: DisplayName::from_stored(model.display_name),
         status: UserStatus::from_stored(&model.status)?,
         version: model.version,
         created_at: model.created_at,

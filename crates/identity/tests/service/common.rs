@@ -8,6 +8,7 @@
 use identity::{AccountId, Identity, IdentityConfig, IssuedSession, Password, Role};
 use persistence::testing::{StatementCounter, TestDatabase};
 use persistence::{Backend, Db};
+use persistence_orm::Orm;
 use sea_orm::{ConnectionTrait, Statement};
 
 /// A password that passes validation.

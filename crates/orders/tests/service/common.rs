@@ -16,6 +16,7 @@ use orders::{
 };
 use persistence::testing::TestDatabase;
 use persistence::{Backend, Db, StoreError, Tx};
+use persistence_orm::Orm;
 use sea_orm::{ConnectionTrait, Statement};
 
 /// Customers as a map of id to standing. The real adapter (over the users context, with a row

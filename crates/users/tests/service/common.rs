@@ -2,6 +2,7 @@
 
 use persistence::testing::TestDatabase;
 use persistence::{Backend, Db};
+use persistence_orm::Orm;
 use sea_orm::{ConnectionTrait, Statement};
 use users::{DisplayName, Email, NewUser, User, Users};
 

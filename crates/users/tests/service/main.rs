@@ -10,6 +10,5 @@ mod common;
 mod deactivate;
 mod list;
 mod lock_standing;
-mod query_plan;
 mod register;
 mod rename;
