@@ -1,19 +1,23 @@
-//! `cargo xtask check-boundaries`: the architecture rules the compiler cannot enforce alone.
+//! `cargo xtask check-boundaries`: the architecture rules that neither the compiler nor
+//! `cargo deny check bans` can enforce.
 //!
-//! - The HTTP service (`app`) and the black-box tests (`api-tests`) never use the ORM directly:
-//!   no `sea-orm` / `sea-orm-migration` among their dependencies of any kind.
-//! - Bounded contexts talk through ports, never by depending on each other's crate.
-//! - Entities stay private to their context: no `pub` / `pub(...)` module named `entity` or
-//!   `entities` in a crate under `crates/`, and no `pub use` that re-exports from one.
+//! Who may depend on whom is `deny.toml`'s job (`[bans] deny` with `wrappers`): only
+//! `persistence`, the contexts and `migration` may depend on the ORM crates, and only `app`,
+//! `xtask` and `api-tests` may depend on a context. cargo-deny cannot see two things, and this
+//! module checks them:
 //!
-//! Cargo itself reads the manifests (`cargo metadata`: every dependency table, target-specific
-//! tables and renames resolved) and `syn` reads the sources (comments and literals are not code),
-//! so this module holds only the rules.
+//! - **Entities stay private to their context**: no `pub` / `pub(...)` module named `entity` or
+//!   `entities` in a crate under `crates/`, and no `pub use` that re-exports from one (`syn`
+//!   reads the sources, so comments and literals are not code).
+//! - **deny.toml keeps covering the workspace**: every context (discovered from `crates/`, so a
+//!   new one is covered the day it is added) has a `[bans] deny` entry whose `wrappers` are only
+//!   [`CONTEXT_CONSUMERS`], and every [`ORM_CRATES`] entry exists and never lists an
+//!   [`ORM_FREE`] package as a wrapper. Without this, "fixing" a failing `cargo deny` by adding
+//!   `app` to a wrapper list would pass review as a one-line config change.
 
 use std::fmt;
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use anyhow::Context as _;
 use serde::Deserialize;
@@ -21,15 +25,18 @@ use syn::ext::IdentExt;
 use syn::visit::Visit;
 
 use crate::Outcome;
+use crate::workspace::Workspace;
 
-/// Crates that only the context crates, `persistence` and `migration` may depend on.
-const ORM_CRATES: &[&str] = &["sea-orm", "sea-orm-migration"];
-/// Packages that must not depend on an [`ORM_CRATES`] entry.
-const ORM_FREE_PACKAGES: &[&str] = &["app", "api-tests"];
-/// The bounded contexts; none may depend on another.
-const CONTEXTS: &[&str] = &["users", "orders", "identity"];
+/// Crates that must be denied in deny.toml, with only the ORM's own users as wrappers.
+const ORM_CRATES: &[&str] = &["sea-orm", "sea-orm-migration", "sea-query", "sqlx"];
+/// Packages that must never be allowed (as a `wrappers` entry) to depend on an ORM crate.
+const ORM_FREE: &[&str] = &["app", "xtask", "api-tests"];
+/// The only packages that may depend on a bounded context.
+const CONTEXT_CONSUMERS: &[&str] = &["app", "xtask", "api-tests"];
 /// Module names that hold a context's entities.
 const ENTITY_MODULES: &[&str] = &["entity", "entities"];
+/// The cargo-deny configuration, relative to the workspace root.
+const DENY_TOML: &str = "deny.toml";
 
 pub fn run(root: &Path) -> anyhow::Result<Outcome> {
     let violations = check_workspace(root)?;
@@ -50,7 +57,7 @@ pub fn run(root: &Path) -> anyhow::Result<Outcome> {
 /// One broken rule, where it is broken.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Violation {
-    /// The manifest or source file, relative to the workspace root.
+    /// The file, relative to the workspace root.
     pub location: String,
     /// What is wrong and what to do instead.
     pub message: String,
@@ -62,70 +69,22 @@ impl fmt::Display for Violation {
     }
 }
 
-/// The part of `cargo metadata --no-deps` output the rules need.
-#[derive(Debug, Deserialize)]
-pub struct Metadata {
-    packages: Vec<Package>,
-}
-
-#[derive(Debug, Deserialize)]
-struct Package {
-    name: String,
-    manifest_path: PathBuf,
-    dependencies: Vec<Dependency>,
-}
-
-#[derive(Debug, Deserialize)]
-struct Dependency {
-    /// The package depended on (whatever it is renamed to).
-    name: String,
-    rename: Option<String>,
-    /// `None` for normal dependencies, else `"dev"` or `"build"`.
-    kind: Option<String>,
-    /// A `cfg(...)` or target triple for target-specific dependencies.
-    target: Option<String>,
-}
-
-impl Dependency {
-    fn describe(&self) -> String {
-        let table = match &self.kind {
-            Some(kind) => format!("{kind}-dependencies"),
-            None => "dependencies".to_owned(),
-        };
-        let table = match &self.target {
-            Some(target) => format!("target.'{target}'.{table}"),
-            None => table,
-        };
-        match &self.rename {
-            Some(rename) => format!("[{table}] lists `{rename}` (package `{}`)", self.name),
-            None => format!("[{table}] lists `{}`", self.name),
-        }
-    }
-}
-
 /// Every violation in the workspace at `root`, in a stable order.
 pub fn check_workspace(root: &Path) -> anyhow::Result<Vec<Violation>> {
-    let output = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned()))
-        .args(["metadata", "--no-deps", "--format-version", "1"])
-        .current_dir(root)
-        .output()
-        .context("cannot run `cargo metadata`")?;
-    anyhow::ensure!(
-        output.status.success(),
-        "`cargo metadata` failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let metadata: Metadata =
-        serde_json::from_slice(&output.stdout).context("cannot read `cargo metadata` output")?;
+    let workspace = Workspace::load(root)?;
+    let deny_path = workspace.workspace_root.join(DENY_TOML);
+    let deny = fs::read_to_string(&deny_path)
+        .with_context(|| format!("cannot read {}", deny_path.display()))?;
+    let contexts: Vec<&str> = workspace
+        .contexts()
+        .into_iter()
+        .map(|p| p.name.as_str())
+        .collect();
+    let mut violations = deny_coverage(&deny, &contexts)?;
 
-    let mut violations = dependency_violations(&metadata, root);
-    for package in &metadata.packages {
-        let dir = package.manifest_path.parent().unwrap_or(root);
-        if !relative(dir, root).starts_with("crates/") {
-            continue;
-        }
+    for package in workspace.crates_dir_packages() {
         let mut sources = Vec::new();
-        collect_rust_files(&dir.join("src"), &mut sources)?;
+        collect_rust_files(&package.dir().join("src"), &mut sources)?;
         sources.sort();
         for source in sources {
             let text = fs::read_to_string(&source)
@@ -133,7 +92,7 @@ pub fn check_workspace(root: &Path) -> anyhow::Result<Vec<Violation>> {
             let items = public_entity_items(&text)
                 .with_context(|| format!("cannot parse {}", source.display()))?;
             violations.extend(items.into_iter().map(|what| Violation {
-                location: relative(&source, root),
+                location: workspace.relative(&source),
                 message: format!(
                     "`{what}` exposes a context's entities; keep them private to the context \
                      and expose domain types through its service instead"
@@ -144,37 +103,116 @@ pub fn check_workspace(root: &Path) -> anyhow::Result<Vec<Violation>> {
     Ok(violations)
 }
 
-/// The dependency rules: ORM-free packages and isolated contexts.
-pub fn dependency_violations(metadata: &Metadata, root: &Path) -> Vec<Violation> {
+/// The part of deny.toml these rules read.
+#[derive(Debug, Default, Deserialize)]
+struct DenyConfig {
+    #[serde(default)]
+    bans: Bans,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct Bans {
+    #[serde(default)]
+    deny: Vec<DenyEntry>,
+}
+
+/// A `[bans] deny` entry: a bare crate spec (`"name"`, `"name@1.2"`), or a table whose crate is
+/// under `crate` (or the older `name`).
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum DenyEntry {
+    Spec(String),
+    Table {
+        #[serde(rename = "crate", alias = "name")]
+        krate: String,
+        #[serde(default)]
+        wrappers: Vec<String>,
+    },
+}
+
+impl DenyEntry {
+    fn crate_name(&self) -> &str {
+        match self {
+            DenyEntry::Spec(spec) => spec_name(spec),
+            DenyEntry::Table { krate, .. } => spec_name(krate),
+        }
+    }
+
+    fn wrappers(&self) -> Vec<&str> {
+        match self {
+            DenyEntry::Spec(_) => Vec::new(),
+            DenyEntry::Table { wrappers, .. } => wrappers.iter().map(|w| spec_name(w)).collect(),
+        }
+    }
+}
+
+/// The crate name of a package spec: `sea-orm@2.0.4` and `sea-orm:<3` are `sea-orm`.
+fn spec_name(spec: &str) -> &str {
+    spec.split(['@', ':']).next().unwrap_or(spec).trim()
+}
+
+/// Whether `deny_toml` still encodes the dependency rules for these `contexts`.
+pub fn deny_coverage(deny_toml: &str, contexts: &[&str]) -> anyhow::Result<Vec<Violation>> {
+    let config: DenyConfig =
+        toml::from_str(deny_toml).with_context(|| format!("cannot parse {DENY_TOML}"))?;
+    let violation = |message: String| Violation {
+        location: DENY_TOML.to_owned(),
+        message,
+    };
+    let entry = |name: &str| {
+        config
+            .bans
+            .deny
+            .iter()
+            .find(|entry| entry.crate_name() == name)
+    };
     let mut violations = Vec::new();
-    for package in &metadata.packages {
-        let location = relative(&package.manifest_path, root);
-        let orm_free = ORM_FREE_PACKAGES.contains(&package.name.as_str());
-        let context = CONTEXTS.contains(&package.name.as_str());
-        for dep in &package.dependencies {
-            if orm_free && ORM_CRATES.contains(&dep.name.as_str()) {
-                violations.push(Violation {
-                    location: location.clone(),
-                    message: format!(
-                        "{}: only the context crates, persistence and migration may use the \
-                         ORM; go through a context's service (or persistence / migration)",
-                        dep.describe()
-                    ),
-                });
-            }
-            if context && dep.name != package.name && CONTEXTS.contains(&dep.name.as_str()) {
-                violations.push(Violation {
-                    location: location.clone(),
-                    message: format!(
-                        "{}: bounded contexts must not depend on each other; define a port \
-                         (a trait) in this context and let the app wire the other one into it",
-                        dep.describe()
-                    ),
-                });
+    for orm in ORM_CRATES {
+        match entry(orm) {
+            None => violations.push(violation(format!(
+                "no [bans] deny entry for `{orm}`; add `{{ crate = \"{orm}\", wrappers = [...] }}` \
+                 listing the crates allowed to depend on it directly"
+            ))),
+            Some(entry) => {
+                for wrapper in entry.wrappers() {
+                    if ORM_FREE.contains(&wrapper) {
+                        violations.push(violation(format!(
+                            "`{wrapper}` is allowed to depend on `{orm}`, but {} never use the \
+                             ORM directly: go through a context's service (or persistence / \
+                             migration) instead",
+                            ORM_FREE.join(", ")
+                        )));
+                    }
+                }
             }
         }
     }
-    violations
+    for context in contexts {
+        match entry(context) {
+            None => violations.push(violation(format!(
+                "no [bans] deny entry for the context `{context}`; add `{{ crate = \
+                 \"{context}\", wrappers = [{}] }}` so no other context can depend on it",
+                CONTEXT_CONSUMERS
+                    .iter()
+                    .map(|c| format!("\"{c}\""))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))),
+            Some(entry) => {
+                for wrapper in entry.wrappers() {
+                    if !CONTEXT_CONSUMERS.contains(&wrapper) {
+                        violations.push(violation(format!(
+                            "`{wrapper}` is allowed to depend on the context `{context}`, but \
+                             only {} may: bounded contexts talk through ports, so define a \
+                             trait in `{wrapper}` and let the app wire `{context}` into it",
+                            CONTEXT_CONSUMERS.join(", ")
+                        )));
+                    }
+                }
+            }
+        }
+    }
+    Ok(violations)
 }
 
 /// The items of a source file that expose an entity module: a non-private `mod entity` /
@@ -260,19 +298,14 @@ fn render(tree: &syn::UseTree) -> String {
     }
 }
 
-fn relative(path: &Path, root: &Path) -> String {
-    path.strip_prefix(root)
-        .unwrap_or(path)
-        .display()
-        .to_string()
-}
-
 fn collect_rust_files(dir: &Path, out: &mut Vec<PathBuf>) -> anyhow::Result<()> {
     if !dir.is_dir() {
         return Ok(());
     }
     for entry in fs::read_dir(dir).with_context(|| format!("cannot list {}", dir.display()))? {
-        let path = entry?.path();
+        let path = entry
+            .with_context(|| format!("cannot list {}", dir.display()))?
+            .path();
         if path.is_dir() {
             collect_rust_files(&path, out)?;
         } else if path.extension().is_some_and(|ext| ext == "rs") {
@@ -286,101 +319,98 @@ fn collect_rust_files(dir: &Path, out: &mut Vec<PathBuf>) -> anyhow::Result<()> 
 mod tests {
     use super::*;
 
-    /// A dependency as `(name, rename, kind, target)`.
-    type Dep<'a> = (&'a str, Option<&'a str>, Option<&'a str>, Option<&'a str>);
+    /// The deny.toml rules of this workspace, for two contexts.
+    const GOOD: &str = r#"
+[bans]
+deny = [
+    { crate = "sea-orm", wrappers = ["persistence", "users", "orders", "migration", "sea-orm-migration"] },
+    { crate = "sea-orm-migration", wrappers = ["migration"] },
+    { crate = "sea-query", wrappers = ["sea-orm"] },
+    { crate = "sqlx@0.9", wrappers = ["sea-orm"] },
+    { crate = "users", wrappers = ["app", "xtask", "api-tests"] },
+    { name = "orders", wrappers = ["app"] },
+]
+"#;
 
-    /// A package as `cargo metadata` reports it.
-    fn package(name: &str, deps: &[Dep]) -> String {
-        let deps: Vec<String> = deps
-            .iter()
-            .map(|(dep, rename, kind, target)| {
-                serde_json::json!({
-                    "name": dep, "rename": rename, "kind": kind, "target": target,
-                    "req": "*", "optional": false
-                })
-                .to_string()
+    fn messages(deny: &str, contexts: &[&str]) -> Vec<String> {
+        deny_coverage(deny, contexts)
+            .expect("parses")
+            .into_iter()
+            .map(|v| {
+                assert_eq!(v.location, "deny.toml");
+                v.message
             })
-            .collect();
-        format!(
-            r#"{{"name":"{name}","manifest_path":"/ws/crates/{name}/Cargo.toml","dependencies":[{}]}}"#,
-            deps.join(",")
-        )
-    }
-
-    fn check(packages: &[String]) -> Vec<Violation> {
-        let json = format!(r#"{{"packages":[{}]}}"#, packages.join(","));
-        let metadata: Metadata = serde_json::from_str(&json).expect("metadata");
-        dependency_violations(&metadata, Path::new("/ws"))
+            .collect()
     }
 
     #[test]
-    fn orm_is_reported_wherever_it_hides() {
-        let clean = package(
-            "app",
-            &[
-                ("persistence", None, None, None),
-                ("sea-query", None, None, None),
-            ],
-        );
-        assert!(check(&[clean]).is_empty());
+    fn a_complete_deny_toml_passes() {
+        assert!(messages(GOOD, &["users", "orders"]).is_empty());
+    }
 
-        for dep in [
-            ("sea-orm", None, None, None),
-            ("sea-orm-migration", None, Some("dev"), None),
-            ("sea-orm", None, Some("build"), None),
-            ("sea-orm", Some("orm"), None, None),
-            ("sea-orm", None, Some("dev"), Some("cfg(unix)")),
-        ] {
-            let found = check(&[package("api-tests", &[dep])]);
-            assert_eq!(found.len(), 1, "{dep:?}");
-            assert_eq!(found[0].location, "crates/api-tests/Cargo.toml");
-            assert!(found[0].message.contains("sea-orm"), "{dep:?}");
-        }
-        let renamed = check(&[package("app", &[("sea-orm", Some("orm"), None, None)])]);
-        assert!(renamed[0].message.contains("`orm` (package `sea-orm`)"));
-        let target = check(&[package(
-            "app",
-            &[("sea-orm", None, Some("dev"), Some("cfg(unix)"))],
-        )]);
+    #[test]
+    fn a_new_context_without_a_deny_entry_is_reported() {
+        let found = messages(GOOD, &["users", "orders", "billing"]);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert!(found[0].contains("context `billing`"), "{found:?}");
+        assert!(found[0].contains(r#"crate = "billing""#), "{found:?}");
+    }
+
+    #[test]
+    fn letting_a_context_depend_on_another_is_reported() {
+        let deny = GOOD.replace(
+            r#"{ name = "orders", wrappers = ["app"] }"#,
+            r#"{ crate = "orders", wrappers = ["app", "users@0.1.0"] }"#,
+        );
+        let found = messages(&deny, &["users", "orders"]);
+        assert_eq!(found.len(), 1, "{found:?}");
         assert!(
-            target[0]
-                .message
-                .contains("[target.'cfg(unix)'.dev-dependencies]")
+            found[0].starts_with("`users` is allowed to depend on the context `orders`"),
+            "{found:?}"
         );
-        // The contexts, persistence and migration may use the ORM.
-        assert!(check(&[package("users", &[("sea-orm", None, None, None)])]).is_empty());
     }
 
     #[test]
-    fn contexts_must_not_depend_on_each_other() {
-        let orders = package(
-            "orders",
-            &[
-                ("persistence", None, None, None),
-                ("users", None, Some("dev"), None),
-            ],
+    fn letting_the_app_use_the_orm_is_reported() {
+        let deny = GOOD
+            .replace(
+                r#"wrappers = ["sea-orm"] }"#,
+                r#"wrappers = ["sea-orm", "app"] }"#,
+            )
+            .replace(
+                r#"wrappers = ["migration"]"#,
+                r#"wrappers = ["migration", "xtask"]"#,
+            );
+        let found = messages(&deny, &["users", "orders"]);
+        assert_eq!(found.len(), 3, "{found:?}");
+        assert!(
+            found
+                .iter()
+                .any(|m| m.starts_with("`app` is allowed to depend on `sqlx`"))
         );
-        let found = check(&[orders]);
-        assert_eq!(found.len(), 1);
-        assert_eq!(found[0].location, "crates/orders/Cargo.toml");
-        assert!(found[0].message.contains("`users`"));
-        assert_eq!(
-            check(&[package("users", &[("orders", None, None, None)])]).len(),
-            1
+        assert!(
+            found
+                .iter()
+                .any(|m| m.starts_with("`app` is allowed to depend on `sea-query`"))
         );
-        // Identity is a context too: it neither depends on users nor is depended on by one.
-        let identity = check(&[package("identity", &[("users", None, None, None)])]);
-        assert_eq!(identity.len(), 1);
-        assert_eq!(identity[0].location, "crates/identity/Cargo.toml");
-        assert_eq!(
-            check(&[package("orders", &[("identity", None, Some("dev"), None)])]).len(),
-            1
+        assert!(
+            found
+                .iter()
+                .any(|m| m.starts_with("`xtask` is allowed to depend on `sea-orm-migration`"))
         );
-        assert!(check(&[package("identity", &[("persistence", None, None, None)])]).is_empty());
-        // The app composes contexts; a crate merely named like one is fine.
-        assert!(check(&[package("app", &[("users", None, None, None)])]).is_empty());
-        assert!(check(&[package("app", &[("identity", None, None, None)])]).is_empty());
-        assert!(check(&[package("orders", &[("users-api-docs", None, None, None)])]).is_empty());
+    }
+
+    #[test]
+    fn a_missing_orm_ban_is_reported() {
+        let found = messages("[bans]\ndeny = [\"sea-orm\"]\n", &[]);
+        assert_eq!(found.len(), 3, "{found:?}");
+        assert!(
+            found
+                .iter()
+                .all(|m| m.starts_with("no [bans] deny entry for `"))
+        );
+        assert!(messages("", &[]).len() == ORM_CRATES.len());
+        assert!(deny_coverage("[bans\n", &[]).is_err());
     }
 
     #[test]

@@ -8,9 +8,11 @@
 //! work in its own module, and dispatch it in [`run`].
 
 mod accounts;
+mod api;
 mod boundaries;
 mod generate;
 mod migrate;
+mod workspace;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -61,9 +63,12 @@ struct Cli {
 enum Command {
     /// Apply, revert, inspect or create schema migrations (`migrate` alone = `migrate up`).
     Migrate(migrate::MigrateArgs),
-    /// Fail when code crosses a crate boundary (ORM outside the contexts, public entity
-    /// modules, one context depending on another).
+    /// Fail when a context exposes its entity module, or when deny.toml stops covering a
+    /// context (the dependency rules themselves are `cargo deny check bans`).
     CheckBoundaries,
+    /// Compare every library's public API with `api/<crate>.txt` (`--bless` writes them); fail
+    /// on a difference or on an item that names the ORM or an entity module.
+    Api(api::ApiArgs),
     /// Delete idempotency keys whose time to live has passed (the service also does this
     /// on a schedule; this is for operators and cron).
     PurgeIdempotencyKeys,
@@ -88,6 +93,7 @@ async fn run(cli: Cli) -> anyhow::Result<Outcome> {
     match cli.command {
         Command::Migrate(args) => migrate::run(&cli.database_url, args).await,
         Command::CheckBoundaries => boundaries::run(&workspace_root()),
+        Command::Api(args) => api::run(&workspace_root(), &args),
         Command::PurgeIdempotencyKeys => purge_idempotency_keys(&cli.database_url).await,
         Command::PurgeSessions => accounts::purge_sessions(&cli.database_url).await,
         Command::Users(args) => accounts::run(&cli.database_url, args).await,
@@ -196,6 +202,24 @@ mod tests {
         assert!(Cli::try_parse_from(["xtask", "users", "revoke-admin", "a@example.com"]).is_ok());
         assert!(Cli::try_parse_from(["xtask", "users", "grant-admin"]).is_err());
         assert!(Cli::try_parse_from(["xtask", "users", "promote", "a@example.com"]).is_err());
+    }
+
+    #[test]
+    fn api_checks_by_default_and_blesses_on_request() {
+        for (argv, bless) in [
+            (&["xtask", "api"][..], false),
+            (&["xtask", "api", "--bless"][..], true),
+        ] {
+            match Cli::try_parse_from(argv).expect("parses").command {
+                Command::Api(args) => {
+                    assert_eq!(args.bless, bless);
+                    assert_eq!(args.toolchain, "nightly");
+                }
+                _ => panic!("wrong command"),
+            }
+        }
+        assert!(Cli::try_parse_from(["xtask", "api", "--toolchain", "nightly-2026-05-19"]).is_ok());
+        assert!(Cli::try_parse_from(["xtask", "api", "users"]).is_err());
     }
 
     #[test]
