@@ -28,11 +28,18 @@ use crate::Outcome;
 use crate::workspace::Workspace;
 
 /// Crates that must be denied in deny.toml, with only the ORM's own users as wrappers.
-const ORM_CRATES: &[&str] = &["sea-orm", "sea-orm-migration", "sea-query", "sqlx"];
+const ORM_CRATES: &[&str] = &[
+    "sea-orm",
+    "persistence-orm",
+    "sea-orm-migration",
+    "sea-query",
+    "sqlx",
+];
 /// Packages that must never be allowed (as a `wrappers` entry) to depend on an ORM crate.
 const ORM_FREE: &[&str] = &["app", "xtask", "api-tests"];
-/// The only packages that may depend on a bounded context.
-const CONTEXT_CONSUMERS: &[&str] = &["app", "xtask", "api-tests"];
+/// The only packages that may depend on a bounded context: the service, the automation, the
+/// black-box tests and the benchmark (which seeds through the contexts' APIs).
+const CONTEXT_CONSUMERS: &[&str] = &["app", "xtask", "api-tests", "bench"];
 /// Module names that hold a context's entities.
 const ENTITY_MODULES: &[&str] = &["entity", "entities"];
 /// The cargo-deny configuration, relative to the workspace root.

@@ -9,6 +9,7 @@
 
 mod accounts;
 mod api;
+mod bench;
 mod boundaries;
 mod generate;
 mod migrate;
@@ -77,6 +78,11 @@ enum Command {
     PurgeSessions,
     /// Operator verbs on accounts: `users grant-admin EMAIL`, `users revoke-admin EMAIL`.
     Users(accounts::UsersArgs),
+    /// Benchmark the release service against the same SQL sent straight to the database
+    /// (PostgreSQL, or `--sqlite`); writes `target/bench/<engine>.md`.
+    Bench(bench::BenchArgs),
+    /// Migrate the database and fill it through the contexts' public APIs (release build).
+    Seed(bench::SeedArgs),
     // New commands go here, one module each.
 }
 
@@ -97,6 +103,8 @@ async fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::PurgeIdempotencyKeys => purge_idempotency_keys(&cli.database_url).await,
         Command::PurgeSessions => accounts::purge_sessions(&cli.database_url).await,
         Command::Users(args) => accounts::run(&cli.database_url, args).await,
+        Command::Bench(args) => bench::bench(&workspace_root(), &args),
+        Command::Seed(args) => bench::seed(&workspace_root(), &cli.database_url, &args),
     }
 }
 

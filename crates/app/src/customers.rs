@@ -7,7 +7,8 @@ use orders::{CustomerId, CustomerStanding, Customers};
 use persistence::{StoreError, Tx};
 use users::{UserId, UserStatus, Users, UsersError};
 
-pub(crate) struct UsersAsCustomers(pub(crate) Users);
+/// The users context seen through the orders context's port (also used by `cargo xtask seed`).
+pub struct UsersAsCustomers(pub Users);
 
 fn user_id(id: CustomerId) -> UserId {
     UserId::from_uuid(id.as_uuid())

@@ -6,7 +6,7 @@
 
 pub mod auth;
 pub mod config;
-mod customers;
+pub mod customers;
 mod error;
 mod extract;
 mod routes;

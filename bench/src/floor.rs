@@ -1,0 +1,295 @@
+//! The floor: the statements the service sends for each workload, sent straight to the same
+//! database through sqlx (no HTTP, no ORM), with the same pool size and the same workers.
+//! Each engine gets the same code (a macro stamps it out per pool type): only the write lock
+//! differs, as in the service (`FOR SHARE` on PostgreSQL; `BEGIN IMMEDIATE` on SQLite).
+
+use chrono::Utc;
+use sqlx::Row as _;
+use uuid::Uuid;
+
+/// A pool of the engine under test.
+#[derive(Clone)]
+pub enum Floor {
+    Postgres(sqlx::PgPool),
+    Sqlite(sqlx::SqlitePool),
+}
+
+impl Floor {
+    /// Opens a pool of `size` connections, configured as the service configures its own.
+    pub async fn connect(url: &str, size: u32) -> anyhow::Result<Self> {
+        if url.starts_with("sqlite:") {
+            let options: sqlx::sqlite::SqliteConnectOptions = url.parse()?;
+            let options = options
+                .journal_mode(sqlx::sqlite::SqliteJournalMode::Wal)
+                .synchronous(sqlx::sqlite::SqliteSynchronous::Normal)
+                .busy_timeout(std::time::Duration::from_secs(10))
+                .foreign_keys(true);
+            let pool = sqlx::sqlite::SqlitePoolOptions::new()
+                .max_connections(size)
+                .connect_with(options)
+                .await?;
+            Ok(Self::Sqlite(pool))
+        } else {
+            let pool = sqlx::postgres::PgPoolOptions::new()
+                .max_connections(size)
+                .connect(url)
+                .await?;
+            Ok(Self::Postgres(pool))
+        }
+    }
+
+    /// A stored password hash (the seeded one), for the floor's sign-up inserts: the floor
+    /// measures the SQL part of a sign-up, not argon2.
+    pub async fn stored_hash(&self) -> anyhow::Result<String> {
+        let sql = "SELECT password_hash FROM credentials LIMIT 1";
+        Ok(match self {
+            Self::Postgres(pool) => sqlx::query_scalar(sql).fetch_one(pool).await?,
+            Self::Sqlite(pool) => sqlx::query_scalar(sql).fetch_one(pool).await?,
+        })
+    }
+
+    /// Authenticate, then read one order and its lines.
+    pub async fn get_order(&self, digest: &[u8], order: Uuid) -> anyhow::Result<()> {
+        match self {
+            Self::Postgres(pool) => pg::get_order(pool, digest, order).await,
+            Self::Sqlite(pool) => lite::get_order(pool, digest, order).await,
+        }
+    }
+
+    /// Authenticate, then read a customer's first page of 20 orders and their lines.
+    pub async fn list_orders(&self, digest: &[u8], customer: Uuid) -> anyhow::Result<()> {
+        match self {
+            Self::Postgres(pool) => pg::list_orders(pool, digest, customer).await,
+            Self::Sqlite(pool) => lite::list_orders(pool, digest, customer).await,
+        }
+    }
+
+    /// Authenticate, then place a three-line order in one transaction.
+    pub async fn place_order(&self, digest: &[u8], customer: Uuid) -> anyhow::Result<()> {
+        match self {
+            Self::Postgres(pool) => pg::place_order(pool, digest, customer).await,
+            Self::Sqlite(pool) => lite::place_order(pool, digest, customer).await,
+        }
+    }
+
+    /// The SQL part of a sign-up: the user and its credential in one transaction.
+    pub async fn sign_up(&self, phc: &str) -> anyhow::Result<()> {
+        match self {
+            Self::Postgres(pool) => pg::sign_up(pool, phc).await,
+            Self::Sqlite(pool) => lite::sign_up(pool, phc).await,
+        }
+    }
+
+    /// Closes the pool.
+    pub async fn close(self) {
+        match self {
+            Self::Postgres(pool) => pool.close().await,
+            Self::Sqlite(pool) => pool.close().await,
+        }
+    }
+}
+
+macro_rules! order_columns {
+    () => {
+        "id, user_id, status, currency, total_cents, version, created_at, updated_at"
+    };
+}
+
+macro_rules! item_columns {
+    () => {
+        "order_id, line_no, sku, quantity, unit_price_cents"
+    };
+}
+
+macro_rules! statements {
+    ($module:ident, $pool:ty, $begin:literal, $share:literal) => {
+        mod $module {
+            use super::*;
+
+            async fn authenticate(pool: &$pool, digest: &[u8]) -> anyhow::Result<Uuid> {
+                let row = sqlx::query(
+                    "SELECT sessions.account_id, credentials.role FROM sessions \
+                     INNER JOIN credentials ON sessions.account_id = credentials.account_id \
+                     WHERE sessions.token_digest = $1 AND sessions.expires_at > $2 LIMIT 1",
+                )
+                .bind(digest)
+                .bind(Utc::now())
+                .fetch_optional(pool)
+                .await?
+                .ok_or_else(|| anyhow::anyhow!("no session"))?;
+                let _role: String = row.try_get(1)?;
+                Ok(row.try_get(0)?)
+            }
+
+            fn read_order(row: &<$pool as PoolRow>::Row) -> anyhow::Result<()> {
+                let _: (Uuid, Uuid, String, String, i64, i64) = (
+                    row.try_get(0)?,
+                    row.try_get(1)?,
+                    row.try_get(2)?,
+                    row.try_get(3)?,
+                    row.try_get(4)?,
+                    row.try_get(5)?,
+                );
+                let _: (chrono::DateTime<Utc>, chrono::DateTime<Utc>) =
+                    (row.try_get(6)?, row.try_get(7)?);
+                Ok(())
+            }
+
+            fn read_item(row: &<$pool as PoolRow>::Row) -> anyhow::Result<()> {
+                let _: (Uuid, i32, String, i64, i64) = (
+                    row.try_get(0)?,
+                    row.try_get(1)?,
+                    row.try_get(2)?,
+                    row.try_get(3)?,
+                    row.try_get(4)?,
+                );
+                Ok(())
+            }
+
+            pub async fn get_order(pool: &$pool, digest: &[u8], order: Uuid) -> anyhow::Result<()> {
+                authenticate(pool, digest).await?;
+                let row = sqlx::query(concat!("SELECT ", order_columns!(), " FROM orders WHERE id = $1 LIMIT 1"))
+                .bind(order)
+                .fetch_one(pool)
+                .await?;
+                read_order(&row)?;
+                let items = sqlx::query(concat!("SELECT ", item_columns!(), " FROM order_items WHERE order_id = $1 ORDER BY line_no"))
+                .bind(order)
+                .fetch_all(pool)
+                .await?;
+                items.iter().try_for_each(read_item)
+            }
+
+            pub async fn list_orders(
+                pool: &$pool,
+                digest: &[u8],
+                customer: Uuid,
+            ) -> anyhow::Result<()> {
+                authenticate(pool, digest).await?;
+                let rows = sqlx::query(concat!("SELECT ", order_columns!(), " FROM orders WHERE user_id = $1 \
+                     ORDER BY id DESC LIMIT 21"))
+                .bind(customer)
+                .fetch_all(pool)
+                .await?;
+                let mut ids = Vec::with_capacity(rows.len());
+                for row in rows.iter().take(20) {
+                    read_order(row)?;
+                    ids.push(row.try_get::<Uuid, _>(0)?);
+                }
+                if ids.is_empty() {
+                    return Ok(());
+                }
+                let placeholders: Vec<String> =
+                    (1..=ids.len()).map(|n| format!("${n}")).collect();
+                let sql = format!(
+                    concat!(
+                        "SELECT ",
+                        item_columns!(),
+                        " FROM order_items WHERE order_id IN ({}) ORDER BY order_id, line_no"
+                    ),
+                    placeholders.join(", ")
+                );
+                let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+                for id in ids {
+                    query = query.bind(id);
+                }
+                query.fetch_all(pool).await?.iter().try_for_each(read_item)
+            }
+
+            pub async fn place_order(
+                pool: &$pool,
+                digest: &[u8],
+                customer: Uuid,
+            ) -> anyhow::Result<()> {
+                authenticate(pool, digest).await?;
+                let mut conn = pool.acquire().await?;
+                sqlx::query($begin).execute(&mut *conn).await?;
+                let written = async {
+                    let status: Option<(String,)> = sqlx::query_as(concat!(
+                        "SELECT status FROM users WHERE id = $1 LIMIT 1",
+                        $share
+                    ))
+                    .bind(customer)
+                    .fetch_optional(&mut *conn)
+                    .await?;
+                    anyhow::ensure!(status.is_some(), "unknown customer");
+                    let id = Uuid::now_v7();
+                    let now = Utc::now();
+                    sqlx::query(concat!("INSERT INTO orders (", order_columns!(), ") \
+                         VALUES ($1, $2, 'pending', 'EUR', 3500, 1, $3, $4)"))
+                    .bind(id)
+                    .bind(customer)
+                    .bind(now)
+                    .bind(now)
+                    .execute(&mut *conn)
+                    .await?;
+                    sqlx::query(concat!("INSERT INTO order_items (", item_columns!(), ") VALUES \
+                         ($1, 1, 'SKU-1', 1, 250), ($2, 2, 'SKU-2', 2, 500), \
+                         ($3, 3, 'SKU-3', 3, 750)"))
+                    .bind(id)
+                    .bind(id)
+                    .bind(id)
+                    .execute(&mut *conn)
+                    .await?;
+                    anyhow::Ok(())
+                }
+                .await;
+                let end = if written.is_ok() { "COMMIT" } else { "ROLLBACK" };
+                sqlx::query(end).execute(&mut *conn).await?;
+                written
+            }
+
+            pub async fn sign_up(pool: &$pool, phc: &str) -> anyhow::Result<()> {
+                let mut conn = pool.acquire().await?;
+                sqlx::query($begin).execute(&mut *conn).await?;
+                let written = async {
+                    let id = Uuid::now_v7();
+                    let now = Utc::now();
+                    sqlx::query(
+                        "INSERT INTO users \
+                         (id, email, display_name, status, version, created_at, updated_at) \
+                         VALUES ($1, $2, 'Floor user', 'active', 1, $3, $4)",
+                    )
+                    .bind(id)
+                    .bind(format!("{}@floor.example", id.simple()))
+                    .bind(now)
+                    .bind(now)
+                    .execute(&mut *conn)
+                    .await?;
+                    sqlx::query(
+                        "INSERT INTO credentials \
+                         (account_id, password_hash, role, created_at, updated_at) \
+                         VALUES ($1, $2, 'customer', $3, $4)",
+                    )
+                    .bind(id)
+                    .bind(phc)
+                    .bind(now)
+                    .bind(now)
+                    .execute(&mut *conn)
+                    .await?;
+                    anyhow::Ok(())
+                }
+                .await;
+                let end = if written.is_ok() { "COMMIT" } else { "ROLLBACK" };
+                sqlx::query(end).execute(&mut *conn).await?;
+                written
+            }
+        }
+    };
+}
+
+/// The row type of a pool, so the stamped-out readers can name it.
+pub trait PoolRow {
+    type Row: sqlx::Row;
+}
+
+impl PoolRow for sqlx::PgPool {
+    type Row = sqlx::postgres::PgRow;
+}
+
+impl PoolRow for sqlx::SqlitePool {
+    type Row = sqlx::sqlite::SqliteRow;
+}
+
+statements!(pg, sqlx::PgPool, "BEGIN", " FOR SHARE");
+statements!(lite, sqlx::SqlitePool, "BEGIN IMMEDIATE", "");

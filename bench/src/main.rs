@@ -1,0 +1,376 @@
+//! `cargo xtask bench` and `cargo xtask seed` run this binary (built in release): it seeds a
+//! database through the contexts' public APIs, drives the release service over HTTP with a
+//! fixed number of keep-alive connections, measures the same statements straight through sqlx
+//! as the floor, and reports each workload's ratio to it.
+
+mod floor;
+mod load;
+mod report;
+mod scratch;
+mod seed;
+mod service;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use clap::{Parser, Subcommand};
+use rand::Rng as _;
+use rand::SeedableRng as _;
+use rand::rngs::SmallRng;
+use serde_json::json;
+use sha2::{Digest as _, Sha256};
+
+use floor::Floor;
+use load::{Op, drive};
+use report::{Report, Row};
+use scratch::Engine;
+use service::Service;
+
+#[derive(Debug, Parser)]
+#[command(about = "Seed a database, or benchmark the release service against the SQL floor")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Migrate a database and fill it through the contexts' public APIs.
+    Seed {
+        #[arg(long, env = "DATABASE_URL")]
+        database_url: String,
+        #[arg(long, default_value_t = 1_000)]
+        users: usize,
+        #[arg(long, default_value_t = 20_000)]
+        orders: usize,
+    },
+    /// Migrate and seed a fresh database, start the service on it, and measure every workload.
+    Run {
+        /// The release `app` binary.
+        #[arg(long)]
+        app: PathBuf,
+        /// `postgres` or `sqlite`: the run creates a scratch database of its own and removes it
+        /// afterwards.
+        #[arg(long)]
+        engine: Engine,
+        /// For PostgreSQL: a role allowed to `CREATE DATABASE`.
+        #[arg(long, default_value = "postgres://postgres@127.0.0.1:5432/postgres")]
+        admin_url: String,
+        /// A smoke run: small data, 1 s warm-up and 3 s per workload.
+        #[arg(long)]
+        quick: bool,
+        /// Where to write the Markdown report.
+        #[arg(long)]
+        report: PathBuf,
+    },
+}
+
+/// Keep-alive connections (and floor workers) per workload.
+const CONNECTIONS: usize = 32;
+/// The service's default pool size, which the floor's pool matches.
+const POOL: u32 = 10;
+/// How many customers sign in to drive the authenticated workloads.
+const SIGNED_IN: usize = 32;
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    match Cli::parse().command {
+        Command::Seed {
+            database_url,
+            users,
+            orders,
+        } => {
+            migrate(&database_url).await?;
+            seed::seed(&database_url, users, orders, true).await?;
+            Ok(())
+        }
+        Command::Run {
+            app,
+            engine,
+            admin_url,
+            quick,
+            report,
+        } => {
+            let scratch = scratch::Scratch::create(engine, &admin_url).await?;
+            let measured = run(&app, scratch.url(), quick).await;
+            scratch.remove().await?;
+            let report_text = measured?.to_markdown();
+            println!("{report_text}");
+            if let Some(dir) = report.parent() {
+                std::fs::create_dir_all(dir)?;
+            }
+            std::fs::write(&report, report_text)
+                .with_context(|| format!("cannot write {}", report.display()))?;
+            eprintln!("bench: report written to {}", report.display());
+            Ok(())
+        }
+    }
+}
+
+/// Applies every migration, as an operator would before starting the service.
+async fn migrate(url: &str) -> anyhow::Result<()> {
+    let runner = migration::Runner::lock(url).await?;
+    runner.up(None).await?;
+    runner.release().await?;
+    Ok(())
+}
+
+/// A signed-in seeded customer.
+#[derive(Clone)]
+struct Session {
+    customer: seed::Customer,
+    token: String,
+    digest: Vec<u8>,
+}
+
+async fn run(app: &std::path::Path, url: &str, quick: bool) -> anyhow::Result<Report> {
+    let (users, orders) = if quick { (200, 2_000) } else { (1_000, 20_000) };
+    let (warmup, measure) = if quick {
+        (Duration::from_secs(1), Duration::from_secs(3))
+    } else {
+        (Duration::from_secs(5), Duration::from_secs(20))
+    };
+    migrate(url).await?;
+    eprintln!("bench: seeding {users} users and {orders} orders");
+    let customers = seed::seed(url, users, orders, false).await?;
+
+    let mut starts = Vec::new();
+    for _ in 0..if quick { 1 } else { 3 } {
+        let service = Service::start(app, url).await?;
+        starts.push(service.start_to_ready);
+        service.stop()?;
+    }
+    let service = Service::start(app, url).await?;
+    let client = reqwest::Client::new();
+    let mut sessions = Vec::new();
+    for customer in customers.iter().take(SIGNED_IN) {
+        let token = sign_in(&client, &service.base, &customer.email).await?;
+        let raw = URL_SAFE_NO_PAD.decode(&token)?;
+        let digest = Sha256::digest(raw).to_vec();
+        sessions.push(Session {
+            customer: customer.clone(),
+            token,
+            digest,
+        });
+    }
+    let sessions = Arc::new(sessions);
+    let floor = Floor::connect(url, POOL).await?;
+    let db = persistence::Db::connect(url).await?;
+    let hasher = identity::Identity::new(db.clone(), identity::IdentityConfig::default());
+    let phc = floor.stored_hash().await?;
+    let mut report = Report::new(if url.starts_with("sqlite:") {
+        "SQLite"
+    } else {
+        "PostgreSQL"
+    });
+    report.start_to_ready = starts;
+    report.argon2 = argon2_cost(&hasher).await?;
+    db.close().await?;
+
+    for workload in WORKLOADS {
+        eprintln!("bench: {}", workload.name);
+        let cpu_before = service.cpu()?;
+        let http = drive(
+            http_workers(*workload, &service.base, &sessions),
+            warmup,
+            measure,
+        )
+        .await;
+        let cpu = service.cpu()?.saturating_sub(cpu_before);
+        let floor_measured = match workload.kind {
+            Kind::SignIn => None,
+            _ => Some(
+                drive(
+                    floor_workers(*workload, &floor, &sessions, &phc),
+                    warmup,
+                    measure,
+                )
+                .await,
+            ),
+        };
+        report.rows.push(Row {
+            name: workload.name,
+            http,
+            cpu,
+            rss_after: service.rss()?,
+            floor: floor_measured,
+        });
+    }
+    report.peak_rss = service.peak_rss()?;
+    floor.close().await;
+    service.stop()?;
+    Ok(report)
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Kind {
+    GetOrder,
+    ListOrders,
+    PlaceOrder,
+    SignUp,
+    SignIn,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Workload {
+    name: &'static str,
+    kind: Kind,
+}
+
+const WORKLOADS: &[Workload] = &[
+    Workload {
+        name: "GET /v1/orders/{id}",
+        kind: Kind::GetOrder,
+    },
+    Workload {
+        name: "GET /v1/users/{id}/orders?limit=20",
+        kind: Kind::ListOrders,
+    },
+    Workload {
+        name: "POST /v1/orders (3 lines)",
+        kind: Kind::PlaceOrder,
+    },
+    Workload {
+        name: "POST /v1/users (sign-up)",
+        kind: Kind::SignUp,
+    },
+    Workload {
+        name: "POST /v1/sessions (sign-in)",
+        kind: Kind::SignIn,
+    },
+];
+
+fn http_workers(
+    workload: Workload,
+    base: &str,
+    sessions: &Arc<Vec<Session>>,
+) -> Vec<impl FnMut() -> Op + Send + 'static> {
+    (0..CONNECTIONS)
+        .map(|worker| {
+            let client = reqwest::Client::builder()
+                .pool_max_idle_per_host(1)
+                .build()
+                .unwrap_or_default();
+            let base = base.to_owned();
+            let session = sessions[worker % sessions.len()].clone();
+            let mut rng = SmallRng::seed_from_u64(worker as u64);
+            move || -> Op {
+                let request = match workload.kind {
+                    Kind::GetOrder => {
+                        let orders = &session.customer.orders;
+                        let order = orders[rng.random_range(0..orders.len())];
+                        client
+                            .get(format!("{base}/v1/orders/{order}"))
+                            .bearer_auth(&session.token)
+                    }
+                    Kind::ListOrders => client
+                        .get(format!(
+                            "{base}/v1/users/{}/orders?limit=20",
+                            session.customer.id
+                        ))
+                        .bearer_auth(&session.token),
+                    Kind::PlaceOrder => client
+                        .post(format!("{base}/v1/orders"))
+                        .bearer_auth(&session.token)
+                        .json(&json!({
+                            "currency": "EUR",
+                            "items": [
+                                {"sku": "SKU-1", "quantity": 1, "unit_price_cents": 250},
+                                {"sku": "SKU-2", "quantity": 2, "unit_price_cents": 500},
+                                {"sku": "SKU-3", "quantity": 3, "unit_price_cents": 750}
+                            ]
+                        })),
+                    Kind::SignUp => {
+                        let id = uuid::Uuid::now_v7().simple();
+                        client.post(format!("{base}/v1/users")).json(&json!({
+                            "email": format!("{id}@signup.example"),
+                            "display_name": "Bench sign-up",
+                            "password": seed::PASSWORD,
+                        }))
+                    }
+                    Kind::SignIn => client.post(format!("{base}/v1/sessions")).json(&json!({
+                        "email": session.customer.email,
+                        "password": seed::PASSWORD,
+                    })),
+                };
+                Box::pin(async move {
+                    match request.send().await {
+                        Ok(response) => {
+                            let ok = response.status().is_success();
+                            ok && response.bytes().await.is_ok()
+                        }
+                        Err(_) => false,
+                    }
+                })
+            }
+        })
+        .collect()
+}
+
+fn floor_workers(
+    workload: Workload,
+    floor: &Floor,
+    sessions: &Arc<Vec<Session>>,
+    phc: &str,
+) -> Vec<impl FnMut() -> Op + Send + 'static> {
+    (0..CONNECTIONS)
+        .map(|worker| {
+            let floor = floor.clone();
+            let session = sessions[worker % sessions.len()].clone();
+            let phc = phc.to_owned();
+            let mut rng = SmallRng::seed_from_u64(worker as u64);
+            move || -> Op {
+                let floor = floor.clone();
+                let digest = session.digest.clone();
+                let customer = session.customer.id;
+                let orders = &session.customer.orders;
+                let order = orders[rng.random_range(0..orders.len())];
+                let phc = phc.clone();
+                Box::pin(async move {
+                    let done = match workload.kind {
+                        Kind::GetOrder => floor.get_order(&digest, order).await,
+                        Kind::ListOrders => floor.list_orders(&digest, customer).await,
+                        Kind::PlaceOrder => floor.place_order(&digest, customer).await,
+                        Kind::SignUp => floor.sign_up(&phc).await,
+                        Kind::SignIn => Ok(()),
+                    };
+                    done.is_ok()
+                })
+            }
+        })
+        .collect()
+}
+
+async fn sign_in(client: &reqwest::Client, base: &str, email: &str) -> anyhow::Result<String> {
+    let response = client
+        .post(format!("{base}/v1/sessions"))
+        .json(&json!({"email": email, "password": seed::PASSWORD}))
+        .send()
+        .await?;
+    anyhow::ensure!(
+        response.status().is_success(),
+        "sign-in of {email} answered {}",
+        response.status()
+    );
+    let body: serde_json::Value = response.json().await?;
+    body["token"]
+        .as_str()
+        .map(str::to_owned)
+        .context("sign-in answered no token")
+}
+
+/// argon2's own cost on this machine: the mean of a few hashes, one at a time.
+async fn argon2_cost(identity: &identity::Identity) -> anyhow::Result<Duration> {
+    let rounds = 5;
+    let started = Instant::now();
+    for _ in 0..rounds {
+        identity
+            .hash_password(identity::Password::parse(seed::PASSWORD)?)
+            .await?;
+    }
+    Ok(started.elapsed() / rounds)
+}

@@ -1,0 +1,109 @@
+//! The report: one row per workload (the service next to its floor), then start-up, memory and
+//! argon2 figures, as Markdown.
+
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use crate::load::Measured;
+
+/// One workload's figures.
+pub struct Row {
+    pub name: &'static str,
+    pub http: Measured,
+    /// CPU the service used during the measured workload (warm-up included).
+    pub cpu: Duration,
+    /// The service's resident set right after the workload, bytes.
+    pub rss_after: u64,
+    /// The same statements straight through sqlx; `None` when there is no SQL floor to speak
+    /// of (sign-in is argon2 by design).
+    pub floor: Option<Measured>,
+}
+
+/// A whole run.
+pub struct Report {
+    engine: &'static str,
+    pub rows: Vec<Row>,
+    pub start_to_ready: Vec<Duration>,
+    pub peak_rss: u64,
+    pub argon2: Duration,
+}
+
+impl Report {
+    pub fn new(engine: &'static str) -> Self {
+        Self {
+            engine,
+            rows: Vec::new(),
+            start_to_ready: Vec::new(),
+            peak_rss: 0,
+            argon2: Duration::ZERO,
+        }
+    }
+
+    pub fn to_markdown(&self) -> String {
+        let mut out = String::new();
+        let _ = writeln!(out, "### {} ({} CPUs)\n", self.engine, cpus());
+        let _ = writeln!(
+            out,
+            "| workload | req/s | p50 ms | p99 ms | non-2xx | service CPU µs/req | RSS after, MB | floor ops/s | floor p99 ms | ratio |"
+        );
+        let _ = writeln!(out, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+        for row in &self.rows {
+            let per_request = if row.http.operations > 0 {
+                row.cpu.as_secs_f64() * 1e6 / row.http.operations as f64
+            } else {
+                0.0
+            };
+            let (floor_rate, floor_p99, ratio) = match &row.floor {
+                Some(floor) if floor.rate() > 0.0 => (
+                    format!("{:.0}", floor.rate()),
+                    format!("{:.1}", floor.quantile_ms(0.99)),
+                    format!("{:.2}x", row.http.rate() / floor.rate()),
+                ),
+                _ => ("-".into(), "-".into(), "-".into()),
+            };
+            let _ = writeln!(
+                out,
+                "| {} | {:.0} | {:.1} | {:.1} | {} | {:.0} | {:.1} | {} | {} | {} |",
+                row.name,
+                row.http.rate(),
+                row.http.quantile_ms(0.5),
+                row.http.quantile_ms(0.99),
+                row.http.failures,
+                per_request,
+                row.rss_after as f64 / 1e6,
+                floor_rate,
+                floor_p99,
+                ratio,
+            );
+        }
+        let starts: Vec<String> = self
+            .start_to_ready
+            .iter()
+            .map(|d| format!("{:.0} ms", d.as_secs_f64() * 1000.0))
+            .collect();
+        let hash_ms = self.argon2.as_secs_f64() * 1000.0;
+        let _ = writeln!(out);
+        let _ = writeln!(out, "- start to ready: {}", starts.join(", "));
+        let _ = writeln!(
+            out,
+            "- peak RSS of the service: {:.1} MB",
+            self.peak_rss as f64 / 1e6
+        );
+        let _ = writeln!(
+            out,
+            "- argon2id per hash, one at a time: {hash_ms:.1} ms, so at most {:.0} sign-ins or sign-ups/s on {} CPUs",
+            cpus() as f64 * 1000.0 / hash_ms.max(0.001),
+            cpus()
+        );
+        let _ = writeln!(
+            out,
+            "- {} keep-alive connections per workload; a failed floor operation counts in non-2xx's place",
+            crate::CONNECTIONS
+        );
+        out
+    }
+}
+
+fn cpus() -> usize {
+    std::thread::available_parallelism().map_or(1, usize::from)
+}

@@ -1,0 +1,107 @@
+//! `cargo xtask bench` and `cargo xtask seed`: build the release service and the `bench` binary,
+//! then let `bench` do the work (it seeds through the contexts' APIs, drives the service over
+//! HTTP and measures the SQL floor through sqlx). Release builds, because a debug build measures
+//! the compiler's unoptimised code, not ours.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::Context as _;
+
+use crate::Outcome;
+use crate::workspace::Workspace;
+
+/// Options of `cargo xtask bench`.
+#[derive(Debug, clap::Args)]
+pub struct BenchArgs {
+    /// Benchmark the embedded SQLite engine instead of PostgreSQL.
+    #[arg(long)]
+    sqlite: bool,
+    /// A smoke run (small data, 3 s per workload): proves the harness works, in under a minute.
+    #[arg(long)]
+    quick: bool,
+    /// A PostgreSQL role allowed to create databases; the run creates `bench_<uuid>` there and
+    /// drops it afterwards.
+    #[arg(
+        long,
+        env = "BENCH_POSTGRES_URL",
+        hide_env_values = true,
+        default_value = "postgres://postgres@127.0.0.1:5432/postgres"
+    )]
+    postgres_url: String,
+}
+
+/// Options of `cargo xtask seed`.
+#[derive(Debug, clap::Args)]
+pub struct SeedArgs {
+    /// Customers to register (each with a credential; password `bench password 1234`).
+    #[arg(long, default_value_t = 1_000)]
+    users: usize,
+    /// Three-line orders to place, spread evenly over the customers.
+    #[arg(long, default_value_t = 20_000)]
+    orders: usize,
+}
+
+/// Builds, then runs every workload on a fresh database and writes `target/bench/<engine>.md`.
+pub fn bench(root: &Path, args: &BenchArgs) -> anyhow::Result<Outcome> {
+    let release = build(root)?;
+    let engine = if args.sqlite { "sqlite" } else { "postgres" };
+    let suffix = if args.quick { "-quick" } else { "" };
+    let report = release
+        .parent()
+        .unwrap_or(&release)
+        .join("bench")
+        .join(format!("{engine}{suffix}.md"));
+    let mut command = Command::new(release.join("bench"));
+    command
+        .arg("run")
+        .arg("--app")
+        .arg(release.join("app"))
+        .arg("--engine")
+        .arg(engine)
+        .arg("--admin-url")
+        .arg(&args.postgres_url)
+        .arg("--report")
+        .arg(&report);
+    if args.quick {
+        command.arg("--quick");
+    }
+    status(command)
+}
+
+/// Builds, migrates `url` and fills it through the contexts' public APIs.
+pub fn seed(root: &Path, url: &str, args: &SeedArgs) -> anyhow::Result<Outcome> {
+    let release = build(root)?;
+    let mut command = Command::new(release.join("bench"));
+    command
+        .arg("seed")
+        .arg("--users")
+        .arg(args.users.to_string())
+        .arg("--orders")
+        .arg(args.orders.to_string())
+        .env("DATABASE_URL", url);
+    status(command)
+}
+
+/// `cargo build --release -p app -p bench`; returns the release directory.
+fn build(root: &Path) -> anyhow::Result<PathBuf> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    let built = Command::new(cargo)
+        .args(["build", "--release", "-p", "app", "-p", "bench"])
+        .current_dir(root)
+        .status()
+        .context("cannot run cargo build")?;
+    anyhow::ensure!(built.success(), "the release build failed");
+    Ok(Workspace::load(root)?.target_directory.join("release"))
+}
+
+fn status(mut command: Command) -> anyhow::Result<Outcome> {
+    let ran = command
+        .status()
+        .with_context(|| format!("cannot run {:?}", command.get_program()))?;
+    Ok(if ran.success() {
+        Outcome::Success
+    } else {
+        Outcome::Failed
+    })
+}
