@@ -25,6 +25,19 @@ pub enum BoundedContext {
 }
 
 impl BoundedContext {
+    /// Every context, in the order their schemas are built.
+    pub const ALL: [Self; 3] = [Self::Users, Self::Orders, Self::Identity];
+
+    /// The `CREATE` statements this context's entities declare on `backend` (see
+    /// `users::declared_schema`).
+    pub fn declared_schema(self, backend: persistence::Backend) -> Vec<String> {
+        match self {
+            Self::Users => users::declared_schema(backend),
+            Self::Orders => orders::declared_schema(backend),
+            Self::Identity => identity::declared_schema(backend),
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Users => "users",

@@ -5,8 +5,11 @@ use std::path::Path;
 
 use anyhow::Context as _;
 use clap::{Args, Subcommand};
+use migration::drift::{self, Scope, ScratchDatabase};
 use migration::{MigrateError, Runner};
 use persistence::Db;
+use tracing::instrument::WithSubscriber as _;
+use tracing::subscriber::NoSubscriber;
 
 use crate::generate::{self, BoundedContext};
 use crate::{Outcome, redact, workspace_root};
@@ -45,8 +48,10 @@ pub enum MigrateCommand {
         #[arg(long)]
         yes: bool,
     },
-    /// Exit 1 and list them if any migration is pending, 0 otherwise: a deploy guard. Reads
-    /// only; creates nothing.
+    /// Deploy guard: exit 1 when a migration is pending, when the schema the migrations build
+    /// and the one the entities declare differ, or when the live schema has changes no
+    /// migration explains (each difference named by table and column). Builds the schemas in
+    /// scratch databases beside the target; creates nothing in the target itself.
     Check,
     /// Create `migration/src/m<YYYYMMDD_HHMMSS>_<context>_<name>.rs` from a template and
     /// register it in `migration/src/lib.rs`.
@@ -153,32 +158,190 @@ async fn fresh(url: &str, yes: bool) -> anyhow::Result<Outcome> {
 }
 
 async fn check(url: &str) -> anyhow::Result<Outcome> {
+    let report = check_report(url).await?;
+    for line in &report.lines {
+        println!("{line}");
+    }
+    Ok(if report.passed {
+        Outcome::Success
+    } else {
+        Outcome::Failed
+    })
+}
+
+/// What `migrate check` found: the lines it prints and whether everything agreed.
+#[derive(Debug)]
+pub struct CheckReport {
+    /// The report, one line each, as printed.
+    pub lines: Vec<String>,
+    /// No migration pending, no drift between migrations and entities, none in the live schema.
+    pub passed: bool,
+}
+
+/// The deploy guard behind `migrate check`, on the engine of `url`:
+///
+/// 1. migrations pending in `url`'s database;
+/// 2. drift between the schema the migrations build and the one the contexts' entities declare
+///    (each built in its own scratch database beside `url`, see
+///    [`migration::drift::ScratchDatabase`]);
+/// 3. drift between `url`'s live schema and the migrated scratch one: hand-made changes no
+///    migration explains (skipped while migrations are pending or the database does not exist).
+///
+/// Nothing is created in `url`'s database; the scratch databases are removed afterwards.
+pub async fn check_report(url: &str) -> anyhow::Result<CheckReport> {
     let target = redact(url);
+    let backend = persistence::Backend::from_url(url).map_err(|e| anyhow::anyhow!(e.detail()))?;
+    let engine = engine_name(backend);
+    let mut lines = Vec::new();
+
     // Opening a missing SQLite file would create it; a database that does not exist has every
     // migration pending, which an empty in-memory database reports just as well.
-    let read_url = match persistence::sqlite_file_path(url) {
-        Some(path) if !Path::new(path).exists() => {
-            tracing::info!(database = %target, "database file does not exist yet");
-            "sqlite::memory:"
-        }
-        _ => url,
+    let missing = persistence::sqlite_file_path(url).is_some_and(|path| !Path::new(path).exists());
+    let read_url = if missing {
+        tracing::info!(database = %target, "database file does not exist yet");
+        "sqlite::memory:"
+    } else {
+        url
     };
     let db = Db::connect(read_url)
         .await
         .with_context(|| format!("cannot connect to {target}"))?;
-    let pending = migration::pending(&db).await;
+    let live = read_live(&db, missing).await;
     let closed = db.close().await;
-    let pending =
-        pending.with_context(|| format!("cannot read the migration state of {target}"))?;
+    let (pending, live) = live.with_context(|| format!("cannot read the schema of {target}"))?;
     closed.with_context(|| format!("cannot close the connection to {target}"))?;
     if pending.is_empty() {
-        println!("up to date: no pending migrations");
-        return Ok(Outcome::Success);
+        lines.push("up to date: no pending migrations".to_owned());
+    } else {
+        lines.push(format!("{} pending migration(s):", pending.len()));
+        lines.extend(pending.iter().map(|name| format!("pending  {name}")));
+        lines.push("run `cargo xtask migrate` to apply them".to_owned());
     }
-    println!("{} pending migration(s):", pending.len());
-    for name in &pending {
-        println!("pending  {name}");
+
+    // The migrator logs every migration it applies; on a scratch database that would read as
+    // if the target were being migrated, so the scratch run logs nothing.
+    let (migrated, declared) = tokio::try_join!(
+        in_scratch(url, "the migrations' schema", async |scratch| {
+            let runner = Runner::lock(scratch).await?;
+            let applied = runner.up(None).await;
+            runner.release().await?;
+            applied?;
+            snapshot_of(scratch).await
+        })
+        .with_subscriber(NoSubscriber::default()),
+        in_scratch(url, "the entities' schema", async |scratch| {
+            let db = Db::connect(scratch).await?;
+            let statements: Vec<String> = BoundedContext::ALL
+                .iter()
+                .flat_map(|context| context.declared_schema(backend))
+                .collect();
+            let built = drift::execute_script(&db, &statements).await;
+            let snapshot = match built {
+                Ok(()) => drift::snapshot(&db).await,
+                Err(err) => Err(err),
+            };
+            db.close().await?;
+            snapshot
+        }),
+    )?;
+
+    let entity_drift = drift::compare(&migrated, &declared, Scope::Declarable);
+    if entity_drift.is_empty() {
+        lines.push(format!(
+            "migrations and entities agree on {engine} ({} tables)",
+            migrated.tables.len()
+        ));
+    } else {
+        lines.push(format!(
+            "schema drift on {engine}: the migrations and the entities disagree \
+             ({} difference(s)):",
+            entity_drift.len()
+        ));
+        lines.extend(
+            entity_drift
+                .iter()
+                .map(|d| format!("  {}", d.describe("migrations", "entities"))),
+        );
+        lines.push(
+            "an entity changed without a migration (or the reverse): write the migration, \
+             or make the entity say what the migrations do"
+                .to_owned(),
+        );
     }
-    println!("run `cargo xtask migrate` to apply them");
-    Ok(Outcome::Failed)
+
+    let live_drift = match &live {
+        Some(live) => drift::compare(&migrated, live, Scope::Everything),
+        None => Vec::new(),
+    };
+    match &live {
+        None if missing => lines.push(format!(
+            "live schema not compared: {target} does not exist yet"
+        )),
+        None => lines.push("live schema not compared while migrations are pending".to_owned()),
+        Some(live) if live_drift.is_empty() => lines.push(format!(
+            "live schema matches the migrations ({} tables)",
+            live.tables.len()
+        )),
+        Some(_) => {
+            lines.push(format!(
+                "schema drift in {target}: changes no migration explains ({} difference(s)):",
+                live_drift.len()
+            ));
+            lines.extend(
+                live_drift
+                    .iter()
+                    .map(|d| format!("  {}", d.describe("migrations", "live"))),
+            );
+            lines.push(
+                "a hand-made change: undo it, or write the migration that makes it".to_owned(),
+            );
+        }
+    }
+
+    let passed = pending.is_empty() && entity_drift.is_empty() && live_drift.is_empty();
+    Ok(CheckReport { lines, passed })
+}
+
+/// The pending migrations and, when there are none and the database exists, its schema.
+async fn read_live(
+    db: &Db,
+    missing: bool,
+) -> Result<(Vec<String>, Option<drift::SchemaSnapshot>), MigrateError> {
+    let pending = migration::pending(db).await?;
+    if missing || !pending.is_empty() {
+        return Ok((pending, None));
+    }
+    Ok((pending, Some(drift::snapshot(db).await?)))
+}
+
+/// The schema of the database at `url`.
+async fn snapshot_of(url: &str) -> Result<drift::SchemaSnapshot, MigrateError> {
+    let db = Db::connect(url).await?;
+    let snapshot = drift::snapshot(&db).await;
+    db.close().await?;
+    snapshot
+}
+
+/// Runs `work` on a new scratch database beside `target`, and removes the scratch database
+/// afterwards whatever happened.
+async fn in_scratch<T>(
+    target: &str,
+    what: &str,
+    work: impl AsyncFnOnce(&str) -> Result<T, MigrateError>,
+) -> anyhow::Result<T> {
+    let scratch = ScratchDatabase::create(target)
+        .await
+        .with_context(|| format!("cannot create a scratch database for {what}"))?;
+    let result = work(scratch.url()).await;
+    let removed = scratch.remove().await;
+    let value = result.with_context(|| format!("cannot build {what} in a scratch database"))?;
+    removed.with_context(|| format!("cannot remove the scratch database of {what}"))?;
+    Ok(value)
+}
+
+fn engine_name(backend: persistence::Backend) -> &'static str {
+    match backend {
+        persistence::Backend::Sqlite => "SQLite",
+        persistence::Backend::Postgres => "PostgreSQL",
+    }
 }

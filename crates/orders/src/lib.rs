@@ -16,6 +16,7 @@ mod domain;
 mod entity;
 mod error;
 pub mod faults;
+mod schema;
 mod service;
 
 pub use customers::{CustomerStanding, Customers};
@@ -24,6 +25,7 @@ pub use domain::{
     OrderStatus, Placed, Quantity, Sku,
 };
 pub use error::OrdersError;
+pub use schema::declared_schema;
 pub use service::{Orders, purge_expired_idempotency_keys};
 
 /// Test support: the SQL of the customer-listing query, so tests can `EXPLAIN` the real thing.

@@ -9,8 +9,10 @@
 mod domain;
 mod entity;
 mod error;
+mod schema;
 mod service;
 
 pub use domain::{DisplayName, Email, NewUser, User, UserId, UserStatus};
 pub use error::UsersError;
+pub use schema::declared_schema;
 pub use service::Users;
