@@ -6,6 +6,7 @@
 //! below.
 
 mod columns;
+pub mod drift;
 mod runner;
 
 pub use runner::{MigrateError, MigrationState, Runner, fresh_is_safe, pending};

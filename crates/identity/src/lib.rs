@@ -15,8 +15,10 @@ mod domain;
 mod entity;
 mod error;
 mod hashing;
+mod schema;
 mod service;
 
 pub use domain::{AccountId, IssuedSession, Password, PasswordHash, Principal, Role, SessionToken};
 pub use error::IdentityError;
+pub use schema::declared_schema;
 pub use service::{Identity, IdentityConfig, Purged, purge_expired};

@@ -16,6 +16,7 @@ mod domain;
 mod entity;
 mod error;
 pub mod faults;
+mod schema;
 mod service;
 
 #[cfg(test)]
@@ -27,4 +28,5 @@ pub use domain::{
     OrderStatus, Placed, Quantity, Sku,
 };
 pub use error::OrdersError;
+pub use schema::declared_schema;
 pub use service::{Orders, purge_expired_idempotency_keys};

@@ -26,7 +26,8 @@
 
 #![warn(missing_docs)]
 
-use sea_orm::{DatabaseConnection, DatabaseTransaction, DbErr};
+use sea_orm::sea_query::{ColumnType, Table, TableCreateStatement};
+use sea_orm::{DatabaseConnection, DatabaseTransaction, DbBackend, DbErr, EntityTrait, Schema};
 
 pub use sea_orm::ConnectionTrait;
 
@@ -143,4 +144,50 @@ pub trait FromOrm: Sized {
     /// Classifies `err` (unique violation, foreign-key violation, other) and keeps it as the
     /// source for logs.
     fn from_orm(err: impl Into<OrmError>) -> Self;
+}
+
+/// The `CREATE TABLE` statement and then the `CREATE INDEX` statements that SeaORM's schema
+/// builder derives from `entity` on `engine`: what each context's `declared_schema` hands to
+/// `cargo xtask migrate check` to compare with the schema the migrations build.
+///
+/// UUID columns are `blob` on SQLite, as in every migration (SeaORM would say `uuid_text`, yet
+/// binds UUIDs as 16-byte blobs anyway).
+pub fn entity_schema<E: EntityTrait>(engine: DbBackend, entity: E) -> Vec<String> {
+    let schema = Schema::new(engine);
+    let table = schema.create_table_from_entity(entity);
+    let table = if engine == DbBackend::Sqlite {
+        uuids_as_blobs(&table)
+    } else {
+        table
+    };
+    std::iter::once(engine.build(&table).to_string())
+        .chain(
+            schema
+                .create_index_from_entity(entity)
+                .iter()
+                .map(|index| engine.build(index).to_string()),
+        )
+        .collect()
+}
+
+/// `table` with every `uuid` column declared `blob`.
+fn uuids_as_blobs(table: &TableCreateStatement) -> TableCreateStatement {
+    let mut out = Table::create();
+    if let Some(name) = table.get_table_name() {
+        out.table(name.clone());
+    }
+    for column in table.get_columns() {
+        let mut column = column.clone();
+        if matches!(column.get_column_type(), Some(ColumnType::Uuid)) {
+            column.blob();
+        }
+        out.col(column);
+    }
+    for index in table.get_indexes() {
+        out.index(&mut index.clone());
+    }
+    for foreign_key in table.get_foreign_key_create_stmts() {
+        out.foreign_key(&mut foreign_key.clone());
+    }
+    out
 }

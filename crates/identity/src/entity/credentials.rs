@@ -8,7 +8,9 @@ use sea_orm::entity::prelude::*;
 pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
     pub account_id: Uuid,
+    #[sea_orm(column_type = "String(StringLen::N(255))")]
     pub password_hash: String,
+    #[sea_orm(column_type = "String(StringLen::N(16))")]
     pub role: String,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,

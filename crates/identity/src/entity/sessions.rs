@@ -6,10 +6,15 @@ use sea_orm::entity::prelude::*;
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "sessions")]
 pub struct Model {
-    #[sea_orm(primary_key, auto_increment = false)]
+    /// 32 bytes; the migration's `length()` CHECK is not declarable here.
+    #[sea_orm(primary_key, auto_increment = false, column_type = "Blob")]
     pub token_digest: Vec<u8>,
+    /// Revoking every session of an account scans this index.
+    #[sea_orm(indexed)]
     pub account_id: Uuid,
     pub created_at: DateTimeUtc,
+    /// Purging expired sessions scans this index.
+    #[sea_orm(indexed)]
     pub expires_at: DateTimeUtc,
 }
 

@@ -8,6 +8,9 @@ use sea_orm::entity::prelude::*;
 pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
     pub id: Uuid,
+    /// 32 bytes; read newest first through the migrations' `(login_digest, attempted_at)`
+    /// index, which an entity cannot declare.
+    #[sea_orm(column_type = "Blob")]
     pub login_digest: Vec<u8>,
     pub attempted_at: DateTimeUtc,
 }

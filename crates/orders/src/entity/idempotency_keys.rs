@@ -8,15 +8,31 @@ use sea_orm::entity::prelude::*;
 pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
     pub user_id: Uuid,
-    #[sea_orm(primary_key, auto_increment = false)]
+    #[sea_orm(
+        primary_key,
+        auto_increment = false,
+        column_type = "String(StringLen::N(255))"
+    )]
     pub key: String,
+    #[sea_orm(column_type = "String(StringLen::N(64))")]
     pub request_hash: String,
     pub order_id: Uuid,
     pub created_at: DateTimeUtc,
+    /// Purging expired keys scans this index.
+    #[sea_orm(indexed)]
     pub expires_at: DateTimeUtc,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
-pub enum Relation {}
+pub enum Relation {
+    /// The foreign key `idempotency_keys.order_id → orders.id`, deleting the key with its order.
+    #[sea_orm(
+        belongs_to = "super::orders::Entity",
+        from = "Column::OrderId",
+        to = "super::orders::Column::Id",
+        on_delete = "Cascade"
+    )]
+    Order,
+}
 
 impl ActiveModelBehavior for ActiveModel {}

@@ -7,10 +7,15 @@ use sea_orm::entity::prelude::*;
 pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
     pub id: Uuid,
+    /// Read newest first per customer through the migrations' `(user_id, id)` index, which an
+    /// entity cannot declare (SeaORM declares single-column and unique indexes only).
     pub user_id: Uuid,
+    #[sea_orm(column_type = "String(StringLen::N(16))")]
     pub status: String,
+    #[sea_orm(column_type = "String(StringLen::N(3))")]
     pub currency: String,
     pub total_cents: i64,
+    #[sea_orm(default_value = 1)]
     pub version: i64,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
