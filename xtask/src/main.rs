@@ -11,6 +11,7 @@ mod accounts;
 mod boundaries;
 mod generate;
 mod migrate;
+mod openapi;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -72,6 +73,8 @@ enum Command {
     PurgeSessions,
     /// Operator verbs on accounts: `users grant-admin EMAIL`, `users revoke-admin EMAIL`.
     Users(accounts::UsersArgs),
+    /// Write the service's OpenAPI 3.1 document to `openapi.json` (`--check`: exit 1 if stale).
+    Openapi(openapi::OpenApiArgs),
     // New commands go here, one module each.
 }
 
@@ -91,6 +94,7 @@ async fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::PurgeIdempotencyKeys => purge_idempotency_keys(&cli.database_url).await,
         Command::PurgeSessions => accounts::purge_sessions(&cli.database_url).await,
         Command::Users(args) => accounts::run(&cli.database_url, args).await,
+        Command::Openapi(args) => openapi::run(&workspace_root(), &args),
     }
 }
 
