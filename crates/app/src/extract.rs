@@ -173,7 +173,7 @@ impl ListParams {
                 cursors.open(token, list).map_err(|_| {
                     AppError::request(
                         problems::INVALID_CURSOR,
-                        "after is not a cursor of this list: pass the `next` value of the \
+                        "after is not a cursor of this list: pass the \"next\" value of the \
                          previous page of the same list, unchanged.",
                     )
                 })

@@ -74,11 +74,11 @@ codes! {
     UNSUPPORTED_MEDIA_TYPE = "unsupported_media_type", UNSUPPORTED_MEDIA_TYPE, "Unsupported media type",
         "Send the body as JSON with Content-Type: application/json.";
     VALIDATION_FAILED = "validation_failed", UNPROCESSABLE_ENTITY, "Validation failed",
-        "Some fields are missing, unknown or invalid; `errors` lists every one with the reason.";
+        "Some fields are missing, unknown or invalid; \"errors\" lists every one with the reason.";
     INVALID_LIMIT = "invalid_limit", UNPROCESSABLE_ENTITY, "Invalid limit",
         "The limit query parameter must be a whole number from 1 to 100.";
     INVALID_CURSOR = "invalid_cursor", UNPROCESSABLE_ENTITY, "Invalid cursor",
-        "The after query parameter is not a cursor this service issued for this list. Use the `next` value of the list you are paging.";
+        "The after query parameter is not a cursor this service issued for this list. Use the \"next\" value of the list you are paging.";
     UNKNOWN_CUSTOMER = "unknown_customer", UNPROCESSABLE_ENTITY, "Unknown customer",
         "No user has the id the order names, so it cannot order.";
     CUSTOMER_DEACTIVATED = "customer_deactivated", UNPROCESSABLE_ENTITY, "Customer deactivated",

@@ -5,10 +5,13 @@
 //! expected a string", "unknown field `x`, expected one of …"). Walking the body against the
 //! very schema that the OpenAPI document publishes instead yields one [`FieldError`] per missing,
 //! unknown, mistyped or out-of-range field, in the client's terms, and cannot drift from the
-//! document. Only the keywords our request schemas use are understood: `$ref`, `type`,
-//! `properties`, `required`, `additionalProperties: false`, `items`, `minItems`/`maxItems`,
-//! `minLength`/`maxLength`, `minimum`/`maximum`, `enum` and `format: uuid`. Rules the schema
-//! only describes (a `pattern`) are enforced by the domain's own parsers afterwards.
+//! document.
+//!
+//! This is the *shape* of the body: the keywords `$ref`, `type`, `properties`, `required`,
+//! `additionalProperties: false`, `items`, `enum` and `format: uuid`. The value rules the schema
+//! also describes (lengths, ranges, list sizes, patterns) belong to the domain's own parsers,
+//! which run next on a well-shaped body and report every field they reject; checking them here
+//! too would only hide the domain's errors behind our first ones.
 
 use std::sync::LazyLock;
 
@@ -99,8 +102,7 @@ impl Shape {
             Value::Object(members) => self.walk_object(schema, members, path, errors),
             Value::Array(items) => self.walk_array(schema, items, field, errors),
             Value::String(text) => check_string(schema, text, field, errors),
-            Value::Number(number) => check_number(schema, number, field, errors),
-            Value::Bool(_) | Value::Null => {}
+            Value::Number(_) | Value::Bool(_) | Value::Null => {}
         }
     }
 
@@ -147,25 +149,6 @@ impl Shape {
         field: &str,
         errors: &mut Vec<FieldError>,
     ) {
-        let count = items.len() as u64;
-        if let Some(min) = schema.get("minItems").and_then(Value::as_u64)
-            && count < min
-        {
-            errors.push(FieldError::new(
-                field,
-                format!("must contain at least {min} item(s)"),
-            ));
-        }
-        if let Some(max) = schema.get("maxItems").and_then(Value::as_u64)
-            && count > max
-        {
-            errors.push(FieldError::new(
-                field,
-                format!("must contain at most {max} items"),
-            ));
-            // Do not report on each of thousands of lines of an oversized list.
-            return;
-        }
         if let Some(item) = schema.get("items") {
             for (i, value) in items.iter().enumerate() {
                 self.walk(item, value, &format!("{field}[{i}]"), errors);
@@ -215,22 +198,6 @@ fn must_be(types: &[&str]) -> String {
 }
 
 fn check_string(schema: &Value, text: &str, field: &str, errors: &mut Vec<FieldError>) {
-    let chars = text.chars().count() as u64;
-    if let Some(min) = schema.get("minLength").and_then(Value::as_u64)
-        && chars < min
-    {
-        errors.push(FieldError::new(
-            field,
-            format!("must be at least {min} character(s)"),
-        ));
-    } else if let Some(max) = schema.get("maxLength").and_then(Value::as_u64)
-        && chars > max
-    {
-        errors.push(FieldError::new(
-            field,
-            format!("must be at most {max} characters"),
-        ));
-    }
     if schema.get("format").and_then(Value::as_str) == Some("uuid")
         && uuid::Uuid::try_parse(text).is_err()
     {
@@ -238,25 +205,6 @@ fn check_string(schema: &Value, text: &str, field: &str, errors: &mut Vec<FieldE
             field,
             "must be a UUID, like 0192f0c1-8d2e-7c3a-9b4e-1f2a3b4c5d6e",
         ));
-    }
-}
-
-fn check_number(
-    schema: &Value,
-    number: &serde_json::Number,
-    field: &str,
-    errors: &mut Vec<FieldError>,
-) {
-    let Some(n) = number.as_f64() else { return };
-    if let Some(min) = schema.get("minimum").and_then(Value::as_f64)
-        && n < min
-    {
-        errors.push(FieldError::new(field, format!("must be at least {min}")));
-    }
-    if let Some(max) = schema.get("maximum").and_then(Value::as_f64)
-        && n > max
-    {
-        errors.push(FieldError::new(field, format!("must be at most {max}")));
     }
 }
 
@@ -303,7 +251,7 @@ mod tests {
     fn every_bad_field_is_reported_by_its_path() {
         let errors = fields(json!({
             "name": 5, "id": "nope", "colour": "red",
-            "lines": [{"quantity": 1}, {"quantity": 0, "sku": "A"}, {"quantity": "2"}]
+            "lines": [{"quantity": 1}, {"quantity": 1.5, "sku": "A"}, {"quantity": "2"}]
         }));
         // Members are visited in name order, so the report is stable whatever the body's order.
         let named: Vec<&str> = errors.iter().map(|(f, _)| f.as_str()).collect();
@@ -319,7 +267,8 @@ mod tests {
             ]
         );
         assert_eq!(errors[0].1, "is not a known field");
-        assert_eq!(fields(json!({"name": "x", "lines": []}))[0].0, "lines");
+        // Value rules (here `minimum`, `minItems`) are the domain's, not the shape's.
+        assert!(fields(json!({"name": "x", "lines": [{"quantity": 0}]})).is_empty());
         assert_eq!(fields(json!({}))[0], ("name".into(), "is required".into()));
         assert_eq!(fields(json!([1]))[0].0, "body");
     }

@@ -50,10 +50,15 @@ impl Fields {
     ) {
         let Err(err) = result else { return };
         match err.into().into_field_errors() {
-            Ok(errors) => self.errors.extend(errors.into_iter().map(|mut error| {
-                error.field = rename(error.field);
-                error
-            })),
+            Ok(errors) => {
+                for mut error in errors {
+                    error.field = rename(error.field);
+                    // Two checks of one rule (ours and the domain's) report it once.
+                    if !self.errors.contains(&error) {
+                        self.errors.push(error);
+                    }
+                }
+            }
             // Not about a field (no parser fails so today): the first one wins.
             Err(other) => {
                 self.fatal.get_or_insert(other);

@@ -56,18 +56,25 @@ request_bodies!(PlaceOrderRequest);
 
 impl PlaceOrderRequest {
     /// The validated order for `customer`, or a 422 naming every bad field (down to the line:
-    /// `items[2].quantity`). Rules over the whole order (the total must fit in 64 bits) are
-    /// checked once every field is valid.
+    /// `items[2].quantity`), including the rules over the whole order (how many lines, a total
+    /// that fits in 64 bits) that only [`NewOrder::new`] knows.
     pub(crate) fn parse(self, customer: CustomerId) -> Result<NewOrder, AppError> {
         let mut fields = Fields::default();
-        fields.record(Currency::parse(&self.currency));
+        let currency = Currency::parse(&self.currency);
+        // With a bad currency the order is only checked, never placed; "XXX" (ISO 4217's "no
+        // currency") lets `NewOrder::new` go on to the order-wide rules.
+        let checked_currency = if currency.is_ok() {
+            self.currency.as_str()
+        } else {
+            "XXX"
+        };
+        fields.record(currency);
         for (i, line) in self.items.iter().enumerate() {
             let at = |field: String| format!("items[{i}].{field}");
             fields.record_at(Sku::parse(&line.sku), at);
             fields.record_at(Quantity::new(line.quantity), at);
             fields.record_at(Money::from_cents(line.unit_price_cents), at);
         }
-        fields.finish()?;
         let lines = self
             .items
             .into_iter()
@@ -77,7 +84,15 @@ impl PlaceOrderRequest {
                 unit_price_cents: line.unit_price_cents,
             })
             .collect();
-        Ok(NewOrder::new(customer, &self.currency, lines)?)
+        // `NewOrder::new` stops at its first error; adding it to the field-by-field ones above
+        // (once) reports the order-wide rules too.
+        match NewOrder::new(customer, checked_currency, lines) {
+            Ok(order) => fields.finish().map(|()| order),
+            Err(err) => {
+                fields.record(Err::<(), _>(err));
+                Err(fields.into_error())
+            }
+        }
     }
 }
 
