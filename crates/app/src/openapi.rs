@@ -75,6 +75,7 @@ fn build() -> Value {
             {
                 expand_problems(operation);
                 not_null_parameters(operation);
+                camel_case_links(operation);
             }
         }
     }
@@ -145,12 +146,42 @@ fn expand_problems(operation: &mut Value) {
 /// An optional parameter is one that may be left out (`required: false`), never one whose
 /// value may be JSON `null`: a header or query string cannot carry a null.
 fn not_null_parameters(operation: &mut Value) {
-    let parameters = operation["parameters"].as_array_mut();
+    // `get_mut`, not indexing: indexing a missing member would add it as `null`.
+    let parameters = operation
+        .get_mut("parameters")
+        .and_then(Value::as_array_mut);
     for parameter in parameters.into_iter().flatten() {
         if let Some(types) = parameter["schema"]["type"].as_array_mut() {
             types.retain(|t| t != "null");
             if let [only] = types.as_slice() {
                 parameter["schema"]["type"] = only.clone();
+            }
+        }
+    }
+}
+
+/// utoipa 5 writes a link's `operationId` as `operation_id` (and `operationRef` likewise),
+/// which no client understands; this spells them as OpenAPI does.
+fn camel_case_links(operation: &mut Value) {
+    let Some(responses) = operation
+        .get_mut("responses")
+        .and_then(Value::as_object_mut)
+    else {
+        return;
+    };
+    let links = responses
+        .values_mut()
+        .filter_map(|response| response.get_mut("links").and_then(Value::as_object_mut));
+    for link in links.flat_map(|links| links.values_mut()) {
+        let Some(link) = link.as_object_mut() else {
+            continue;
+        };
+        for (snake, camel) in [
+            ("operation_id", "operationId"),
+            ("operation_ref", "operationRef"),
+        ] {
+            if let Some(value) = link.remove(snake) {
+                link.insert(camel.to_owned(), value);
             }
         }
     }

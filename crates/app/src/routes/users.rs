@@ -41,7 +41,13 @@ fn user_response(status: StatusCode, body: UserBody) -> Response {
     responses(
         (status = 201, description = "Signed up; sign in next.", body = UserBody, headers(
             ("Location" = String, description = "The new user's path"),
-            ("ETag" = String, description = "The user's version, quoted"))),
+            ("ETag" = String, description = "The user's version, quoted")),
+            links(
+                ("GetUser" = (operation_id = "get_user", parameters(("id" = "$response.body#/id")))),
+                ("RenameUser" = (operation_id = "rename_user", parameters(("id" = "$response.body#/id")))),
+                ("DeactivateUser" = (operation_id = "deactivate_user", parameters(("id" = "$response.body#/id")))),
+                ("ListUserOrders" = (operation_id = "list_user_orders", parameters(("id" = "$response.body#/id")))),
+            )),
         (status = 409, description = "email_taken"),
         (status = 422, description = "validation_failed"),
     ))]
