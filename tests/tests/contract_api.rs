@@ -664,10 +664,21 @@ async fn oversized_heads_are_problems(backend: Backend) {
         request = request.header(format!("x-filler-{i}"), "f".repeat(1024));
     }
     expect_problem(request, 431, "headers_too_large").await;
-    // What hyper refuses itself, before any service code runs, is answered bare (as the README
-    // documents): a request line that is not HTTP.
+    // What hyper refuses itself, before any service code runs, is answered bare, with no body
+    // (as the README documents): a request line that is not HTTP, a target of 64 KiB or more,
+    // more than 100 headers.
     let status = raw_status_line(&app, b"NOT HTTP AT ALL\r\n\r\n").await;
     assert!(status.starts_with("HTTP/1.1 400"), "{status:?}");
+    let huge = format!("GET /{} HTTP/1.1\r\nHost: x\r\n\r\n", "a".repeat(70_000));
+    let status = raw_status_line(&app, huge.as_bytes()).await;
+    assert!(status.starts_with("HTTP/1.1 414"), "{status:?}");
+    let many: String = (0..120).map(|i| format!("X-H{i}: v\r\n")).collect();
+    let status = raw_status_line(
+        &app,
+        format!("GET /health/live HTTP/1.1\r\nHost: x\r\n{many}\r\n").as_bytes(),
+    )
+    .await;
+    assert!(status.starts_with("HTTP/1.1 431"), "{status:?}");
 }
 
 async fn openapi_document_is_served_and_matches_the_committed_file(backend: Backend) {
