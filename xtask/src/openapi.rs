@@ -22,7 +22,13 @@ pub fn run(root: &Path, args: &OpenApiArgs) -> anyhow::Result<Outcome> {
     let path = root.join("openapi.json");
     let fresh = app::openapi::document_text();
     if args.check {
-        let committed = std::fs::read_to_string(&path).unwrap_or_default();
+        let committed = match std::fs::read_to_string(&path) {
+            Ok(text) => text,
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => String::new(),
+            Err(err) => {
+                return Err(err).with_context(|| format!("cannot read {}", path.display()));
+            }
+        };
         if committed == fresh {
             println!("openapi.json is up to date");
             return Ok(Outcome::Success);

@@ -115,7 +115,7 @@ pub fn type_uri(code: Code) -> String {
     "type": "/problems/validation_failed",
     "title": "Validation failed",
     "status": 422,
-    "detail": "2 fields are invalid: email, password.",
+    "detail": "email must contain one @; password must be 12 to 128 characters.",
     "code": "validation_failed",
     "errors": [
         {"field": "email", "reason": "must contain one @"},
@@ -138,6 +138,7 @@ pub struct Problem {
     pub code: String,
     /// Every bad field (only with `validation_failed`).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub errors: Option<Vec<FieldError>>,
 }
 
