@@ -20,7 +20,7 @@ use crate::workflows::UserView;
 }))]
 pub(crate) struct SignUpRequest {
     /// The sign-in address; trimmed and lower-cased before it is stored.
-    #[schema(max_length = 254)]
+    #[schema(max_length = 254, format = Email, example = "ada@example.com")]
     email: String,
     /// How the user is shown; trimmed, no control characters.
     #[schema(min_length = 1, max_length = 100)]
