@@ -13,6 +13,7 @@ mod bench;
 mod boundaries;
 mod generate;
 mod migrate;
+mod openapi;
 mod workspace;
 
 use std::path::{Path, PathBuf};
@@ -83,6 +84,8 @@ enum Command {
     Bench(bench::BenchArgs),
     /// Migrate the database and fill it through the contexts' public APIs (release build).
     Seed(bench::SeedArgs),
+    /// Write the service's OpenAPI 3.1 document to `openapi.json` (`--check`: exit 1 if stale).
+    Openapi(openapi::OpenApiArgs),
     // New commands go here, one module each.
 }
 
@@ -105,6 +108,7 @@ async fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Users(args) => accounts::run(&cli.database_url, args).await,
         Command::Bench(args) => bench::bench(&workspace_root(), &args),
         Command::Seed(args) => bench::seed(&workspace_root(), &cli.database_url, &args),
+        Command::Openapi(args) => openapi::run(&workspace_root(), &args),
     }
 }
 

@@ -6,8 +6,8 @@
 //! not take is 403 `forbidden`.
 
 use axum::extract::FromRequestParts;
+use axum::http::header;
 use axum::http::request::Parts;
-use axum::http::{StatusCode, header};
 use identity::{AccountId, Principal, Role};
 use orders::{CustomerId, Order, OrdersError};
 use users::{UserId, UsersError};
@@ -80,8 +80,7 @@ impl Caller {
 /// 403 `forbidden`: the caller may see the resource but not do this to it.
 pub fn forbidden() -> AppError {
     AppError::request(
-        StatusCode::FORBIDDEN,
-        "forbidden",
+        crate::problems::FORBIDDEN,
         "Your role does not allow this action.",
     )
 }

@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use anyhow::Context;
-use persistence::Faults;
+use persistence::{CursorCodec, Faults};
 
 /// How log lines are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,6 +42,10 @@ pub struct Config {
     pub password_hash_concurrency: usize,
     /// `DB_MAX_CONNECTIONS`; default 10.
     pub db_max_connections: u32,
+    /// `CURSOR_KEY`: the secret (at least 32 bytes) that authenticates list cursors. Every
+    /// instance behind one load balancer needs the same one. Unset: a random secret per
+    /// process, so cursors stop working when the process restarts.
+    pub cursor_codec: Option<CursorCodec>,
     /// Armed fault points (tests only; inert unless built with `fault-injection`).
     pub faults: Faults,
 }
@@ -64,6 +68,7 @@ impl Config {
             session_purge_interval: Duration::from_secs(60 * 60),
             password_hash_concurrency: default_hash_concurrency(),
             db_max_connections: 10,
+            cursor_codec: None,
             faults: Faults::default(),
         }
     }
@@ -125,6 +130,15 @@ impl Config {
             config.db_max_connections = n
                 .parse()
                 .with_context(|| format!("DB_MAX_CONNECTIONS={n:?} is not a number"))?;
+        }
+        if let Some(secret) = var("CURSOR_KEY") {
+            config.cursor_codec = Some(CursorCodec::new(secret.as_bytes()).with_context(|| {
+                format!(
+                    "CURSOR_KEY is {} bytes; it must be at least {} (e.g. `openssl rand -hex 32`)",
+                    secret.len(),
+                    CursorCodec::MIN_SECRET_LEN
+                )
+            })?);
         }
         Ok(config)
     }

@@ -10,8 +10,9 @@ use axum::response::{IntoResponse, Response};
 use identity::IdentityError;
 use orders::OrdersError;
 use persistence::StoreError;
-use serde::Serialize;
 use users::UsersError;
+
+use crate::problems::{self, Code, FieldError, Problem};
 
 /// Anything a request can fail with.
 #[derive(Debug, thiserror::Error)]
@@ -28,147 +29,150 @@ pub enum AppError {
     /// A unit of work spanning contexts failed in storage.
     #[error(transparent)]
     Store(#[from] StoreError),
-    /// The request itself is malformed (bad JSON, bad id, bad header) before any context sees it.
+    /// The request itself is unacceptable (bad JSON, bad header, bad query) before or outside
+    /// any context, or an authorization rule refused it.
     #[error("{detail}")]
     Request {
-        /// HTTP status to answer with.
-        status: StatusCode,
-        /// Stable machine-readable code.
-        code: &'static str,
-        /// Human-readable explanation.
+        /// What kind of problem; it fixes the status.
+        code: Code,
+        /// What is wrong with this request, in the client's terms.
         detail: String,
     },
+    /// Fields of the request are missing, unknown or invalid: 422 `validation_failed`
+    /// listing every one, so that a form can mark each.
+    #[error("{} field(s) are invalid", .0.len())]
+    Validation(Vec<FieldError>),
 }
 
 impl AppError {
-    /// A malformed request.
-    pub fn request(status: StatusCode, code: &'static str, detail: impl Into<String>) -> Self {
+    /// A problem of `code` with this request's explanation.
+    pub fn request(code: Code, detail: impl Into<String>) -> Self {
         Self::Request {
-            status,
             code,
             detail: detail.into(),
         }
     }
 
-    fn parts(&self) -> (StatusCode, &'static str, String) {
-        use StatusCode as S;
+    /// The bad fields this error names, if it is a validation failure; else the error itself.
+    pub(crate) fn into_field_errors(self) -> Result<Vec<FieldError>, Self> {
+        match self {
+            Self::Validation(errors) => Ok(errors),
+            Self::Users(UsersError::Invalid { field, reason })
+            | Self::Identity(IdentityError::Invalid { field, reason }) => {
+                Ok(vec![FieldError::new(field, reason)])
+            }
+            Self::Orders(OrdersError::Invalid { field, reason }) => {
+                Ok(vec![FieldError::new(field, reason)])
+            }
+            other => Err(other),
+        }
+    }
+
+    /// The problem document a client sees. Context errors keep their own wording, which is
+    /// written for clients; storage failures are logged and answered generically.
+    fn problem(&self) -> Problem {
         match self {
             Self::Users(err) => match err {
-                UsersError::Invalid { .. } => (
-                    S::UNPROCESSABLE_ENTITY,
-                    "validation_failed",
-                    err.to_string(),
+                UsersError::Invalid { field, reason } => {
+                    validation(vec![FieldError::new(*field, *reason)])
+                }
+                UsersError::EmailTaken => Problem::new(
+                    problems::EMAIL_TAKEN,
+                    "An account with this e-mail address already exists.",
                 ),
-                UsersError::EmailTaken => (S::CONFLICT, "email_taken", err.to_string()),
-                UsersError::NotFound(_) => (S::NOT_FOUND, "user_not_found", err.to_string()),
+                UsersError::NotFound(_) => Problem::new(problems::USER_NOT_FOUND, err.to_string()),
                 UsersError::VersionConflict { .. } => {
-                    (S::PRECONDITION_FAILED, "version_conflict", err.to_string())
+                    Problem::new(problems::VERSION_CONFLICT, stale(err))
                 }
                 UsersError::Store(store) => internal(store),
             },
             Self::Orders(err) => match err {
-                OrdersError::Invalid { .. } => (
-                    S::UNPROCESSABLE_ENTITY,
-                    "validation_failed",
-                    err.to_string(),
-                ),
-                OrdersError::UnknownCustomer(_) => {
-                    (S::UNPROCESSABLE_ENTITY, "unknown_customer", err.to_string())
+                OrdersError::Invalid { field, reason } => {
+                    validation(vec![FieldError::new(field.clone(), *reason)])
                 }
-                OrdersError::CustomerDeactivated(_) => (
-                    S::UNPROCESSABLE_ENTITY,
-                    "customer_deactivated",
-                    err.to_string(),
-                ),
-                OrdersError::NotFound(_) => (S::NOT_FOUND, "order_not_found", err.to_string()),
+                OrdersError::UnknownCustomer(_) => {
+                    Problem::new(problems::UNKNOWN_CUSTOMER, err.to_string())
+                }
+                OrdersError::CustomerDeactivated(_) => {
+                    Problem::new(problems::CUSTOMER_DEACTIVATED, err.to_string())
+                }
+                OrdersError::NotFound(_) => {
+                    Problem::new(problems::ORDER_NOT_FOUND, err.to_string())
+                }
                 OrdersError::IllegalTransition { .. } => {
-                    (S::CONFLICT, "illegal_transition", err.to_string())
+                    Problem::new(problems::ILLEGAL_TRANSITION, err.to_string())
                 }
                 OrdersError::VersionConflict { .. } => {
-                    (S::PRECONDITION_FAILED, "version_conflict", err.to_string())
+                    Problem::new(problems::VERSION_CONFLICT, stale(err))
                 }
-                OrdersError::IdempotencyKeyReused => (
-                    S::UNPROCESSABLE_ENTITY,
-                    "idempotency_key_reused",
-                    err.to_string(),
+                OrdersError::IdempotencyKeyReused => Problem::new(
+                    problems::IDEMPOTENCY_KEY_REUSED,
+                    "This Idempotency-Key was already used for a different request.",
                 ),
                 OrdersError::Store(store) => internal(store),
             },
             Self::Identity(err) => match err {
-                IdentityError::Invalid { .. } => (
-                    S::UNPROCESSABLE_ENTITY,
-                    "validation_failed",
-                    err.to_string(),
+                IdentityError::Invalid { field, reason } => {
+                    validation(vec![FieldError::new(*field, *reason)])
+                }
+                IdentityError::InvalidCredentials => Problem::new(
+                    problems::INVALID_CREDENTIALS,
+                    "The e-mail address or the password is wrong.",
                 ),
-                IdentityError::InvalidCredentials => (
-                    S::UNAUTHORIZED,
-                    "invalid_credentials",
-                    "The e-mail address or the password is wrong.".to_owned(),
-                ),
-                IdentityError::TooManyAttempts { retry_after } => (
-                    S::TOO_MANY_REQUESTS,
-                    "too_many_attempts",
+                IdentityError::TooManyAttempts { retry_after } => Problem::new(
+                    problems::TOO_MANY_ATTEMPTS,
                     format!(
                         "Too many failed sign-ins for this address; try again in {} s.",
                         retry_after_secs(*retry_after)
                     ),
                 ),
-                IdentityError::Unauthenticated => (
-                    S::UNAUTHORIZED,
-                    "unauthenticated",
-                    "Send a valid bearer token: Authorization: Bearer <token>.".to_owned(),
+                IdentityError::Unauthenticated => Problem::new(
+                    problems::UNAUTHENTICATED,
+                    "Send a valid bearer token: Authorization: Bearer <token>.",
                 ),
-                IdentityError::NotFound(_) => (S::NOT_FOUND, "user_not_found", err.to_string()),
+                IdentityError::NotFound(_) => {
+                    Problem::new(problems::USER_NOT_FOUND, err.to_string())
+                }
                 IdentityError::Hashing => {
                     tracing::error!("password hashing failed");
-                    internal_parts()
+                    internal_problem()
                 }
                 IdentityError::Store(store) => internal(store),
             },
             Self::Store(store) => internal(store),
-            Self::Request {
-                status,
-                code,
-                detail,
-            } => (*status, code, detail.clone()),
+            Self::Request { code, detail } => Problem::new(*code, detail.clone()),
+            Self::Validation(errors) => validation(errors.clone()),
         }
     }
 }
 
-fn internal(err: &StoreError) -> (StatusCode, &'static str, String) {
+/// 422 `validation_failed` naming every bad field, in the detail and in `errors`.
+fn validation(errors: Vec<FieldError>) -> Problem {
+    let each: Vec<String> = errors
+        .iter()
+        .map(|e| format!("{} {}", e.field, e.reason))
+        .collect();
+    let detail = format!("{}.", each.join("; "));
+    let mut problem = Problem::new(problems::VALIDATION_FAILED, detail);
+    problem.errors = Some(errors);
+    problem
+}
+
+/// A stale `If-Match`: the versions are the client's business, the wording is ours.
+fn stale(err: &impl std::fmt::Display) -> String {
+    format!("If-Match names no current version of this resource: {err}.")
+}
+
+fn internal(err: &StoreError) -> Problem {
     tracing::error!(error = %err.detail(), kind = ?err.kind(), "storage failure");
-    internal_parts()
+    internal_problem()
 }
 
-fn internal_parts() -> (StatusCode, &'static str, String) {
-    (
-        StatusCode::INTERNAL_SERVER_ERROR,
-        "internal_error",
-        "The server could not complete the request. It has been logged.".to_owned(),
+fn internal_problem() -> Problem {
+    Problem::new(
+        problems::INTERNAL_ERROR,
+        "The server could not complete the request. It has been logged.",
     )
-}
-
-/// An RFC 9457 problem document.
-#[derive(Debug, Serialize)]
-pub(crate) struct Problem {
-    #[serde(rename = "type")]
-    kind: String,
-    title: String,
-    status: u16,
-    detail: String,
-    code: &'static str,
-}
-
-impl Problem {
-    pub(crate) fn new(status: StatusCode, code: &'static str, detail: impl Into<String>) -> Self {
-        Self {
-            kind: format!("/problems/{code}"),
-            title: status.canonical_reason().unwrap_or("Error").to_owned(),
-            status: status.as_u16(),
-            detail: detail.into(),
-            code,
-        }
-    }
 }
 
 impl IntoResponse for Problem {
@@ -190,8 +194,8 @@ fn retry_after_secs(wait: std::time::Duration) -> u64 {
 
 impl IntoResponse for AppError {
     fn into_response(self) -> Response {
-        let (status, code, detail) = self.parts();
-        let mut response = Problem::new(status, code, detail).into_response();
+        let mut response = self.problem().into_response();
+        let status = response.status();
         let headers = response.headers_mut();
         // RFC 9110: every 401 names the scheme that would work.
         if status == StatusCode::UNAUTHORIZED {
@@ -220,28 +224,27 @@ where
     if !(status.is_client_error() || status.is_server_error()) || is_problem {
         return response;
     }
-    let (code, detail) = match status {
-        StatusCode::NOT_FOUND => ("not_found", "No resource lives at this path."),
-        StatusCode::METHOD_NOT_ALLOWED => (
-            "method_not_allowed",
-            "This path does not accept this method.",
-        ),
-        StatusCode::PAYLOAD_TOO_LARGE => ("payload_too_large", "The request body exceeds 1 MiB."),
-        StatusCode::REQUEST_TIMEOUT => (
-            "request_timeout",
-            "The request took too long and was abandoned.",
-        ),
-        StatusCode::UNSUPPORTED_MEDIA_TYPE => (
-            "unsupported_media_type",
-            "Send JSON with Content-Type: application/json.",
-        ),
-        s if s.is_server_error() => (
-            "internal_error",
-            "The server could not complete the request. It has been logged.",
-        ),
-        _ => ("bad_request", "The request could not be processed."),
+    let code = match status {
+        StatusCode::NOT_FOUND => problems::NOT_FOUND,
+        StatusCode::METHOD_NOT_ALLOWED => problems::METHOD_NOT_ALLOWED,
+        StatusCode::PAYLOAD_TOO_LARGE => problems::PAYLOAD_TOO_LARGE,
+        StatusCode::REQUEST_TIMEOUT => problems::REQUEST_TIMEOUT,
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => problems::UNSUPPORTED_MEDIA_TYPE,
+        StatusCode::URI_TOO_LONG => problems::URI_TOO_LONG,
+        StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE => problems::HEADERS_TOO_LARGE,
+        s if s.is_server_error() => problems::INTERNAL_ERROR,
+        _ => problems::BAD_REQUEST,
     };
-    let mut problem = Problem::new(status, code, detail).into_response();
+    let detail = match code {
+        problems::NOT_FOUND => "No resource lives at this path.",
+        problems::METHOD_NOT_ALLOWED => "This path does not accept this method.",
+        problems::REQUEST_TIMEOUT => "The request took too long and was abandoned.",
+        _ => code.about,
+    };
+    let mut body = Problem::new(code, detail);
+    // A status the registry has no code for (501, 502, …) keeps its own number.
+    body.status = status.as_u16();
+    let mut problem = body.into_response();
     // Keep headers such as `Allow` and `x-request-id`.
     for (name, value) in response.headers() {
         if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {

@@ -1,58 +1,158 @@
-//! Extractors whose rejections are problem documents, and the parsing of headers and query
+//! Extractors whose rejections are problem documents, and the parsing of the headers and query
 //! parameters that the contract gives meaning to (If-Match, Idempotency-Key, limit/after).
+//!
+//! Every rejection here is worded for the client: no serde or axum message (which name Rust
+//! types) ever reaches a `detail`.
 
-use axum::extract::rejection::{JsonRejection, PathRejection};
-use axum::extract::{FromRequest, FromRequestParts};
+use axum::body::Bytes;
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode, header};
-use persistence::{Cursor, Limit, PageRequest};
-use serde::Deserialize;
+use orders::IdempotencyKey;
+use persistence::{CursorCodec, Limit, PageRequest};
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+use utoipa::IntoParams;
+use utoipa::openapi::path::{Parameter, ParameterBuilder, ParameterIn};
+use utoipa::openapi::{ObjectBuilder, Required, Type};
 
 use crate::AppError;
+use crate::problems::{self, FieldError};
+use crate::wire::check::RequestBody;
 
-/// `axum::Json`, answering problem+json when the body is not acceptable.
-#[derive(FromRequest)]
-#[from_request(via(axum::Json), rejection(AppError))]
+/// A JSON request body, checked against its documented schema (every missing, unknown or
+/// mistyped field is reported at once, as 422 `validation_failed`) before it is deserialised.
 pub struct Json<T>(pub T);
 
-impl From<JsonRejection> for AppError {
-    fn from(rejection: JsonRejection) -> Self {
-        let status = rejection.status();
-        let code = match status {
-            StatusCode::PAYLOAD_TOO_LARGE => "payload_too_large",
-            StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
-            StatusCode::UNPROCESSABLE_ENTITY => "validation_failed",
-            _ => "malformed_json",
-        };
-        AppError::request(status, code, rejection.body_text())
+impl<S: Send + Sync, T: RequestBody> FromRequest<S> for Json<T> {
+    type Rejection = AppError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, AppError> {
+        if !is_json(request.headers()) {
+            return Err(AppError::request(
+                problems::UNSUPPORTED_MEDIA_TYPE,
+                "Send the body as JSON with Content-Type: application/json.",
+            ));
+        }
+        let bytes =
+            Bytes::from_request(request, state)
+                .await
+                .map_err(|rejection| match rejection.status() {
+                    StatusCode::PAYLOAD_TOO_LARGE => AppError::request(
+                        problems::PAYLOAD_TOO_LARGE,
+                        "The request body exceeds 1 MiB.",
+                    ),
+                    _ => AppError::request(
+                        problems::MALFORMED_JSON,
+                        "The request body could not be read completely.",
+                    ),
+                })?;
+        let value: Value = serde_json::from_slice(&bytes).map_err(|err| {
+            AppError::request(
+                problems::MALFORMED_JSON,
+                format!(
+                    "The body is not valid JSON (line {}, column {}).",
+                    err.line(),
+                    err.column()
+                ),
+            )
+        })?;
+        let errors = T::shape().check(&value);
+        if !errors.is_empty() {
+            return Err(AppError::Validation(errors));
+        }
+        serde_json::from_value(value).map(Json).map_err(|err| {
+            // The schema check passed, so this is a gap between schema and type: log it for
+            // us, and tell the client only what it can act on.
+            tracing::warn!(error = %err, "a body that matches its schema did not deserialise");
+            AppError::Validation(vec![FieldError::new(
+                "body",
+                "does not match the documented schema",
+            )])
+        })
     }
+}
+
+/// `application/json` or any `application/*+json`, parameters (charset) allowed.
+fn is_json(headers: &HeaderMap) -> bool {
+    let Some(value) = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return false;
+    };
+    let essence = value
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
+    essence == "application/json"
+        || (essence.starts_with("application/") && essence.ends_with("+json"))
 }
 
 /// `axum::extract::Path`, answering 404 problem+json when an id is not a UUID: such a path
 /// cannot name any resource.
-#[derive(FromRequestParts)]
-#[from_request(via(axum::extract::Path), rejection(AppError))]
 pub struct Path<T>(pub T);
 
-impl From<PathRejection> for AppError {
-    fn from(rejection: PathRejection) -> Self {
-        AppError::request(
-            StatusCode::NOT_FOUND,
-            "not_found",
-            format!("No resource lives at this path: {}", rejection.body_text()),
-        )
+impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for Path<T> {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, AppError> {
+        axum::extract::Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|axum::extract::Path(value)| Path(value))
+            .map_err(|_| {
+                AppError::request(
+                    problems::NOT_FOUND,
+                    "No resource lives at this path: ids are UUIDs.",
+                )
+            })
     }
 }
 
-/// `?limit=N&after=CURSOR`, kept as text so that bad values get our own error codes.
-#[derive(Debug, Deserialize)]
+/// `?limit=N&after=CURSOR`. Other parameters are ignored.
+#[derive(Debug, Default, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListParams {
+    /// Page size, 1 to 100.
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 100, default = 20, example = 20)]
     limit: Option<String>,
+    /// The `next` of the previous page of the same list; omit for the first page.
+    #[param(value_type = Option<String>)]
     after: Option<String>,
 }
 
+impl<S: Send + Sync> FromRequestParts<S> for ListParams {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, AppError> {
+        let axum::extract::Query(pairs) =
+            axum::extract::Query::<Vec<(String, String)>>::try_from_uri(&parts.uri).map_err(
+                |_| AppError::request(problems::BAD_REQUEST, "The query string is not valid."),
+            )?;
+        let mut params = Self::default();
+        for (name, value) in pairs {
+            let (slot, code) = match name.as_str() {
+                "limit" => (&mut params.limit, problems::INVALID_LIMIT),
+                "after" => (&mut params.after, problems::INVALID_CURSOR),
+                _ => continue,
+            };
+            if slot.replace(value).is_some() {
+                return Err(AppError::request(
+                    code,
+                    format!("Give {name} at most once."),
+                ));
+            }
+        }
+        Ok(params)
+    }
+}
+
 impl ListParams {
-    /// Validates the page request: limit 1..=100 (default 20), cursor one we issued.
-    pub fn page(&self) -> Result<PageRequest, AppError> {
+    /// The page request: limit 1..=100 (default 20), and a cursor this service sealed for the
+    /// list named `list`.
+    pub fn page(&self, cursors: &CursorCodec, list: &str) -> Result<PageRequest, AppError> {
         let limit = match self.limit.as_deref() {
             None => Limit::default(),
             Some(raw) => raw
@@ -61,9 +161,8 @@ impl ListParams {
                 .and_then(|n| Limit::new(n).ok())
                 .ok_or_else(|| {
                     AppError::request(
-                        StatusCode::UNPROCESSABLE_ENTITY,
-                        "invalid_limit",
-                        format!("limit must be a whole number from 1 to 100, got {raw:?}"),
+                        problems::INVALID_LIMIT,
+                        "limit must be a whole number from 1 to 100.",
                     )
                 })?,
         };
@@ -71,11 +170,11 @@ impl ListParams {
             .after
             .as_deref()
             .map(|token| {
-                Cursor::decode(token).map_err(|err| {
+                cursors.open(token, list).map_err(|_| {
                     AppError::request(
-                        StatusCode::UNPROCESSABLE_ENTITY,
-                        "invalid_cursor",
-                        err.to_string(),
+                        problems::INVALID_CURSOR,
+                        "after is not a cursor of this list: pass the \"next\" value of the \
+                         previous page of the same list, unchanged.",
                     )
                 })
             })
@@ -84,60 +183,200 @@ impl ListParams {
     }
 }
 
-/// `axum::extract::Query<ListParams>` with a problem+json rejection.
-#[derive(FromRequestParts)]
-#[from_request(via(axum::extract::Query), rejection(AppError))]
-pub struct Query<T>(pub T);
+/// An `If-Match` precondition (RFC 9110 §13.1.1) against our versions, whose strong ETags are
+/// `"<version>"`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IfMatch {
+    /// `*`: any current version of an existing resource.
+    Any,
+    /// A list of entity tags; only the strong ones that name a version can ever match
+    /// (comparison is strong, so `W/"1"` never does).
+    Versions(Vec<i64>),
+}
 
-impl From<axum::extract::rejection::QueryRejection> for AppError {
-    fn from(rejection: axum::extract::rejection::QueryRejection) -> Self {
-        AppError::request(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid_query",
-            rejection.body_text(),
-        )
+/// Documents the optional `If-Match` of the order transitions (`PATCH /v1/users/{id}`, where
+/// it is required, declares its own).
+impl IntoParams for IfMatch {
+    fn into_params(_: impl Fn() -> Option<ParameterIn>) -> Vec<Parameter> {
+        vec![
+            ParameterBuilder::new()
+                .name("If-Match")
+                .parameter_in(ParameterIn::Header)
+                .required(Required::False)
+                .description(Some(
+                    "Apply only if the order is at this version: its ETag, a list of ETags, \
+                     or `*`. Compared strongly: `W/` tags never match.",
+                ))
+                .schema(Some(ObjectBuilder::new().schema_type(Type::String)))
+                .example(Some(Value::String("\"1\"".to_owned())))
+                .build(),
+        ]
     }
 }
 
-/// The version a client's `If-Match` names (our ETags are `"<version>"`).
-/// Missing: 428, the contract requires optimistic locking. Unparseable: 412, it cannot match.
-pub fn required_if_match(headers: &HeaderMap) -> Result<i64, AppError> {
-    match optional_if_match(headers)? {
-        Some(version) => Ok(version),
-        None => Err(AppError::request(
-            StatusCode::PRECONDITION_REQUIRED,
-            "precondition_required",
+impl IfMatch {
+    /// The header's precondition, or `None` without one. Several `If-Match` lines form one
+    /// list, as RFC 9110 says.
+    pub fn from_headers(headers: &HeaderMap) -> Option<Self> {
+        let values: Vec<&[u8]> = headers
+            .get_all(header::IF_MATCH)
+            .iter()
+            .map(|v| v.as_bytes())
+            .collect();
+        if values.is_empty() {
+            return None;
+        }
+        if let [only] = values.as_slice()
+            && only.trim_ascii() == b"*"
+        {
+            return Some(Self::Any);
+        }
+        let versions = values.iter().flat_map(|v| strong_tags(v)).collect();
+        Some(Self::Versions(versions))
+    }
+
+    /// Whether a resource at `current` satisfies the precondition.
+    pub fn matches(&self, current: i64) -> bool {
+        match self {
+            Self::Any => true,
+            Self::Versions(versions) => versions.contains(&current),
+        }
+    }
+
+    /// The one version a conditional update can check on its own (a single strong tag), so
+    /// the common case costs no extra read.
+    fn single(&self) -> Option<i64> {
+        match self {
+            Self::Versions(versions) if versions.len() == 1 => Some(versions[0]),
+            _ => None,
+        }
+    }
+}
+
+/// The versions named by the strong entity tags of one `If-Match` field value. Weak tags,
+/// tags that are not one of our versions and malformed members are skipped: none can match.
+fn strong_tags(value: &[u8]) -> Vec<i64> {
+    let mut versions = Vec::new();
+    let mut rest = value;
+    loop {
+        rest = rest.trim_ascii_start();
+        while let [b',', tail @ ..] = rest {
+            rest = tail.trim_ascii_start();
+        }
+        if rest.is_empty() {
+            return versions;
+        }
+        let weak = rest.starts_with(b"W/");
+        let tag = if weak { &rest[2..] } else { rest };
+        let Some(after_quote) = tag.strip_prefix(b"\"") else {
+            // Not an entity tag: skip to the next member.
+            let end = rest.iter().position(|&b| b == b',').unwrap_or(rest.len());
+            rest = &rest[end..];
+            continue;
+        };
+        let Some(close) = after_quote.iter().position(|&b| b == b'"') else {
+            return versions;
+        };
+        let opaque = &after_quote[..close];
+        rest = &after_quote[close + 1..];
+        if !weak
+            && let Some(version) = std::str::from_utf8(opaque)
+                .ok()
+                .filter(|text| !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()))
+                .and_then(|text| text.parse().ok())
+        {
+            versions.push(version);
+        }
+    }
+}
+
+/// The version a change that requires `If-Match` may assume (RFC 9110 evaluation, see
+/// [`if_match_version`]). Without the header the resource is still read first, so a missing
+/// resource is 404 and only an existing one is 428.
+pub async fn required_version<F>(condition: Option<IfMatch>, current: F) -> Result<i64, AppError>
+where
+    F: Future<Output = Result<i64, AppError>>,
+{
+    let Some(condition) = condition else {
+        current.await?;
+        return Err(AppError::request(
+            problems::PRECONDITION_REQUIRED,
             "Send If-Match with the ETag of the version you are changing.",
-        )),
+        ));
+    };
+    if_match_version(condition, current).await
+}
+
+/// The version a change with an optional `If-Match` may assume; `None` without the header.
+pub async fn optional_version<F>(
+    condition: Option<IfMatch>,
+    current: F,
+) -> Result<Option<i64>, AppError>
+where
+    F: Future<Output = Result<i64, AppError>>,
+{
+    match condition {
+        None => Ok(None),
+        Some(condition) => if_match_version(condition, current).await.map(Some),
     }
 }
 
-/// Like [`required_if_match`], for endpoints where the precondition is optional.
-pub fn optional_if_match(headers: &HeaderMap) -> Result<Option<i64>, AppError> {
-    let Some(value) = headers.get(header::IF_MATCH) else {
-        return Ok(None);
-    };
-    let stale = || {
-        AppError::request(
-            StatusCode::PRECONDITION_FAILED,
-            "version_conflict",
-            "If-Match does not name a current version of this resource.",
-        )
-    };
-    let text = value.to_str().map_err(|_| stale())?.trim();
-    if text == "*" {
-        return Ok(None);
+/// Evaluates `If-Match` per RFC 9110. A single strong tag is handed to the conditional update
+/// as is: it answers 404 for a missing resource and 412 for a stale one, in one statement.
+/// Otherwise the resource is read first (`current` answers 404 for a missing or invisible
+/// resource before any precondition is looked at); a list or `*` that matches yields the
+/// current version, so the update still guards against a concurrent change, and one that does
+/// not is 412.
+async fn if_match_version<F>(condition: IfMatch, current: F) -> Result<i64, AppError>
+where
+    F: Future<Output = Result<i64, AppError>>,
+{
+    if let Some(version) = condition.single() {
+        return Ok(version);
     }
-    let unquoted = text
-        .strip_prefix("W/")
-        .unwrap_or(text)
-        .strip_prefix('"')
-        .and_then(|t| t.strip_suffix('"'))
-        .ok_or_else(stale)?;
-    unquoted.parse::<i64>().map(Some).map_err(|_| stale())
+    let current = current.await?;
+    if condition.matches(current) {
+        Ok(current)
+    } else {
+        Err(AppError::request(
+            problems::VERSION_CONFLICT,
+            "If-Match names no current version of this resource; fetch it again for its ETag.",
+        ))
+    }
 }
 
-/// The `ETag` value for a version.
+/// The `Idempotency-Key` of a request: at most one (two are ambiguous, so 400), of 1 to 255
+/// visible ASCII characters (else 422 naming the header).
+pub fn idempotency_key(headers: &HeaderMap) -> Result<Option<IdempotencyKey>, AppError> {
+    let mut values = headers.get_all("idempotency-key").iter();
+    let Some(value) = values.next() else {
+        return Ok(None);
+    };
+    if values.next().is_some() {
+        return Err(AppError::request(
+            problems::DUPLICATE_HEADER,
+            "Send Idempotency-Key once: with two keys it is unclear which request this is.",
+        ));
+    }
+    let invalid =
+        |reason: &str| AppError::Validation(vec![FieldError::new("Idempotency-Key", reason)]);
+    let text = value
+        .to_str()
+        .map_err(|_| invalid("must be visible ASCII characters only"))?;
+    IdempotencyKey::parse(text).map(Some).map_err(|err| {
+        match AppError::from(err).into_field_errors() {
+            Ok(errors) => AppError::Validation(
+                errors
+                    .into_iter()
+                    .map(|e| FieldError::new("Idempotency-Key", e.reason))
+                    .collect(),
+            ),
+            Err(other) => other,
+        }
+    })
+}
+
+/// The `ETag` value for a version: a strong tag.
 pub fn etag(version: i64) -> String {
     format!("\"{version}\"")
 }
@@ -147,31 +386,36 @@ mod tests {
     use super::*;
     use axum::http::HeaderValue;
 
-    fn with_if_match(value: &str) -> HeaderMap {
+    fn if_match(values: &[&str]) -> Option<IfMatch> {
         let mut headers = HeaderMap::new();
-        headers.insert(header::IF_MATCH, HeaderValue::from_str(value).unwrap());
-        headers
+        for value in values {
+            headers.append(header::IF_MATCH, HeaderValue::from_str(value).unwrap());
+        }
+        IfMatch::from_headers(&headers)
     }
 
     #[test]
-    fn if_match_parses_our_etags() {
-        assert_eq!(required_if_match(&with_if_match("\"3\"")).unwrap(), 3);
-        assert_eq!(required_if_match(&with_if_match("W/\"4\"")).unwrap(), 4);
-        assert!(matches!(
-            required_if_match(&HeaderMap::new()),
-            Err(AppError::Request {
-                status: StatusCode::PRECONDITION_REQUIRED,
-                ..
-            })
-        ));
-        assert!(matches!(
-            required_if_match(&with_if_match("3")),
-            Err(AppError::Request {
-                status: StatusCode::PRECONDITION_FAILED,
-                ..
-            })
-        ));
-        assert_eq!(optional_if_match(&HeaderMap::new()).unwrap(), None);
+    fn if_match_follows_rfc_9110() {
+        assert_eq!(if_match(&[]), None);
+        assert_eq!(if_match(&["*"]), Some(IfMatch::Any));
+        assert_eq!(if_match(&["\"3\""]), Some(IfMatch::Versions(vec![3])));
+        // Strong comparison: weak tags never match.
+        assert_eq!(if_match(&["W/\"4\""]), Some(IfMatch::Versions(vec![])));
+        assert_eq!(
+            if_match(&["\"1\", W/\"2\",\"3\""]),
+            Some(IfMatch::Versions(vec![1, 3]))
+        );
+        assert_eq!(
+            if_match(&["\"1\"", "\"5\""]),
+            Some(IfMatch::Versions(vec![1, 5]))
+        );
+        // Malformed members and foreign tags cannot match, but do not hide the others.
+        assert_eq!(
+            if_match(&["3, \"x\", \"7\", \"-1\", \"8"]),
+            Some(IfMatch::Versions(vec![7]))
+        );
+        assert!(IfMatch::Any.matches(9));
+        assert!(!IfMatch::Versions(vec![]).matches(1));
         assert_eq!(etag(7), "\"7\"");
     }
 }

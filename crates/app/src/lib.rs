@@ -9,10 +9,13 @@ pub mod config;
 pub mod customers;
 mod error;
 mod extract;
+pub mod openapi;
+pub mod problems;
 mod routes;
 mod startup;
 mod state;
 pub mod telemetry;
+mod wire;
 pub mod workflows;
 
 pub use config::{Config, LogFormat};

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use identity::{Identity, IdentityConfig};
 use orders::Orders;
-use persistence::{Backend, Db, DbConfig};
+use persistence::{Backend, CursorCodec, Db, DbConfig};
 use tokio::net::TcpListener;
 use users::Users;
 
@@ -64,12 +64,17 @@ impl Application {
             identity.clone(),
             config.faults.clone(),
         );
+        let cursors = match config.cursor_codec.clone() {
+            Some(codec) => codec,
+            None => CursorCodec::random().context("cannot draw a random cursor secret")?,
+        };
         let state = AppState {
             db: db.clone(),
             users,
             orders: orders.clone(),
             identity: identity.clone(),
             workflows,
+            cursors,
         };
         let router = routes::router(state, config.request_timeout);
         let listener = TcpListener::bind(config.bind_addr)

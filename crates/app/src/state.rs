@@ -1,6 +1,6 @@
 use identity::Identity;
 use orders::Orders;
-use persistence::Db;
+use persistence::{CursorCodec, Db};
 use users::Users;
 
 use crate::workflows::Workflows;
@@ -13,4 +13,6 @@ pub(crate) struct AppState {
     pub(crate) orders: Orders,
     pub(crate) identity: Identity,
     pub(crate) workflows: Workflows,
+    /// Seals and opens the `next`/`after` cursors of every list.
+    pub(crate) cursors: CursorCodec,
 }

@@ -1,15 +1,13 @@
 use std::fmt;
 
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use crate::OrdersError;
 
 /// An order's id (UUID v7: creation-ordered, so "newest first" is "highest id first").
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
-#[serde(transparent)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct OrderId(Uuid);
 
 impl OrderId {
@@ -32,8 +30,7 @@ impl fmt::Display for OrderId {
 
 /// The id of the customer who owns an order. Customers are users of the users context; this
 /// crate knows them only by id and through the [`crate::Customers`] port.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
-#[serde(transparent)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct CustomerId(Uuid);
 
 impl CustomerId {
@@ -64,8 +61,7 @@ impl fmt::Display for CustomerId {
 /// assert_eq!(Currency::parse("EUR").unwrap().as_str(), "EUR");
 /// assert!(Currency::parse("eur").is_err());
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
-#[serde(transparent)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Currency(String);
 
 impl Currency {
@@ -95,8 +91,7 @@ impl Currency {
 
 /// A stock-keeping unit: 1 to 64 characters, not blank, no control characters. Stored exactly
 /// as given (no trimming): SKUs are opaque codes of the catalogue.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
-#[serde(transparent)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Sku(String);
 
 impl Sku {
@@ -130,8 +125,7 @@ impl Sku {
 }
 
 /// How many units of a SKU a line orders: at least one.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
-#[serde(transparent)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Quantity(i64);
 
 impl Quantity {
@@ -159,8 +153,7 @@ impl Quantity {
 ///
 /// Integer minor units keep arithmetic exact; every sum and product is checked, so an absurd
 /// order is rejected instead of wrapping around to a small or negative total.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
-#[serde(transparent)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Money(i64);
 
 impl Money {
@@ -232,8 +225,7 @@ impl IdempotencyKey {
 
 /// Where an order is in its lifecycle: `pending → paid → shipped`, and `pending`/`paid →
 /// cancelled`. `shipped` and `cancelled` are final.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum OrderStatus {
     /// Placed, not yet paid.
     Pending,
@@ -278,7 +270,7 @@ impl OrderStatus {
             .collect()
     }
 
-    /// The stored and serialised spelling.
+    /// The stored spelling (also what the HTTP layer shows).
     pub fn as_str(&self) -> &'static str {
         match self {
             Self::Pending => "pending",
@@ -305,9 +297,8 @@ impl fmt::Display for OrderStatus {
 }
 
 /// One line of an order request as the client sent it, not yet validated: the input of
-/// [`NewOrder::new`], which reports errors against the line's position. Deserializable, so an
-/// edge (the HTTP layer) can read it straight from a request body.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+/// [`NewOrder::new`], which reports errors against the line's position.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewOrderItem {
     /// The SKU ordered.
     pub sku: String,
@@ -318,7 +309,7 @@ pub struct NewOrderItem {
 }
 
 /// One validated line of an order.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OrderItem {
     /// The SKU ordered.
     pub sku: Sku,
@@ -435,15 +426,12 @@ fn total_of(items: &[OrderItem]) -> Option<Money> {
     })
 }
 
-/// An order as the HTTP layer and other contexts see it. Serialises to the v1 contract:
-/// `{"id","user_id","status","currency","total_cents","items":[{"sku","quantity",
-/// "unit_price_cents"}],"version","created_at","updated_at"}`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// An order as the HTTP layer and other contexts see it.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Order {
     /// Stable identity.
     pub id: OrderId,
-    /// The owning customer (a user id; named `user_id` on the wire).
-    #[serde(rename = "user_id")]
+    /// The owning customer (a user id).
     pub customer_id: CustomerId,
     /// Lifecycle state.
     pub status: OrderStatus,
@@ -661,42 +649,5 @@ mod tests {
         for variant in variants {
             assert_ne!(base.fingerprint(), variant.unwrap().fingerprint());
         }
-    }
-
-    #[test]
-    fn order_serialises_to_the_v1_contract() {
-        let at = DateTime::parse_from_rfc3339("2026-11-25T10:00:00Z")
-            .unwrap()
-            .with_timezone(&Utc);
-        let order = Order {
-            id: OrderId::from_uuid(Uuid::nil()),
-            customer_id: CustomerId::from_uuid(Uuid::max()),
-            status: OrderStatus::Cancelled,
-            currency: Currency::parse("EUR").unwrap(),
-            total_cents: Money::from_cents(300).unwrap(),
-            items: vec![OrderItem {
-                sku: Sku::parse("A").unwrap(),
-                quantity: Quantity::new(3).unwrap(),
-                unit_price_cents: Money::from_cents(100).unwrap(),
-            }],
-            version: 2,
-            created_at: at,
-            updated_at: at,
-        };
-        let json = serde_json::to_value(&order).unwrap();
-        assert_eq!(
-            json,
-            serde_json::json!({
-                "id": "00000000-0000-0000-0000-000000000000",
-                "user_id": "ffffffff-ffff-ffff-ffff-ffffffffffff",
-                "status": "cancelled",
-                "currency": "EUR",
-                "total_cents": 300,
-                "items": [{"sku": "A", "quantity": 3, "unit_price_cents": 100}],
-                "version": 2,
-                "created_at": "2026-11-25T10:00:00Z",
-                "updated_at": "2026-11-25T10:00:00Z"
-            })
-        );
     }
 }

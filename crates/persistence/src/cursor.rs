@@ -1,8 +1,20 @@
+use std::fmt;
+
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
 use uuid::Uuid;
 
 const CURSOR_PREFIX: &[u8] = b"k1:";
+
+/// Format version of sealed tokens (the first byte), so the format can change later.
+const SEALED_VERSION: u8 = 2;
+/// Bytes of the HMAC-SHA-256 tag kept in a sealed token: 128 bits is far beyond guessing
+/// within any request budget, and keeps tokens at 44 characters.
+const TAG_LEN: usize = 16;
+/// Separates this use of the key from any other use of the same secret.
+const DOMAIN: &[u8] = b"orders-backend/cursor\0";
 
 /// An opaque position in a keyset-paginated list: "everything strictly after this key".
 ///
@@ -35,7 +47,8 @@ impl Cursor {
         self.0
     }
 
-    /// The opaque token handed to clients.
+    /// The unsigned, unbound token: fine between trusted parts of the system (tests, tools);
+    /// clients get [`CursorCodec::seal`]ed tokens instead.
     pub fn encode(&self) -> String {
         let mut raw = CURSOR_PREFIX.to_vec();
         raw.extend_from_slice(self.0.as_bytes());
@@ -47,6 +60,98 @@ impl Cursor {
         let raw = URL_SAFE_NO_PAD.decode(token).map_err(|_| CursorError)?;
         let key = raw.strip_prefix(CURSOR_PREFIX).ok_or(CursorError)?;
         Uuid::from_slice(key).map(Self).map_err(|_| CursorError)
+    }
+}
+
+/// Seals cursors for clients and opens them again: a token is bound to the list it came from
+/// and authenticated with HMAC-SHA-256 under a server-side secret.
+///
+/// A cursor from one list used on another (another user's orders, the user list), or a token
+/// with any bit changed, fails to open, so a client gets an error instead of a silently wrong
+/// page, and cannot forge a position it was never given.
+///
+/// ```
+/// use persistence::{Cursor, CursorCodec};
+/// let codec = CursorCodec::new(b"a secret of at least 32 bytes....").unwrap();
+/// let id = uuid::Uuid::now_v7();
+/// let token = codec.seal(Cursor::after_key(id), "users");
+/// assert_eq!(codec.open(&token, "users").unwrap().key(), id);
+/// assert!(codec.open(&token, "orders-of:someone").is_err());
+/// ```
+#[derive(Clone)]
+pub struct CursorCodec {
+    mac: Hmac<Sha256>,
+}
+
+/// A cursor secret shorter than [`CursorCodec::MIN_SECRET_LEN`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("a cursor secret must be at least {min} bytes", min = CursorCodec::MIN_SECRET_LEN)]
+pub struct CursorSecretError;
+
+impl CursorCodec {
+    /// The shortest accepted secret: 256 bits.
+    pub const MIN_SECRET_LEN: usize = 32;
+
+    /// A codec keyed with `secret` (every instance of a service must share it for their
+    /// cursors to work on each other).
+    pub fn new(secret: &[u8]) -> Result<Self, CursorSecretError> {
+        if secret.len() < Self::MIN_SECRET_LEN {
+            return Err(CursorSecretError);
+        }
+        let mac = <Hmac<Sha256> as Mac>::new_from_slice(secret).map_err(|_| CursorSecretError)?;
+        Ok(Self { mac })
+    }
+
+    /// A codec with a fresh random secret from the OS: cursors then work only on this
+    /// process, until it stops.
+    pub fn random() -> std::io::Result<Self> {
+        let mut secret = [0u8; 32];
+        getrandom::fill(&mut secret).map_err(std::io::Error::other)?;
+        Self::new(&secret).map_err(std::io::Error::other)
+    }
+
+    /// The MAC over the list's name (length-prefixed, so no two lists share an input) and the
+    /// token's body.
+    fn mac_of(&self, list: &str, body: &[u8]) -> Hmac<Sha256> {
+        let mut mac = self.mac.clone();
+        mac.update(DOMAIN);
+        mac.update(&(list.len() as u64).to_be_bytes());
+        mac.update(list.as_bytes());
+        mac.update(body);
+        mac
+    }
+
+    /// The token a client gets for `cursor` in the list named `list` (for example `users`, or
+    /// `orders-of:<user id>`).
+    pub fn seal(&self, cursor: Cursor, list: &str) -> String {
+        let mut raw = Vec::with_capacity(1 + 16 + TAG_LEN);
+        raw.push(SEALED_VERSION);
+        raw.extend_from_slice(cursor.0.as_bytes());
+        let tag = self.mac_of(list, &raw).finalize().into_bytes();
+        raw.extend_from_slice(&tag[..TAG_LEN]);
+        URL_SAFE_NO_PAD.encode(raw)
+    }
+
+    /// The cursor inside a token that [`CursorCodec::seal`] made for the same `list` with the
+    /// same secret; anything else is a [`CursorError`]. The tag is compared in constant time.
+    pub fn open(&self, token: &str, list: &str) -> Result<Cursor, CursorError> {
+        let raw = URL_SAFE_NO_PAD.decode(token).map_err(|_| CursorError)?;
+        if raw.len() != 1 + 16 + TAG_LEN || raw[0] != SEALED_VERSION {
+            return Err(CursorError);
+        }
+        let (body, tag) = raw.split_at(1 + 16);
+        self.mac_of(list, body)
+            .verify_truncated_left(tag)
+            .map_err(|_| CursorError)?;
+        Uuid::from_slice(&body[1..])
+            .map(Cursor)
+            .map_err(|_| CursorError)
+    }
+}
+
+impl fmt::Debug for CursorCodec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("CursorCodec(<secret>)")
     }
 }
 
@@ -145,6 +250,49 @@ mod tests {
         assert_eq!(Cursor::decode(&forged), Err(CursorError));
         // A bare UUID is not a cursor either: the format is ours to change.
         assert_eq!(Cursor::decode(&id.to_string()), Err(CursorError));
+    }
+
+    fn codec() -> CursorCodec {
+        CursorCodec::new(&[7u8; 32]).unwrap()
+    }
+
+    #[test]
+    fn sealed_cursors_open_only_for_their_list_and_secret() {
+        let id = Uuid::now_v7();
+        let token = codec().seal(Cursor::after_key(id), "users");
+        assert_eq!(token.len(), 44);
+        assert_eq!(codec().open(&token, "users"), Ok(Cursor::after_key(id)));
+        assert_eq!(codec().open(&token, "orders-of:x"), Err(CursorError));
+        let other = CursorCodec::new(&[8u8; 32]).unwrap();
+        assert_eq!(other.open(&token, "users"), Err(CursorError));
+        // The unsigned format is not accepted as a sealed token.
+        assert_eq!(
+            codec().open(&Cursor::after_key(id).encode(), "users"),
+            Err(CursorError)
+        );
+    }
+
+    #[test]
+    fn every_flipped_bit_is_detected() {
+        let token = codec().seal(Cursor::after_key(Uuid::now_v7()), "users");
+        let raw = URL_SAFE_NO_PAD.decode(&token).unwrap();
+        for bit in 0..raw.len() * 8 {
+            let mut flipped = raw.clone();
+            flipped[bit / 8] ^= 1 << (bit % 8);
+            let forged = URL_SAFE_NO_PAD.encode(&flipped);
+            assert_eq!(
+                codec().open(&forged, "users"),
+                Err(CursorError),
+                "bit {bit}"
+            );
+        }
+    }
+
+    #[test]
+    fn short_secrets_are_refused_and_debug_hides_the_secret() {
+        assert_eq!(CursorCodec::new(&[1u8; 31]).err(), Some(CursorSecretError));
+        assert_eq!(format!("{:?}", codec()), "CursorCodec(<secret>)");
+        assert!(CursorCodec::random().is_ok());
     }
 
     #[test]

@@ -32,7 +32,9 @@ mod tx;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 
-pub use cursor::{Cursor, CursorError, Limit, LimitError, Page, PageRequest};
+pub use cursor::{
+    Cursor, CursorCodec, CursorError, CursorSecretError, Limit, LimitError, Page, PageRequest,
+};
 pub use db::{Backend, Db, DbConfig, sqlite_file_path};
 pub use error::{StoreError, StoreErrorKind};
 pub use fault::{FaultPoint, Faults};

@@ -1,14 +1,12 @@
 use std::fmt;
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
 use uuid::Uuid;
 
 use crate::UsersError;
 
 /// A user's id (UUID v7: creation-ordered).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
-#[serde(transparent)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct UserId(Uuid);
 
 impl UserId {
@@ -40,8 +38,7 @@ impl fmt::Display for UserId {
 /// assert_eq!(email.as_str(), "ada@example.com");
 /// assert!(Email::parse("not an email").is_err());
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
-#[serde(transparent)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Email(String);
 
 impl Email {
@@ -102,8 +99,7 @@ impl Email {
 }
 
 /// A display name: trimmed, 1 to 100 characters, no control characters.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(transparent)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DisplayName(String);
 
 impl DisplayName {
@@ -141,8 +137,7 @@ impl DisplayName {
 }
 
 /// Where a user is in its lifecycle. Deactivation is one-way.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum UserStatus {
     /// Can place orders.
     Active,
@@ -179,7 +174,7 @@ pub struct NewUser {
 }
 
 /// A user as other contexts and the HTTP layer see it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct User {
     /// Stable identity.
     pub id: UserId,

@@ -1,5 +1,6 @@
 //! Routes and the middleware stack around them.
 
+mod docs;
 mod health;
 mod orders;
 mod sessions;
@@ -19,53 +20,103 @@ use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
+use utoipa_axum::router::OpenApiRouter;
 
 use crate::error::problem_for_bare_errors;
 use crate::extract::etag;
 use crate::state::AppState;
+use crate::{AppError, problems};
 
 /// Largest accepted request body.
 pub(crate) const BODY_LIMIT: usize = 1024 * 1024;
 
-pub(crate) fn router(state: AppState, request_timeout: Duration) -> Router {
-    let request_id = HeaderName::from_static("x-request-id");
-    Router::new()
+/// Every route together with its OpenAPI description: a route cannot be added without one.
+pub(crate) fn api() -> OpenApiRouter<AppState> {
+    use utoipa::OpenApi as _;
+    OpenApiRouter::with_openapi(crate::openapi::Base::openapi())
         .merge(health::routes())
         .merge(users::routes())
         .merge(orders::routes())
         .merge(sessions::routes())
-        .with_state(state)
-        .layer(
-            ServiceBuilder::new()
-                .layer(SetRequestIdLayer::new(request_id.clone(), MakeRequestUuid))
-                .layer(
-                    TraceLayer::new_for_http()
-                        .make_span_with(|request: &Request| {
-                            let id = request
-                                .headers()
-                                .get("x-request-id")
-                                .and_then(|v| v.to_str().ok())
-                                .unwrap_or("-");
-                            tracing::info_span!(
-                                "request",
-                                method = %request.method(),
-                                path = %request.uri().path(),
-                                request_id = %id,
-                            )
-                        })
-                        // One INFO line per request (status, latency) inside the request's span,
-                        // so it carries the request id like every other line of the request.
-                        .on_response(DefaultOnResponse::new().level(tracing::Level::INFO)),
-                )
-                .layer(PropagateRequestIdLayer::new(request_id))
-                .layer(MapResponseLayer::new(problem_for_bare_errors))
-                .layer(CatchPanicLayer::new())
-                .layer(RequestBodyLimitLayer::new(BODY_LIMIT))
-                .layer(TimeoutLayer::with_status_code(
-                    StatusCode::REQUEST_TIMEOUT,
-                    request_timeout,
-                )),
+        .merge(docs::routes())
+}
+
+pub(crate) fn router(state: AppState, request_timeout: Duration) -> Router {
+    let request_id = HeaderName::from_static("x-request-id");
+    let (routes, _) = api().split_for_parts();
+    routes.with_state(state).layer(
+        ServiceBuilder::new()
+            .layer(SetRequestIdLayer::new(request_id.clone(), MakeRequestUuid))
+            .layer(
+                TraceLayer::new_for_http()
+                    .make_span_with(|request: &Request| {
+                        let id = request
+                            .headers()
+                            .get("x-request-id")
+                            .and_then(|v| v.to_str().ok())
+                            .unwrap_or("-");
+                        tracing::info_span!(
+                            "request",
+                            method = %request.method(),
+                            path = %request.uri().path(),
+                            request_id = %id,
+                        )
+                    })
+                    // One INFO line per request (status, latency) inside the request's span,
+                    // so it carries the request id like every other line of the request.
+                    .on_response(DefaultOnResponse::new().level(tracing::Level::INFO)),
+            )
+            .layer(PropagateRequestIdLayer::new(request_id))
+            .layer(MapResponseLayer::new(problem_for_bare_errors))
+            .layer(CatchPanicLayer::new())
+            .layer(axum::middleware::from_fn(reject_oversized_head))
+            .layer(RequestBodyLimitLayer::new(BODY_LIMIT))
+            .layer(TimeoutLayer::with_status_code(
+                StatusCode::REQUEST_TIMEOUT,
+                request_timeout,
+            )),
+    )
+}
+
+/// Longest request target (path and query) the service reads; hyper itself refuses targets
+/// of 64 KiB and more with a bare 414, before the service sees them.
+const MAX_TARGET: usize = 8 * 1024;
+/// Largest header block the service reads; hyper itself refuses more than 100 headers, or
+/// a head larger than its read buffer, with a bare 431.
+const MAX_HEADERS: usize = 16 * 1024;
+
+/// Answers 414/431 as problem documents for the oversized requests that reach the service,
+/// so a client gets the same shape of error as everywhere else.
+async fn reject_oversized_head(request: Request, next: axum::middleware::Next) -> Response {
+    let target = request
+        .uri()
+        .path_and_query()
+        .map_or(0, |pq| pq.as_str().len());
+    if target > MAX_TARGET {
+        return AppError::request(
+            problems::URI_TOO_LONG,
+            "The request target exceeds 8 KiB; send large input in a body.",
         )
+        .into_response();
+    }
+    let headers: usize = request
+        .headers()
+        .iter()
+        .map(|(name, value)| name.as_str().len() + value.len() + 4)
+        .sum();
+    if headers > MAX_HEADERS {
+        return AppError::request(
+            problems::HEADERS_TOO_LARGE,
+            "The request's headers exceed 16 KiB.",
+        )
+        .into_response();
+    }
+    next.run(request).await
+}
+
+/// A 200 JSON body.
+pub(crate) fn json<T: Serialize>(body: &T) -> Response {
+    axum::Json(body).into_response()
 }
 
 /// A JSON body with the resource's version as a strong `ETag`.
@@ -87,30 +138,4 @@ pub(crate) fn created<T: Serialize>(location: String, version: i64, body: &T) ->
             .insert(axum::http::header::LOCATION, location);
     }
     response
-}
-
-/// A list page as the contract shapes it: `{"items": [...], "next": cursor | null}`.
-#[derive(Serialize)]
-pub(crate) struct PageBody<T> {
-    items: Vec<T>,
-    next: Option<String>,
-}
-
-impl<T> PageBody<T> {
-    /// The same page with each item converted (domain type to wire type).
-    pub(crate) fn map<U>(self, f: impl FnMut(T) -> U) -> PageBody<U> {
-        PageBody {
-            items: self.items.into_iter().map(f).collect(),
-            next: self.next,
-        }
-    }
-}
-
-impl<T> From<persistence::Page<T>> for PageBody<T> {
-    fn from(page: persistence::Page<T>) -> Self {
-        Self {
-            items: page.items,
-            next: page.next.map(|cursor| cursor.encode()),
-        }
-    }
 }

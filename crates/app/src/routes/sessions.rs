@@ -1,53 +1,41 @@
 //! Sign-in and sign-out: bearer sessions.
 
-use axum::Router;
 use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, post};
-use chrono::{DateTime, Utc};
 use identity::IdentityError;
-use serde::{Deserialize, Serialize};
-use uuid::Uuid;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::AppError;
 use crate::auth::BearerToken;
 use crate::extract::Json;
 use crate::state::AppState;
+use crate::wire::{SessionBody, SignInRequest};
 
-pub(super) fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/v1/sessions", post(sign_in))
-        .route("/v1/sessions/current", delete(sign_out))
+pub(super) fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(sign_in))
+        .routes(routes!(sign_out))
 }
 
-#[derive(Deserialize)]
-struct SignIn {
-    email: String,
-    password: String,
-}
-
-/// The one response that ever carries a token.
-#[derive(Serialize)]
-struct SessionBody<'a> {
-    token: &'a str,
-    token_type: &'static str,
-    expires_at: DateTime<Utc>,
-    user_id: Uuid,
-}
-
+/// Sign in: trades an e-mail address and password for a bearer token.
+#[utoipa::path(post, path = "/v1/sessions", tag = "sessions", operation_id = "sign_in",
+    request_body = SignInRequest,
+    responses(
+        (status = 201, description = "Signed in; send the token as `Authorization: Bearer <token>`.", body = SessionBody, headers(
+            ("Location" = String, description = "`/v1/sessions/current`"),
+            ("Cache-Control" = String, description = "`no-store`: the body is a credential"))),
+        (status = 401, description = "invalid_credentials"),
+        (status = 429, description = "too_many_attempts"),
+    ))]
 async fn sign_in(
     State(state): State<AppState>,
-    Json(body): Json<SignIn>,
+    Json(body): Json<SignInRequest>,
 ) -> Result<Response, AppError> {
     let session = state.workflows.sign_in(&body.email, &body.password).await?;
-    let body = SessionBody {
-        token: session.token.as_str(),
-        token_type: "Bearer",
-        expires_at: session.expires_at,
-        user_id: session.account.as_uuid(),
-    };
-    let mut response = (StatusCode::CREATED, axum::Json(body)).into_response();
+    let mut response =
+        (StatusCode::CREATED, axum::Json(SessionBody::from(session))).into_response();
     let headers = response.headers_mut();
     headers.insert(
         header::LOCATION,
@@ -58,9 +46,14 @@ async fn sign_in(
     Ok(response)
 }
 
-/// Revokes the token the request was made with; it stops working at once on every instance
-/// because every request looks its session up in the database. One statement: deleting the
-/// live session is also the check that the token was valid.
+/// Sign out: revokes the token the request was made with.
+///
+/// It stops working at once on every instance because every request looks its session up in
+/// the database. One statement: deleting the live session is also the check that the token
+/// was valid.
+#[utoipa::path(delete, path = "/v1/sessions/current", tag = "sessions", operation_id = "sign_out",
+    security(("bearer" = [])),
+    responses((status = 204, description = "Signed out; the token no longer works.")))]
 async fn sign_out(
     State(state): State<AppState>,
     BearerToken(token): BearerToken,
