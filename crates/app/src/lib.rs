@@ -8,6 +8,7 @@ pub mod auth;
 pub mod config;
 mod customers;
 mod error;
+pub mod events;
 mod extract;
 mod routes;
 mod startup;

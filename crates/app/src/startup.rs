@@ -13,6 +13,7 @@ use users::Users;
 
 use crate::Config;
 use crate::customers::UsersAsCustomers;
+use crate::events;
 use crate::routes;
 use crate::state::AppState;
 use crate::workflows::Workflows;
@@ -42,12 +43,16 @@ impl Application {
             .map_err(|e| anyhow::anyhow!("cannot open the database: {}", e.detail()))?;
         prepare_schema(&db, &config).await?;
 
-        let users = Users::new(db.clone());
+        let users = Users::new(db.clone(), events::user_outbox(config.faults.clone()));
         let ttl = chrono::Duration::from_std(config.idempotency_ttl)
             .context("IDEMPOTENCY_TTL_SECS is too large")?;
-        let orders = Orders::new(db.clone(), Arc::new(UsersAsCustomers(users.clone())))
-            .with_faults(config.faults.clone())
-            .with_idempotency_ttl(ttl);
+        let orders = Orders::new(
+            db.clone(),
+            Arc::new(UsersAsCustomers(users.clone())),
+            events::order_outbox(config.faults.clone()),
+        )
+        .with_faults(config.faults.clone())
+        .with_idempotency_ttl(ttl);
         let identity = Identity::new(
             db.clone(),
             IdentityConfig {

@@ -15,6 +15,7 @@ mod customers;
 mod domain;
 mod entity;
 mod error;
+mod events;
 pub mod faults;
 mod service;
 
@@ -27,4 +28,5 @@ pub use domain::{
     OrderStatus, Placed, Quantity, Sku,
 };
 pub use error::OrdersError;
+pub use events::OrderEvent;
 pub use service::{Orders, purge_expired_idempotency_keys};

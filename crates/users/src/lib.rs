@@ -9,6 +9,7 @@
 mod domain;
 mod entity;
 mod error;
+mod events;
 mod service;
 
 #[cfg(test)]
@@ -16,4 +17,5 @@ mod query_plan_tests;
 
 pub use domain::{DisplayName, Email, NewUser, User, UserId, UserStatus};
 pub use error::UsersError;
+pub use events::UserEvent;
 pub use service::Users;
