@@ -1,5 +1,6 @@
 //! Routes and the middleware stack around them.
 
+mod events;
 mod health;
 mod orders;
 mod sessions;
@@ -34,6 +35,7 @@ pub(crate) fn router(state: AppState, request_timeout: Duration) -> Router {
         .merge(users::routes())
         .merge(orders::routes())
         .merge(sessions::routes())
+        .merge(events::routes())
         .with_state(state)
         .layer(
             ServiceBuilder::new()
