@@ -42,6 +42,10 @@ pub struct Config {
     pub password_hash_concurrency: usize,
     /// `DB_MAX_CONNECTIONS`; default 10.
     pub db_max_connections: u32,
+    /// `NATS_URL`: with it, a relay publishes events to NATS JetStream; default none.
+    pub nats_url: Option<String>,
+    /// `EVENT_RETENTION_DAYS`: how long events stay in the feed; default 7.
+    pub event_retention: Duration,
     /// Armed fault points (tests only; inert unless built with `fault-injection`).
     pub faults: Faults,
 }
@@ -64,6 +68,8 @@ impl Config {
             session_purge_interval: Duration::from_secs(60 * 60),
             password_hash_concurrency: default_hash_concurrency(),
             db_max_connections: 10,
+            nats_url: None,
+            event_retention: Duration::from_secs(7 * 24 * 60 * 60),
             faults: Faults::default(),
         }
     }
@@ -125,6 +131,13 @@ impl Config {
             config.db_max_connections = n
                 .parse()
                 .with_context(|| format!("DB_MAX_CONNECTIONS={n:?} is not a number"))?;
+        }
+        config.nats_url = var("NATS_URL");
+        if let Some(days) = var("EVENT_RETENTION_DAYS") {
+            let days: u64 = days.parse().ok().filter(|&d| d >= 1).with_context(|| {
+                format!("EVENT_RETENTION_DAYS={days:?} is not a whole number >= 1")
+            })?;
+            config.event_retention = Duration::from_secs(days * 24 * 60 * 60);
         }
         Ok(config)
     }

@@ -10,6 +10,7 @@ mod customers;
 mod error;
 pub mod events;
 mod extract;
+pub mod relay;
 mod routes;
 mod startup;
 mod state;
