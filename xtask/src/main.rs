@@ -9,6 +9,7 @@
 
 mod accounts;
 mod boundaries;
+mod events;
 mod generate;
 mod migrate;
 
@@ -72,6 +73,8 @@ enum Command {
     PurgeSessions,
     /// Operator verbs on accounts: `users grant-admin EMAIL`, `users revoke-admin EMAIL`.
     Users(accounts::UsersArgs),
+    /// Integration events: `events tail [--from-start]` prints them as they commit.
+    Events(events::EventsArgs),
     // New commands go here, one module each.
 }
 
@@ -91,6 +94,7 @@ async fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::PurgeIdempotencyKeys => purge_idempotency_keys(&cli.database_url).await,
         Command::PurgeSessions => accounts::purge_sessions(&cli.database_url).await,
         Command::Users(args) => accounts::run(&cli.database_url, args).await,
+        Command::Events(args) => events::run(&cli.database_url, args).await,
     }
 }
 
@@ -196,6 +200,13 @@ mod tests {
         assert!(Cli::try_parse_from(["xtask", "users", "revoke-admin", "a@example.com"]).is_ok());
         assert!(Cli::try_parse_from(["xtask", "users", "grant-admin"]).is_err());
         assert!(Cli::try_parse_from(["xtask", "users", "promote", "a@example.com"]).is_err());
+    }
+
+    #[test]
+    fn events_tail_takes_from_start() {
+        assert!(Cli::try_parse_from(["xtask", "events", "tail"]).is_ok());
+        assert!(Cli::try_parse_from(["xtask", "events", "tail", "--from-start"]).is_ok());
+        assert!(Cli::try_parse_from(["xtask", "events"]).is_err());
     }
 
     #[test]
