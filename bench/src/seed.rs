@@ -7,10 +7,11 @@ use std::time::Instant;
 
 use anyhow::Context as _;
 use app::customers::UsersAsCustomers;
+use app::events::{order_outbox, user_outbox};
 use futures::stream::{self, StreamExt as _, TryStreamExt as _};
 use identity::{AccountId, Identity, IdentityConfig, Password, Role};
 use orders::{CustomerId, NewOrder, NewOrderItem, Orders};
-use persistence::{Db, DbConfig};
+use persistence::{Db, DbConfig, Faults};
 use users::{DisplayName, Email, NewUser, Users};
 use uuid::Uuid;
 
@@ -69,7 +70,7 @@ pub async fn seed(
 }
 
 async fn register(db: &Db, count: usize, progress: bool) -> anyhow::Result<Vec<Customer>> {
-    let users = Users::new(db.clone());
+    let users = Users::new(db.clone(), user_outbox(Faults::default()));
     let identity = Identity::new(db.clone(), IdentityConfig::default());
     // One hash for everyone: argon2 is the sign-up's cost by design, not the seed's.
     let hash = identity.hash_password(Password::parse(PASSWORD)?).await?;
@@ -104,8 +105,12 @@ async fn place(
     count: usize,
     progress: bool,
 ) -> anyhow::Result<()> {
-    let users = Users::new(db.clone());
-    let service = Orders::new(db.clone(), Arc::new(UsersAsCustomers(users)));
+    let users = Users::new(db.clone(), user_outbox(Faults::default()));
+    let service = Orders::new(
+        db.clone(),
+        Arc::new(UsersAsCustomers(users)),
+        order_outbox(Faults::default()),
+    );
     let owners: Vec<Uuid> = customers.iter().map(|c| c.id).collect();
     let placed: Vec<(usize, Uuid)> = stream::iter(0..count)
         .map(|n| {

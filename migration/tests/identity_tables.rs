@@ -146,10 +146,14 @@ async fn identity_migration_reverts_alone(backend: Backend) {
         return;
     };
     let runner = Runner::lock(test.url()).await.unwrap();
-    let reverted = runner.down(1).await.unwrap();
+    // The outbox came after identity; it goes first.
+    let reverted = runner.down(2).await.unwrap();
     assert_eq!(
         reverted,
-        ["m20261125_000004_identity_create_identity_tables"]
+        [
+            "m20261126_000005_persistence_create_outbox",
+            "m20261125_000004_identity_create_identity_tables"
+        ]
     );
     for table in ["credentials", "sessions", "sign_in_failures"] {
         let stmt = Statement::from_string(
@@ -166,7 +170,7 @@ async fn identity_migration_reverts_alone(backend: Backend) {
         0,
         "other contexts untouched"
     );
-    assert_eq!(runner.up(None).await.unwrap().len(), 1);
+    assert_eq!(runner.up(None).await.unwrap().len(), 2);
     runner.release().await.unwrap();
     credential(test.db(), new_id(), "customer").await.unwrap();
 }

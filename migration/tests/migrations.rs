@@ -17,19 +17,21 @@ persistence::both_backends!(
 );
 
 /// Every table the migrations create, over all contexts.
-const ALL_TABLES: i64 = 7;
+const ALL_TABLES: i64 = 10;
 
 async fn table_count(db: &persistence::Db) -> i64 {
     let sql = match db.backend() {
         Backend::Sqlite => {
             "SELECT COUNT(*) AS n FROM sqlite_master WHERE type = 'table' \
              AND name IN ('users', 'orders', 'order_items', 'idempotency_keys', 'credentials', \
-             'sessions', 'sign_in_failures')"
+             'sessions', 'sign_in_failures', 'events', 'event_positions', \
+             'event_relay_lease')"
         }
         Backend::Postgres => {
             "SELECT COUNT(*) AS n FROM information_schema.tables WHERE table_schema = 'public' \
              AND table_name IN ('users', 'orders', 'order_items', 'idempotency_keys', 'credentials', \
-             'sessions', 'sign_in_failures')"
+             'sessions', 'sign_in_failures', 'events', 'event_positions', \
+             'event_relay_lease')"
         }
     };
     let row = db

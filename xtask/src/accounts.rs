@@ -41,7 +41,10 @@ pub enum RoleChange {
 /// Gives the user with `email` the `role`, through the contexts' public APIs.
 pub async fn set_role(db: &Db, email: &str, role: Role) -> anyhow::Result<RoleChange> {
     let email = Email::parse(email).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let Some(user) = Users::new(db.clone()).find_by_email(&email).await? else {
+    let Some(user) = Users::new(db.clone(), app::events::user_outbox(Default::default()))
+        .find_by_email(&email)
+        .await?
+    else {
         return Ok(RoleChange::NoSuchUser);
     };
     let identity = Identity::new(db.clone(), IdentityConfig::default());
@@ -108,7 +111,7 @@ mod tests {
         let db = test.db().clone();
         let identity = Identity::new(db.clone(), IdentityConfig::default());
         let tx = db.begin().await.unwrap();
-        let user = Users::new(db.clone())
+        let user = Users::new(db.clone(), app::events::user_outbox(Default::default()))
             .register_in(
                 &tx,
                 NewUser {

@@ -11,6 +11,7 @@ mod accounts;
 mod api;
 mod bench;
 mod boundaries;
+mod events;
 mod generate;
 mod migrate;
 mod openapi;
@@ -86,6 +87,8 @@ enum Command {
     Seed(bench::SeedArgs),
     /// Write the service's OpenAPI 3.1 document to `openapi.json` (`--check`: exit 1 if stale).
     Openapi(openapi::OpenApiArgs),
+    /// Integration events: `events tail [--from-start]` prints them as they commit.
+    Events(events::EventsArgs),
     // New commands go here, one module each.
 }
 
@@ -109,6 +112,7 @@ async fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Bench(args) => bench::bench(&workspace_root(), &args),
         Command::Seed(args) => bench::seed(&workspace_root(), &cli.database_url, &args),
         Command::Openapi(args) => openapi::run(&workspace_root(), &args),
+        Command::Events(args) => events::run(&cli.database_url, args).await,
     }
 }
 
@@ -232,6 +236,13 @@ mod tests {
         }
         assert!(Cli::try_parse_from(["xtask", "api", "--toolchain", "nightly-2026-05-19"]).is_ok());
         assert!(Cli::try_parse_from(["xtask", "api", "users"]).is_err());
+    }
+
+    #[test]
+    fn events_tail_takes_from_start() {
+        assert!(Cli::try_parse_from(["xtask", "events", "tail"]).is_ok());
+        assert!(Cli::try_parse_from(["xtask", "events", "tail", "--from-start"]).is_ok());
+        assert!(Cli::try_parse_from(["xtask", "events"]).is_err());
     }
 
     #[test]

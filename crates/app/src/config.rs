@@ -46,6 +46,10 @@ pub struct Config {
     /// instance behind one load balancer needs the same one. Unset: a random secret per
     /// process, so cursors stop working when the process restarts.
     pub cursor_codec: Option<CursorCodec>,
+    /// `NATS_URL`: with it, a relay publishes events to NATS JetStream; default none.
+    pub nats_url: Option<String>,
+    /// `EVENT_RETENTION_DAYS`: how long events stay in the feed; default 7.
+    pub event_retention: Duration,
     /// Armed fault points (tests only; inert unless built with `fault-injection`).
     pub faults: Faults,
 }
@@ -69,6 +73,8 @@ impl Config {
             password_hash_concurrency: default_hash_concurrency(),
             db_max_connections: 10,
             cursor_codec: None,
+            nats_url: None,
+            event_retention: Duration::from_secs(7 * 24 * 60 * 60),
             faults: Faults::default(),
         }
     }
@@ -139,6 +145,13 @@ impl Config {
                     CursorCodec::MIN_SECRET_LEN
                 )
             })?);
+        }
+        config.nats_url = var("NATS_URL");
+        if let Some(days) = var("EVENT_RETENTION_DAYS") {
+            let days: u64 = days.parse().ok().filter(|&d| d >= 1).with_context(|| {
+                format!("EVENT_RETENTION_DAYS={days:?} is not a whole number >= 1")
+            })?;
+            config.event_retention = Duration::from_secs(days * 24 * 60 * 60);
         }
         Ok(config)
     }

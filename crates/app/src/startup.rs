@@ -13,9 +13,10 @@ use users::Users;
 
 use crate::Config;
 use crate::customers::UsersAsCustomers;
-use crate::routes;
+use crate::events;
 use crate::state::AppState;
 use crate::workflows::Workflows;
+use crate::{relay, routes};
 
 /// A built, bound, not-yet-serving service. `build` returns it so that callers (tests, `main`)
 /// know the real port before the first request, even when asked for port 0.
@@ -42,12 +43,16 @@ impl Application {
             .map_err(|e| anyhow::anyhow!("cannot open the database: {}", e.detail()))?;
         prepare_schema(&db, &config).await?;
 
-        let users = Users::new(db.clone());
+        let users = Users::new(db.clone(), events::user_outbox(config.faults.clone()));
         let ttl = chrono::Duration::from_std(config.idempotency_ttl)
             .context("IDEMPOTENCY_TTL_SECS is too large")?;
-        let orders = Orders::new(db.clone(), Arc::new(UsersAsCustomers(users.clone())))
-            .with_faults(config.faults.clone())
-            .with_idempotency_ttl(ttl);
+        let orders = Orders::new(
+            db.clone(),
+            Arc::new(UsersAsCustomers(users.clone())),
+            events::order_outbox(config.faults.clone()),
+        )
+        .with_faults(config.faults.clone())
+        .with_idempotency_ttl(ttl);
         let identity = Identity::new(
             db.clone(),
             IdentityConfig {
@@ -140,6 +145,30 @@ impl Application {
                 }
             },
         ));
+        let relay = self.config.nats_url.clone().map(|nats_url| {
+            let config = relay::RelayConfig {
+                nats_url,
+                poll_interval: std::time::Duration::from_millis(200),
+            };
+            tokio::spawn(relay::run(
+                self.db.clone(),
+                config,
+                self.config.faults.clone(),
+            ))
+        });
+        let (db, retention, relay_runs) = (
+            self.db.clone(),
+            self.config.event_retention,
+            relay.is_some(),
+        );
+        let purge_events = tokio::spawn(every(
+            EVENT_PURGE_INTERVAL,
+            "events past their retention",
+            move || {
+                let db = db.clone();
+                async move { relay::purge(&db, retention, relay_runs).await }
+            },
+        ));
         if let Ok(addr) = self.listener.local_addr() {
             tracing::info!(%addr, "listening");
         }
@@ -148,6 +177,10 @@ impl Application {
             .await;
         purge_keys.abort();
         purge_sessions.abort();
+        purge_events.abort();
+        if let Some(relay) = relay {
+            relay.abort();
+        }
         if let Err(err) = self.db.close().await {
             tracing::warn!(error = %err.detail(), "closing the pool failed");
         }
@@ -155,6 +188,9 @@ impl Application {
         served
     }
 }
+
+/// How often events past `EVENT_RETENTION_DAYS` are purged.
+const EVENT_PURGE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(60 * 60);
 
 async fn prepare_schema(db: &Db, config: &Config) -> anyhow::Result<()> {
     let pending = migration::pending(db).await?;

@@ -15,6 +15,7 @@ mod customers;
 mod domain;
 mod entity;
 mod error;
+mod events;
 pub mod faults;
 mod schema;
 mod service;
@@ -28,5 +29,6 @@ pub use domain::{
     OrderStatus, Placed, Quantity, Sku,
 };
 pub use error::OrdersError;
+pub use events::OrderEvent;
 pub use schema::declared_schema;
 pub use service::{Orders, purge_expired_idempotency_keys};

@@ -40,7 +40,11 @@ async fn list_query_uses_the_customer_index_without_sorting(backend: Backend) {
     let runner = migration::Runner::lock(test.url()).await.unwrap();
     runner.up(None).await.unwrap();
     runner.release().await.unwrap();
-    let orders = Orders::new(test.db().clone(), Arc::new(Everyone));
+    let orders = Orders::new(
+        test.db().clone(),
+        Arc::new(Everyone),
+        persistence::testing::outbox(),
+    );
     let ada = CustomerId::from_uuid(persistence::new_id());
     let bob = CustomerId::from_uuid(persistence::new_id());
     let mut last = None;

@@ -3,7 +3,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use persistence::{Db, Faults, Page, PageRequest, StoreError, Tx, new_id, now_utc};
+use persistence::{Db, Faults, Outbox, Page, PageRequest, StoreError, Tx, new_id, now_utc};
 use persistence_orm::{FromOrm, Orm};
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
@@ -15,7 +15,7 @@ use uuid::Uuid;
 use crate::entity::{idempotency_keys, order_items, orders};
 use crate::{
     Currency, CustomerId, CustomerStanding, Customers, IdempotencyKey, Money, NewOrder, Order,
-    OrderId, OrderItem, OrderStatus, OrdersError, Placed, Quantity, Sku, faults,
+    OrderEvent, OrderId, OrderItem, OrderStatus, OrdersError, Placed, Quantity, Sku, faults,
 };
 
 /// The orders context's public service. Cheap to clone: clones share the pool, the customers
@@ -25,10 +25,14 @@ use crate::{
 /// `purge_expired_idempotency_keys`) run on the pool, in their own transaction where they write
 /// more than one row. `cancel_pending_for_customer` is one step of a larger unit of work (a
 /// customer's deactivation) and takes the caller's [`Tx`]: the signature says who owns it.
+///
+/// Every change it commits appends its [`OrderEvent`] to the outbox in the same transaction
+/// (`order.placed`, `order.paid`, `order.shipped`, `order.cancelled`).
 #[derive(Clone)]
 pub struct Orders {
     db: Db,
     customers: Arc<dyn Customers>,
+    events: Outbox<OrderEvent>,
     faults: Faults,
     idempotency_ttl: chrono::Duration,
 }
@@ -48,11 +52,14 @@ impl Orders {
     /// otherwise: long enough to cover a client's retries, short enough to keep the table small.
     pub const DEFAULT_IDEMPOTENCY_TTL: chrono::Duration = chrono::Duration::hours(24);
 
-    /// A service over the given database, asking `customers` who may place orders.
-    pub fn new(db: Db, customers: Arc<dyn Customers>) -> Self {
+    /// A service over the given database, asking `customers` who may place orders and
+    /// appending its events to `events` (whose encoder the app supplies: this context does not
+    /// know the wire format of an order).
+    pub fn new(db: Db, customers: Arc<dyn Customers>, events: Outbox<OrderEvent>) -> Self {
         Self {
             db,
             customers,
+            events,
             faults: Faults::default(),
             idempotency_ttl: Self::DEFAULT_IDEMPOTENCY_TTL,
         }
@@ -181,19 +188,23 @@ impl Orders {
             }
         }
 
+        let order = Order {
+            id: OrderId::from_uuid(id),
+            customer_id: customer,
+            status: OrderStatus::Pending,
+            currency: order.currency().clone(),
+            total_cents: order.total(),
+            items: order.items().to_vec(),
+            version: 1,
+            created_at: now,
+            updated_at: now,
+        };
+        self.events
+            .append(&tx, &OrderEvent::Placed(order.clone()))
+            .await?;
         tx.commit().await?;
         Ok(Placed {
-            order: Order {
-                id: OrderId::from_uuid(id),
-                customer_id: customer,
-                status: OrderStatus::Pending,
-                currency: order.currency().clone(),
-                total_cents: order.total(),
-                items: order.items().to_vec(),
-                version: 1,
-                created_at: now,
-                updated_at: now,
-            },
+            order,
             replayed: false,
         })
     }
@@ -288,7 +299,8 @@ impl Orders {
     ///
     /// One conditional `UPDATE ... RETURNING`: the database checks the from-state (and the
     /// version) and applies the move atomically, so concurrent moves cannot both win. Only when
-    /// nothing was updated is the order read, to say why.
+    /// nothing was updated is the order read, to say why. The move and its event commit in one
+    /// transaction.
     ///
     /// With `owner`, the move applies only to that customer's order: another customer's order
     /// is [`OrdersError::NotFound`], exactly like a missing one, so ids cannot be probed. The
@@ -300,7 +312,8 @@ impl Orders {
         expected_version: Option<i64>,
         owner: Option<CustomerId>,
     ) -> Result<Order, OrdersError> {
-        let conn = self.db.orm();
+        let tx = self.db.begin().await?;
+        let conn = tx.orm();
         let sources: Vec<&'static str> = OrderStatus::sources_of(to)
             .into_iter()
             .map(|status| status.as_str())
@@ -327,12 +340,19 @@ impl Orders {
         if let Some(row) = updated.into_iter().next() {
             let mut lines = items_of(conn, vec![row.id]).await?;
             let items = lines.remove(&row.id).unwrap_or_default();
-            return to_order(row, items);
+            let order = to_order(row, items)?;
+            self.events
+                .append(&tx, &OrderEvent::reached(order.clone()))
+                .await?;
+            tx.commit().await?;
+            return Ok(order);
         }
         let current = orders::Entity::find_by_id(id.as_uuid())
             .one(conn)
             .await
-            .map_err(StoreError::from_orm)?
+            .map_err(StoreError::from_orm)?;
+        finish_read(tx).await;
+        let current = current
             .filter(|row| owner.is_none_or(|owner| row.user_id == owner.as_uuid()))
             .ok_or(OrdersError::NotFound(id))?;
         match expected_version {
@@ -348,14 +368,15 @@ impl Orders {
     }
 
     /// Cancels every pending order of `customer` as one step of the caller's transaction (a
-    /// customer's deactivation), bumping each one's version; returns how many were cancelled.
+    /// customer's deactivation), bumping each one's version and appending one
+    /// `order.cancelled` per order; returns how many were cancelled.
     /// Paid orders are left alone: money has changed hands, so they need a human decision.
     pub async fn cancel_pending_for_customer(
         &self,
         tx: &Tx,
         customer: CustomerId,
     ) -> Result<u64, OrdersError> {
-        let result = orders::Entity::update_many()
+        let rows = orders::Entity::update_many()
             .col_expr(
                 orders::Column::Status,
                 Expr::value(OrderStatus::Cancelled.as_str()),
@@ -367,10 +388,23 @@ impl Orders {
             .col_expr(orders::Column::UpdatedAt, Expr::value(now_utc()))
             .filter(orders::Column::UserId.eq(customer.as_uuid()))
             .filter(orders::Column::Status.eq(OrderStatus::Pending.as_str()))
-            .exec(tx.orm())
+            .exec_with_returning(tx.orm())
             .await
             .map_err(StoreError::from_orm)?;
-        Ok(result.rows_affected)
+        let cancelled = rows.len() as u64;
+        let mut lines = items_of(tx.orm(), rows.iter().map(|row| row.id).collect()).await?;
+        let mut orders = rows
+            .into_iter()
+            .map(|row| {
+                let items = lines.remove(&row.id).unwrap_or_default();
+                to_order(row, items)
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        // Oldest first: the same order in every run, for consumers and tests alike.
+        orders.sort_by_key(|order| order.id);
+        let events: Vec<OrderEvent> = orders.into_iter().map(OrderEvent::Cancelled).collect();
+        self.events.append_all(tx, &events).await?;
+        Ok(cancelled)
     }
 
     /// Forgets idempotency keys that expired at or before `now` (one `DELETE`, served by the

@@ -27,6 +27,7 @@ mod db;
 mod error;
 mod fault;
 mod ids;
+pub mod outbox;
 mod tx;
 
 #[cfg(any(test, feature = "testing"))]
@@ -39,4 +40,5 @@ pub use db::{Backend, Db, DbConfig, sqlite_file_path};
 pub use error::{StoreError, StoreErrorKind};
 pub use fault::{FaultPoint, Faults};
 pub use ids::{new_id, now_utc};
+pub use outbox::{DomainEvent, Event, EventData, Outbox};
 pub use tx::Tx;

@@ -268,6 +268,12 @@ macro_rules! both_backends {
     )+};
 }
 
+/// An outbox for a context's own tests. Its payload is only the event's subject: the real
+/// encoder (the resource's wire JSON) belongs to the app, and is tested there.
+pub fn outbox<E: crate::DomainEvent + 'static>() -> crate::Outbox<E> {
+    crate::Outbox::new(|event: &E| serde_json::json!({ "subject": event.subject() }))
+}
+
 #[cfg(test)]
 mod tests {
     use super::replace_database;

@@ -1,5 +1,8 @@
+use std::sync::{Mutex, PoisonError};
+
 use persistence_orm::{FromOrm, HoldsConnection, Transaction};
 use sea_orm::DatabaseTransaction;
+use uuid::Uuid;
 
 use crate::{Backend, StoreError};
 
@@ -12,6 +15,9 @@ use crate::{Backend, StoreError};
 pub struct Tx {
     inner: Transaction,
     backend: Backend,
+    /// Ids of the events appended in this transaction, in append order: [`Tx::commit`] gives
+    /// them their feed positions (see [`crate::outbox`]).
+    appended: Mutex<Vec<Uuid>>,
 }
 
 impl Tx {
@@ -19,11 +25,20 @@ impl Tx {
         Self {
             inner: Transaction::new(inner),
             backend,
+            appended: Mutex::new(Vec::new()),
         }
     }
 
     /// Makes every write of this transaction durable and visible.
+    ///
+    /// A transaction that appended events first gives them their feed positions, under a lock
+    /// held until this commit completes, so that feed order is commit order.
     pub async fn commit(self) -> Result<(), StoreError> {
+        let appended =
+            std::mem::take(&mut *self.appended.lock().unwrap_or_else(PoisonError::into_inner));
+        if !appended.is_empty() {
+            crate::outbox::seal(&self, &appended).await?;
+        }
         self.inner
             .into_inner()
             .commit()
@@ -46,6 +61,14 @@ impl Tx {
     /// The engine behind this transaction.
     pub fn backend(&self) -> Backend {
         self.backend
+    }
+
+    /// Records an event appended in this transaction, for [`Tx::commit`] to position.
+    pub(crate) fn appended(&self, id: Uuid) {
+        self.appended
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(id);
     }
 }
 

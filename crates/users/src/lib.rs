@@ -9,6 +9,7 @@
 mod domain;
 mod entity;
 mod error;
+mod events;
 mod schema;
 mod service;
 
@@ -17,5 +18,6 @@ mod query_plan_tests;
 
 pub use domain::{DisplayName, Email, NewUser, User, UserId, UserStatus};
 pub use error::UsersError;
+pub use events::UserEvent;
 pub use schema::declared_schema;
 pub use service::Users;

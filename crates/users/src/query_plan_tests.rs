@@ -20,7 +20,7 @@ async fn list_query_walks_the_primary_key_index(backend: Backend) {
     let runner = migration::Runner::lock(test.url()).await.unwrap();
     runner.up(None).await.unwrap();
     runner.release().await.unwrap();
-    let users = Users::new(test.db().clone());
+    let users = Users::new(test.db().clone(), persistence::testing::outbox());
     let mut registered = Vec::new();
     for i in 0..50 {
         let new = NewUser {

@@ -1,4 +1,4 @@
-use persistence::{Db, Page, PageRequest, StoreError, Tx, new_id, now_utc};
+use persistence::{Db, Outbox, Page, PageRequest, StoreError, Tx, new_id, now_utc};
 use persistence_orm::{FromOrm, Orm};
 use sea_orm::sea_query::{Expr, ExprTrait, Func};
 use sea_orm::{
@@ -7,7 +7,7 @@ use sea_orm::{
 };
 
 use crate::entity::{self, Column, Entity};
-use crate::{DisplayName, Email, NewUser, User, UserId, UserStatus, UsersError};
+use crate::{DisplayName, Email, NewUser, User, UserEvent, UserId, UserStatus, UsersError};
 
 /// The users context's public service.
 ///
@@ -15,15 +15,20 @@ use crate::{DisplayName, Email, NewUser, User, UserId, UserStatus, UsersError};
 /// own implicit transaction. Operations that are meant to be one step of a larger unit of work
 /// (`deactivate`, `lock_standing`) take the caller's [`Tx`]: the signature says who owns the
 /// transaction.
+///
+/// Every change it commits appends its [`UserEvent`] to the outbox in the same transaction
+/// (`user.registered`, `user.deactivated`).
 #[derive(Debug, Clone)]
 pub struct Users {
     db: Db,
+    events: Outbox<UserEvent>,
 }
 
 impl Users {
-    /// A service over the given database.
-    pub fn new(db: Db) -> Self {
-        Self { db }
+    /// A service over the given database, appending its events to `events` (whose encoder the
+    /// app supplies: this context does not know the wire format of a user).
+    pub fn new(db: Db, events: Outbox<UserEvent>) -> Self {
+        Self { db, events }
     }
 
     /// Registers a user in a transaction of its own. A second registration with the same
@@ -49,7 +54,13 @@ impl Users {
             updated_at: Set(now),
         };
         match row.insert(tx.orm()).await {
-            Ok(model) => to_user(model),
+            Ok(model) => {
+                let user = to_user(model)?;
+                self.events
+                    .append(tx, &UserEvent::Registered(user.clone()))
+                    .await?;
+                Ok(user)
+            }
             Err(err) => {
                 let err = StoreError::from_orm(err);
                 if err.is_unique_violation() {
@@ -161,7 +172,13 @@ impl Users {
             .await
             .map_err(StoreError::from_orm)?;
         match updated.into_iter().next() {
-            Some(model) => to_user(model),
+            Some(model) => {
+                let user = to_user(model)?;
+                self.events
+                    .append(tx, &UserEvent::Deactivated(user.clone()))
+                    .await?;
+                Ok(user)
+            }
             None => find(conn, id).await?.ok_or(UsersError::NotFound(id)),
         }
     }

@@ -1,6 +1,7 @@
 //! Routes and the middleware stack around them.
 
 mod docs;
+mod events;
 mod health;
 mod orders;
 mod sessions;
@@ -38,6 +39,7 @@ pub(crate) fn api() -> OpenApiRouter<AppState> {
         .merge(users::routes())
         .merge(orders::routes())
         .merge(sessions::routes())
+        .merge(events::routes())
         .merge(docs::routes())
 }
 

@@ -6,6 +6,7 @@
 //! can be renamed on the wire without touching a context, and vice versa.
 
 pub(crate) mod check;
+mod events;
 mod orders;
 mod sessions;
 mod users;
@@ -16,6 +17,7 @@ use utoipa::ToSchema;
 use crate::AppError;
 use crate::problems::FieldError;
 
+pub(crate) use events::{EventBody, EventPage};
 pub(crate) use orders::{OrderBody, OrderPage, PlaceOrderRequest};
 pub(crate) use sessions::{SessionBody, SignInRequest};
 pub(crate) use users::{RenameUserRequest, SignUpRequest, UserBody, UserPage};

@@ -125,7 +125,11 @@ pub async fn setup(backend: Backend) -> Option<Ctx> {
     let customers = Arc::new(FakeCustomers::default());
     let mut db = test.db().clone();
     let statements = db.count_statements();
-    let orders = Orders::new(db.clone(), customers.clone());
+    let orders = Orders::new(
+        db.clone(),
+        customers.clone(),
+        persistence::testing::outbox(),
+    );
     Some(Ctx {
         test,
         statements,

@@ -7,6 +7,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod common;
+mod events;
 mod idempotency;
 mod lifecycle;
 mod listing;

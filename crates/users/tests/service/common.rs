@@ -13,7 +13,7 @@ pub async fn setup(backend: Backend) -> Option<(TestDatabase, Users)> {
     let runner = migration::Runner::lock(test.url()).await.unwrap();
     runner.up(None).await.unwrap();
     runner.release().await.unwrap();
-    let users = Users::new(test.db().clone());
+    let users = Users::new(test.db().clone(), persistence::testing::outbox());
     Some((test, users))
 }
 

@@ -1,0 +1,46 @@
+//! The encoders of the contexts' integration events: the `data` of each event is the resource
+//! as the HTTP API shows it, so a consumer of the feed or the stream reads the same JSON as a
+//! client of `GET /v1/users/{id}` or `GET /v1/orders/{id}` (without the user's `role`, which
+//! belongs to the identity context and is not part of a users event).
+//!
+//! The contexts emit plain typed events and know no JSON; the app hands each context an
+//! [`Outbox`] built here (see `persistence::outbox` for the design).
+
+use orders::{Order, OrderEvent};
+use persistence::{Faults, Outbox};
+use serde_json::{Value, json};
+use users::{User, UserEvent, UserStatus};
+
+use crate::wire::OrderBody;
+
+/// The users context's outbox: events carry the user as JSON.
+pub fn user_outbox(faults: Faults) -> Outbox<UserEvent> {
+    Outbox::new(|event: &UserEvent| user_json(event.user())).with_faults(faults)
+}
+
+/// The orders context's outbox: events carry the order (with its lines) as JSON.
+pub fn order_outbox(faults: Faults) -> Outbox<OrderEvent> {
+    Outbox::new(|event: &OrderEvent| order_json(event.order())).with_faults(faults)
+}
+
+/// A user as the HTTP API shows it, less the role.
+pub fn user_json(user: &User) -> Value {
+    let status = match user.status {
+        UserStatus::Active => "active",
+        UserStatus::Deactivated => "deactivated",
+    };
+    json!({
+        "id": user.id.as_uuid(),
+        "email": user.email.as_str(),
+        "display_name": user.display_name.as_str(),
+        "status": status,
+        "version": user.version,
+        "created_at": user.created_at,
+        "updated_at": user.updated_at,
+    })
+}
+
+/// An order as the HTTP API shows it: the very wire type `GET /v1/orders/{id}` answers with.
+pub fn order_json(order: &Order) -> Value {
+    serde_json::to_value(OrderBody::from(order.clone())).unwrap_or(Value::Null)
+}

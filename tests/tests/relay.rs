@@ -1,0 +1,388 @@
+//! The NATS JetStream relay, black-box: each test starts its own `nats-server -js` on a free
+//! port with its store in a temporary directory, runs the service with `NATS_URL` pointing at
+//! it, and reads what reached the stream. Every wait is for a condition, with a deadline.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::collections::{HashMap, HashSet};
+use std::future::Future;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use app::relay::{self, STREAM};
+use common::{Account, TestApp, spawn_with};
+use futures::StreamExt;
+use persistence::Backend;
+use persistence::outbox;
+use serde_json::Value;
+
+persistence::both_backends!(
+    a_crash_after_publish_republishes_and_the_stream_stores_once,
+    nats_down_under_load_loses_nothing_and_duplicates_nothing,
+);
+
+const DEADLINE: Duration = Duration::from_secs(60);
+
+/// Polls `condition` until it holds; fails the test after [`DEADLINE`].
+async fn wait_until<F, Fut>(what: &str, mut condition: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let start = Instant::now();
+    while !condition().await {
+        assert!(start.elapsed() < DEADLINE, "timed out waiting until {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// A `nats-server -js` of this test's own, stopped on drop.
+struct Nats {
+    port: u16,
+    store: tempfile::TempDir,
+    child: Option<Child>,
+}
+
+impl Nats {
+    async fn start() -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let mut nats = Self {
+            port,
+            store: tempfile::tempdir().unwrap(),
+            child: None,
+        };
+        nats.restart().await;
+        nats
+    }
+
+    fn url(&self) -> String {
+        format!("nats://127.0.0.1:{}", self.port)
+    }
+
+    /// Starts the server (again, on the same port and store) and waits until it answers.
+    async fn restart(&mut self) {
+        let child = Command::new("nats-server")
+            .args([
+                "-js",
+                "-a",
+                "127.0.0.1",
+                "-p",
+                &self.port.to_string(),
+                "-sd",
+            ])
+            .arg(self.store.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("nats-server is installed");
+        self.child = Some(child);
+        let url = self.url();
+        wait_until("nats-server accepts connections", || {
+            let url = url.clone();
+            async move { async_nats::connect(url).await.is_ok() }
+        })
+        .await;
+    }
+
+    fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            child.kill().unwrap();
+            child.wait().unwrap();
+        }
+    }
+
+    async fn jetstream(&self) -> async_nats::jetstream::Context {
+        async_nats::jetstream::new(async_nats::connect(self.url()).await.unwrap())
+    }
+
+    /// Every message of the stream, in stream order: (subject, Nats-Msg-Id, envelope).
+    async fn stored(&self) -> Vec<(String, String, Value)> {
+        let js = self.jetstream().await;
+        let Ok(mut stream) = js.get_stream(STREAM).await else {
+            return Vec::new();
+        };
+        let last = stream.info().await.unwrap().state.last_sequence;
+        let mut messages = Vec::new();
+        for sequence in 1..=last {
+            let message = stream.get_raw_message(sequence).await.unwrap();
+            let id = message
+                .headers
+                .get(async_nats::header::NATS_MESSAGE_ID)
+                .unwrap()
+                .to_string();
+            let envelope: Value = serde_json::from_slice(&message.payload).unwrap();
+            messages.push((message.subject.to_string(), id, envelope));
+        }
+        messages
+    }
+}
+
+impl Drop for Nats {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+async fn spawn_relaying(backend: Backend, nats: &Nats) -> Option<TestApp> {
+    let url = nats.url();
+    spawn_with(backend, move |config| config.nats_url = Some(url)).await
+}
+
+async fn unpublished(app: &TestApp) -> u64 {
+    outbox::unpublished_count(app.database.db()).await.unwrap()
+}
+
+/// The feed's event ids, in commit order (read through persistence: the relay tests need no
+/// admin).
+async fn feed_ids(app: &TestApp) -> Vec<String> {
+    let mut ids = Vec::new();
+    let mut after = 0;
+    loop {
+        let page = outbox::read(
+            app.database.db(),
+            after,
+            persistence::Limit::new(100).unwrap(),
+        )
+        .await
+        .unwrap();
+        if let Some(last) = page.items.last() {
+            after = last.position;
+        }
+        let done = page.next.is_none();
+        ids.extend(page.items.into_iter().map(|e| e.id.to_string()));
+        if done {
+            return ids;
+        }
+    }
+}
+
+/// Asserts the stream holds exactly the feed: every event once, with its id as `Nats-Msg-Id`,
+/// on `orders_backend.<type>`, and on each subject in commit order.
+async fn assert_stream_is_the_feed(app: &TestApp, nats: &Nats) {
+    let feed = feed_ids(app).await;
+    let stored = nats.stored().await;
+    let ids: Vec<&String> = stored.iter().map(|(_, id, _)| id).collect();
+    assert_eq!(
+        ids.iter().collect::<HashSet<_>>().len(),
+        ids.len(),
+        "no event twice in the stream"
+    );
+    assert_eq!(stored.len(), feed.len(), "every event in the stream");
+    let rank: HashMap<&String, usize> = feed.iter().enumerate().map(|(i, id)| (id, i)).collect();
+    let mut last_on_subject: HashMap<&str, usize> = HashMap::new();
+    for (subject, id, envelope) in &stored {
+        assert_eq!(&envelope["id"], id.as_str());
+        assert_eq!(
+            subject,
+            &relay::subject_of(envelope["type"].as_str().unwrap())
+        );
+        let position = rank[id];
+        if let Some(previous) = last_on_subject.insert(subject, position) {
+            assert!(previous < position, "{subject}: commit order");
+        }
+    }
+}
+
+async fn a_crash_after_publish_republishes_and_the_stream_stores_once(backend: Backend) {
+    let nats = Nats::start().await;
+    // Watch every publish on the wire (JetStream dedup does not hide copies from core
+    // subscribers), to see the re-sends.
+    let watcher = async_nats::connect(nats.url()).await.unwrap();
+    let mut wire = watcher.subscribe("orders_backend.>").await.unwrap();
+    let Some(app) = spawn_relaying(backend, &nats).await else {
+        return;
+    };
+    app.faults.arm(relay::faults::AFTER_PUBLISH);
+    let ada: Account = app.create_user("ada@example.com").await;
+    app.create_order(&ada).await;
+    let events = feed_ids(&app).await;
+    assert_eq!(events.len(), 2);
+
+    // Published, acknowledged, never marked: published again, and again.
+    let mut sent: HashMap<String, usize> = HashMap::new();
+    while sent.values().filter(|&&n| n >= 2).count() < events.len() {
+        let message = tokio::time::timeout(DEADLINE, wire.next())
+            .await
+            .expect("the relay re-sends")
+            .unwrap();
+        let id = message
+            .headers
+            .unwrap()
+            .get(async_nats::header::NATS_MESSAGE_ID)
+            .unwrap()
+            .to_string();
+        *sent.entry(id).or_default() += 1;
+    }
+    assert_eq!(unpublished(&app).await, 2, "still waiting to be marked");
+    assert_eq!(nats.stored().await.len(), 2, "stored once all the same");
+
+    app.faults.disarm(relay::faults::AFTER_PUBLISH);
+    wait_until("every event is marked sent", || async {
+        unpublished(&app).await == 0
+    })
+    .await;
+    assert_stream_is_the_feed(&app, &nats).await;
+}
+
+async fn nats_down_under_load_loses_nothing_and_duplicates_nothing(backend: Backend) {
+    let mut nats = Nats::start().await;
+    let Some(app) = spawn_relaying(backend, &nats).await else {
+        return;
+    };
+    let ada = app.create_user("ada@example.com").await;
+    wait_until("the relay is caught up", || async {
+        unpublished(&app).await == 0 && !nats_stored_is_empty(&nats).await
+    })
+    .await;
+
+    // Load: a customer placing and paying orders all along.
+    let (stop, mut stopped) = tokio::sync::watch::channel(false);
+    let load = {
+        let client = app.client.clone();
+        let base = app.address.clone();
+        let token = ada.token.clone();
+        tokio::spawn(async move {
+            let mut changes = 0;
+            while !*stopped.borrow_and_update() {
+                let order: Value = client
+                    .post(format!("{base}/v1/orders"))
+                    .bearer_auth(&token)
+                    .json(&serde_json::json!({
+                        "currency": "EUR",
+                        "items": [{ "sku": "SKU-1", "quantity": 1, "unit_price_cents": 100 }]
+                    }))
+                    .send()
+                    .await
+                    .unwrap()
+                    .json()
+                    .await
+                    .unwrap();
+                let id = order["id"].as_str().unwrap();
+                let paid = client
+                    .post(format!("{base}/v1/orders/{id}/pay"))
+                    .bearer_auth(&token)
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(paid.status(), 200, "the API works while NATS is down");
+                changes += 2;
+            }
+            changes
+        })
+    };
+
+    wait_until("some events reached the stream under load", || async {
+        nats.stored().await.len() >= 5
+    })
+    .await;
+    nats.kill();
+    let waiting = unpublished(&app).await;
+    wait_until(
+        "events pile up in the outbox while NATS is down",
+        || async { unpublished(&app).await >= waiting + 10 },
+    )
+    .await;
+    nats.restart().await;
+    wait_until("the relay publishes again", || async {
+        nats.stored().await.len() > 5
+    })
+    .await;
+    stop.send(true).unwrap();
+    let changes = load.await.unwrap();
+    assert!(changes >= 10);
+    wait_until("every event is marked sent", || async {
+        unpublished(&app).await == 0
+    })
+    .await;
+    assert_stream_is_the_feed(&app, &nats).await;
+}
+
+async fn nats_stored_is_empty(nats: &Nats) -> bool {
+    nats.stored().await.is_empty()
+}
+
+/// Two instances of the service, each with its relay, on one PostgreSQL database: the lease
+/// lets one publish at a time, so every event is sent exactly once, in order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_instances_on_one_postgres_publish_each_event_once() {
+    let nats = Nats::start().await;
+    let watcher = async_nats::connect(nats.url()).await.unwrap();
+    // Everything on the server, so that a marker outside the stream's subjects arrives on the
+    // same subscription, in order.
+    let mut wire = watcher.subscribe(">").await.unwrap();
+    let Some(app) = spawn_relaying(Backend::Postgres, &nats).await else {
+        return;
+    };
+    let url = nats.url();
+    let second = common::start(app.database.url(), move |config| {
+        config.nats_url = Some(url)
+    })
+    .await;
+    let ada = app.create_user("ada@example.com").await;
+    let mut orders = Vec::new();
+    for i in 0..10 {
+        // Alternate between the instances, as a load balancer would.
+        let base = if i % 2 == 0 {
+            &app.address
+        } else {
+            &second.address
+        };
+        let response = app
+            .client
+            .post(format!("{base}/v1/orders"))
+            .bearer_auth(&ada.token)
+            .json(&serde_json::json!({
+                "currency": "EUR",
+                "items": [{ "sku": "SKU-1", "quantity": 1, "unit_price_cents": 100 }]
+            }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 201);
+        orders.push(response);
+    }
+    wait_until("every event is marked sent", || async {
+        unpublished(&app).await == 0
+    })
+    .await;
+    let feed = feed_ids(&app).await;
+    assert_eq!(feed.len(), 11);
+    // Nothing more is coming: a further publish would be a second send. A marker published
+    // now arrives after every earlier publish, so everything before it is everything sent.
+    watcher.flush().await.unwrap();
+    watcher
+        .publish("relay_test.marker", "end".into())
+        .await
+        .unwrap();
+    let mut sent = Vec::new();
+    loop {
+        let message = tokio::time::timeout(DEADLINE, wire.next())
+            .await
+            .expect("the marker arrives")
+            .unwrap();
+        if message.subject.as_str() == "relay_test.marker" {
+            break;
+        }
+        if !message.subject.starts_with("orders_backend.") {
+            continue; // JetStream API traffic and acks.
+        }
+        sent.push(
+            message
+                .headers
+                .unwrap()
+                .get(async_nats::header::NATS_MESSAGE_ID)
+                .unwrap()
+                .to_string(),
+        );
+    }
+    assert_eq!(sent, feed, "each event sent once, in commit order");
+    assert_stream_is_the_feed(&app, &nats).await;
+    let _ = second.shutdown.send(());
+    let _ = second.server.await;
+}
