@@ -43,6 +43,9 @@ async fn migrated_databases_agree_and_the_snapshot_sees_everything(backend: Back
         names,
         [
             "credentials",
+            "event_positions",
+            "event_relay_lease",
+            "events",
             "idempotency_keys",
             "order_items",
             "orders",

@@ -231,10 +231,7 @@ pub async fn check_report(url: &str) -> anyhow::Result<CheckReport> {
         .with_subscriber(NoSubscriber::default()),
         in_scratch(url, "the entities' schema", async |scratch| {
             let db = Db::connect(scratch).await?;
-            let statements: Vec<String> = BoundedContext::ALL
-                .iter()
-                .flat_map(|context| context.declared_schema(backend))
-                .collect();
+            let statements = declared_schema(backend);
             let built = drift::execute_script(&db, &statements).await;
             let snapshot = match built {
                 Ok(()) => drift::snapshot(&db).await,
@@ -346,6 +343,19 @@ fn engine_name(backend: persistence::Backend) -> &'static str {
     }
 }
 
+/// The schema every entity declares: the outbox's (persistence owns it) and each context's, in
+/// an order that runs as is on an empty database.
+fn declared_schema(backend: persistence::Backend) -> Vec<String> {
+    persistence::outbox::declared_schema(backend)
+        .into_iter()
+        .chain(
+            BoundedContext::ALL
+                .iter()
+                .flat_map(|context| context.declared_schema(backend)),
+        )
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     //! `migrate check` as an operator sees it, on each engine: the report it prints and whether
@@ -397,8 +407,8 @@ mod tests {
             stdout,
             format!(
                 "up to date: no pending migrations\n\
-                 migrations and entities agree on {engine} (7 tables)\n\
-                 live schema matches the migrations (7 tables)\n"
+                 migrations and entities agree on {engine} (10 tables)\n\
+                 live schema matches the migrations (10 tables)\n"
             )
         );
         // The scratch databases were built elsewhere: the target is exactly as it was.
@@ -456,10 +466,10 @@ mod tests {
         let (code, stdout) = run_check(test.url()).await;
         assert_eq!(code, 1, "{stdout}");
         let lines: Vec<&str> = stdout.lines().collect();
-        assert_eq!(lines[0], "4 pending migration(s):");
+        assert_eq!(lines[0], "5 pending migration(s):");
         assert!(lines.contains(&"pending  m20261125_000001_users_create_users"));
         let agree = format!(
-            "migrations and entities agree on {} (7 tables)",
+            "migrations and entities agree on {} (10 tables)",
             engine_name(backend)
         );
         assert!(lines.contains(&agree.as_str()), "{stdout}");
@@ -489,12 +499,8 @@ mod tests {
         dir
     }
 
-    /// Every context's declared schema, in the order `migrate check` builds it.
     fn declared(backend: Backend) -> Vec<String> {
-        BoundedContext::ALL
-            .iter()
-            .flat_map(|context| context.declared_schema(backend))
-            .collect()
+        super::declared_schema(backend)
     }
 
     async fn entities_declare_the_schema_the_migrations_build(backend: Backend) {
@@ -512,7 +518,7 @@ mod tests {
 
         let expected = snapshot(migrated.db()).await.unwrap();
         let declared = snapshot(entities.db()).await.unwrap();
-        assert_eq!(declared.tables.len(), 7);
+        assert_eq!(declared.tables.len(), 10);
         assert_eq!(compare(&expected, &declared, Scope::Declarable), []);
         // What entities cannot declare (CHECKs, the lower(email) and composite indexes) is out of
         // this comparison's scope, not accidentally equal.

@@ -9,12 +9,15 @@ pub(crate) mod events {
     pub struct Model {
         #[sea_orm(primary_key, auto_increment = false)]
         pub id: Uuid,
+        #[sea_orm(unique)]
         pub position: Option<i64>,
-        #[sea_orm(column_name = "type")]
+        #[sea_orm(column_name = "type", column_type = "String(StringLen::N(64))")]
         pub event_type: String,
         pub subject: Uuid,
         pub time: DateTimeUtc,
+        #[sea_orm(column_type = "Text")]
         pub data: String,
+        #[sea_orm(indexed)]
         pub published_at: Option<DateTimeUtc>,
     }
 

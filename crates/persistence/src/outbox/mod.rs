@@ -294,6 +294,22 @@ pub fn position_of(cursor: &Cursor) -> Result<i64, CursorError> {
     i64::try_from(position).map_err(|_| CursorError)
 }
 
+/// The `CREATE TABLE`/`CREATE INDEX` statements the outbox's entities declare on `backend`, as
+/// plain SQL: `cargo xtask migrate check` compares them with what the migrations build, as it
+/// does each context's `declared_schema`.
+pub fn declared_schema(backend: Backend) -> Vec<String> {
+    let engine = match backend {
+        Backend::Sqlite => sea_orm::DbBackend::Sqlite,
+        Backend::Postgres => sea_orm::DbBackend::Postgres,
+    };
+    [
+        persistence_orm::entity_schema(engine, events::Entity),
+        persistence_orm::entity_schema(engine, event_positions::Entity),
+        persistence_orm::entity_schema(engine, event_relay_lease::Entity),
+    ]
+    .concat()
+}
+
 /// Committed events after `after` (0: from the start), in commit order, one page at a time.
 pub async fn read(db: &Db, after: i64, limit: Limit) -> Result<Page<Event>, StoreError> {
     let rows = events::Entity::find()
