@@ -146,6 +146,38 @@ macro_rules! statements {
                 Ok(())
             }
 
+            /// The outbox's part of a change: the event row, then (as `Tx::commit` does) a
+            /// commit position from the counter row.
+            async fn append_event(
+                conn: &mut <$pool as PoolRow>::Connection,
+                event_type: &str,
+                subject: Uuid,
+                data: &str,
+            ) -> anyhow::Result<()> {
+                let id = Uuid::now_v7();
+                sqlx::query(
+                    "INSERT INTO events (id, type, subject, time, data) VALUES ($1, $2, $3, $4, $5)",
+                )
+                .bind(id)
+                .bind(event_type)
+                .bind(subject)
+                .bind(Utc::now())
+                .bind(data)
+                .execute(&mut *conn)
+                .await?;
+                let (last,): (i64,) = sqlx::query_as(
+                    "UPDATE event_positions SET last = last + 1 WHERE id = 1 RETURNING last",
+                )
+                .fetch_one(&mut *conn)
+                .await?;
+                sqlx::query("UPDATE events SET position = $1 WHERE id = $2")
+                    .bind(last)
+                    .bind(id)
+                    .execute(&mut *conn)
+                    .await?;
+                Ok(())
+            }
+
             pub async fn get_order(pool: &$pool, digest: &[u8], order: Uuid) -> anyhow::Result<()> {
                 authenticate(pool, digest).await?;
                 let row = sqlx::query(concat!("SELECT ", order_columns!(), " FROM orders WHERE id = $1 LIMIT 1"))
@@ -231,6 +263,7 @@ macro_rules! statements {
                     .bind(id)
                     .execute(&mut *conn)
                     .await?;
+                    append_event(&mut conn, "order.placed", id, ORDER_DATA).await?;
                     anyhow::Ok(())
                 }
                 .await;
@@ -267,6 +300,7 @@ macro_rules! statements {
                     .bind(now)
                     .execute(&mut *conn)
                     .await?;
+                    append_event(&mut conn, "user.registered", id, USER_DATA).await?;
                     anyhow::Ok(())
                 }
                 .await;
@@ -278,18 +312,26 @@ macro_rules! statements {
     };
 }
 
-/// The row type of a pool, so the stamped-out readers can name it.
+/// The row and connection types of a pool, so the stamped-out code can name them.
 pub trait PoolRow {
     type Row: sqlx::Row;
+    type Connection;
 }
 
 impl PoolRow for sqlx::PgPool {
     type Row = sqlx::postgres::PgRow;
+    type Connection = sqlx::PgConnection;
 }
 
 impl PoolRow for sqlx::SqlitePool {
     type Row = sqlx::sqlite::SqliteRow;
+    type Connection = sqlx::SqliteConnection;
 }
+
+/// An event's `data` of the size the service writes for a three-line order.
+const ORDER_DATA: &str = r#"{"id":"01937a0e-8b1a-7d2e-8f3a-1c4d5e6f7081","user_id":"01937a0e-8b1a-7d2e-8f3a-1c4d5e6f7082","status":"pending","currency":"EUR","total_cents":3500,"items":[{"sku":"SKU-1","quantity":1,"unit_price_cents":250},{"sku":"SKU-2","quantity":2,"unit_price_cents":500},{"sku":"SKU-3","quantity":3,"unit_price_cents":750}],"version":1,"created_at":"2026-11-26T09:30:00.123456Z","updated_at":"2026-11-26T09:30:00.123456Z"}"#;
+/// An event's `data` of the size the service writes for a new user.
+const USER_DATA: &str = r#"{"id":"01937a0e-8b1a-7d2e-8f3a-1c4d5e6f7081","email":"0193@signup.example","display_name":"Bench sign-up","status":"active","version":1,"created_at":"2026-11-26T09:30:00.123456Z","updated_at":"2026-11-26T09:30:00.123456Z"}"#;
 
 statements!(pg, sqlx::PgPool, "BEGIN", " FOR SHARE");
 statements!(lite, sqlx::SqlitePool, "BEGIN IMMEDIATE", "");
