@@ -1,13 +1,21 @@
-//! Configuration from the environment, read once at start-up.
+//! Configuration from the environment (or the matching `--flags`), read once at start-up.
+//!
+//! Every setting is one annotated field of [`Config`]: its variable, its type, its range, its
+//! default and its `--help` line live together, and clap refuses a bad value before anything
+//! starts (exit code 2, a message naming the variable). The ranges are what keeps a value from
+//! panicking later: no zero interval for a timer, no TTL whose date arithmetic overflows.
 
+use std::ffi::OsStr;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use anyhow::Context;
+use clap::builder::{PossibleValuesParser, TypedValueParser};
+use clap::error::ErrorKind;
+use clap::{Arg, Command, CommandFactory, FromArgMatches, Parser, ValueEnum};
 use persistence::{CursorCodec, Faults};
 
 /// How log lines are written.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum LogFormat {
     /// One JSON object per line, for log shippers.
     Json,
@@ -15,42 +23,97 @@ pub enum LogFormat {
     Pretty,
 }
 
+/// One minute, hour, day and year in seconds, for the ranges below.
+const MINUTE: u64 = 60;
+const HOUR: u64 = 60 * MINUTE;
+const DAY: u64 = 24 * HOUR;
+const YEAR: u64 = 365 * DAY;
+
 /// Everything the service needs to start.
-#[derive(Debug, Clone)]
+///
+/// Tests build one in code with [`Config::new`] and change fields directly; the service reads
+/// it with [`Config::from_env`]. Adding a setting is adding one annotated field here (and its
+/// default in [`Config::new`]).
+#[derive(Debug, Clone, Parser)]
+#[command(
+    name = "app",
+    version,
+    about = "The order-management service.",
+    long_about = "The order-management service. Every setting is read from its environment \
+                  variable (or the matching flag); a bad value stops the service at start with \
+                  exit code 2 and a message naming the variable. RUST_LOG filters the logs."
+)]
 pub struct Config {
-    /// `DATABASE_URL`; default the embedded SQLite file `data/app.db` (created if missing).
+    /// Database: `sqlite://…` (created if missing) or `postgres://…`.
+    #[arg(long, env = "DATABASE_URL", default_value = DEFAULT_DATABASE_URL)]
     pub database_url: String,
-    /// `BIND_ADDR`; default `127.0.0.1:8080`. Port 0 picks a free port (tests).
+    /// Listen address; port 0 picks a free port.
+    #[arg(long, env = "BIND_ADDR", default_value = "127.0.0.1:8080")]
     pub bind_addr: SocketAddr,
-    /// `LOG_FORMAT=json|pretty`; default pretty.
+    /// Log lines as `json` (one object per line) or `pretty`.
+    #[arg(long, env = "LOG_FORMAT", value_enum, default_value = "pretty")]
     pub log_format: LogFormat,
-    /// `MIGRATE_ON_START=1` lets the service apply pending migrations on PostgreSQL too.
+    /// Let the service apply pending migrations on PostgreSQL too (true/false, 1/0, yes/no).
+    #[arg(long, env = "MIGRATE_ON_START", default_value = "false", action = clap::ArgAction::Set,
+        value_parser = boolean())]
     pub migrate_on_start: bool,
-    /// `REQUEST_TIMEOUT_SECS`; default 30.
+    /// Requests running longer are answered 408 (1 s to 1 h).
+    #[arg(long = "request-timeout-secs", env = "REQUEST_TIMEOUT_SECS", default_value = "30",
+        value_parser = seconds(1, HOUR))]
     pub request_timeout: Duration,
-    /// `IDEMPOTENCY_TTL_SECS`: how long an `Idempotency-Key` is remembered; default 24 h.
+    /// A connection that has started a request but not finished its headers within this
+    /// long is closed (1 s to 5 min).
+    #[arg(long = "header-read-timeout-secs", env = "HEADER_READ_TIMEOUT_SECS",
+        default_value = "10", value_parser = seconds(1, 5 * MINUTE))]
+    pub header_read_timeout: Duration,
+    /// A keep-alive connection with no request for this long is closed (1 s to 1 h).
+    #[arg(long = "idle-timeout-secs", env = "IDLE_TIMEOUT_SECS", default_value = "60",
+        value_parser = seconds(1, HOUR))]
+    pub idle_timeout: Duration,
+    /// After SIGTERM, in-flight requests get this long to finish before the process exits
+    /// anyway (1 s to 1 h).
+    #[arg(long = "shutdown-grace-secs", env = "SHUTDOWN_GRACE_SECS", default_value = "30",
+        value_parser = seconds(1, HOUR))]
+    pub shutdown_grace: Duration,
+    /// How long an `Idempotency-Key` is remembered (1 s to 10 years).
+    #[arg(long = "idempotency-ttl-secs", env = "IDEMPOTENCY_TTL_SECS", default_value = "86400",
+        value_parser = seconds(1, 10 * YEAR))]
     pub idempotency_ttl: Duration,
-    /// `IDEMPOTENCY_PURGE_INTERVAL_SECS`: how often expired keys are purged; default 1 h.
+    /// How often expired idempotency keys are purged (1 s to 7 days).
+    #[arg(long = "idempotency-purge-interval-secs", env = "IDEMPOTENCY_PURGE_INTERVAL_SECS",
+        default_value = "3600", value_parser = seconds(1, 7 * DAY))]
     pub idempotency_purge_interval: Duration,
-    /// `SESSION_TTL_SECS`: how long a bearer token works after sign-in; default 24 h.
+    /// How long a bearer token works after sign-in (1 s to 1 year).
+    #[arg(long = "session-ttl-secs", env = "SESSION_TTL_SECS", default_value = "86400",
+        value_parser = seconds(1, YEAR))]
     pub session_ttl: Duration,
-    /// `SESSION_PURGE_INTERVAL_SECS`: how often expired sessions are purged; default 1 h.
+    /// How often expired sessions and stale sign-in failures are purged (1 s to 7 days).
+    #[arg(long = "session-purge-interval-secs", env = "SESSION_PURGE_INTERVAL_SECS",
+        default_value = "3600", value_parser = seconds(1, 7 * DAY))]
     pub session_purge_interval: Duration,
-    /// `PASSWORD_HASH_CONCURRENCY`: argon2 computations at once (each takes 19 MiB and a
-    /// core); default half the CPUs (at least one), so a flood of sign-ins leaves cores for
-    /// every other request. Further sign-ups and sign-ins queue.
+    /// Argon2 computations at once (each takes 19 MiB and a core; 1 to 1024); more sign-ups
+    /// and sign-ins queue. Default: half the CPUs, at least one.
+    #[arg(long, env = "PASSWORD_HASH_CONCURRENCY", default_value_t = default_hash_concurrency(),
+        value_parser = clap::value_parser!(u16).range(1..=1024).map(usize::from))]
     pub password_hash_concurrency: usize,
-    /// `DB_MAX_CONNECTIONS`; default 10.
+    /// Database pool size (1 to 1000).
+    #[arg(long, env = "DB_MAX_CONNECTIONS", default_value = "10",
+        value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub db_max_connections: u32,
-    /// `CURSOR_KEY`: the secret (at least 32 bytes) that authenticates list cursors. Every
-    /// instance behind one load balancer needs the same one. Unset: a random secret per
+    /// Secret (at least 32 bytes, e.g. `openssl rand -hex 32`) that authenticates list
+    /// cursors; the same on every instance behind one load balancer. Unset: a random one per
     /// process, so cursors stop working when the process restarts.
+    #[arg(long = "cursor-key", env = "CURSOR_KEY", value_parser = CursorKeyParser)]
     pub cursor_codec: Option<CursorCodec>,
-    /// `NATS_URL`: with it, a relay publishes events to NATS JetStream; default none.
+    /// With it, a relay publishes events to NATS JetStream (`nats://host:4222`).
+    #[arg(long, env = "NATS_URL", value_parser = clap::builder::NonEmptyStringValueParser::new())]
     pub nats_url: Option<String>,
-    /// `EVENT_RETENTION_DAYS`: how long events stay in the feed; default 7.
+    /// How long events stay in the feed, in days (1 to 3650).
+    #[arg(long = "event-retention-days", env = "EVENT_RETENTION_DAYS", default_value = "7",
+        value_parser = clap::value_parser!(u64).range(1..=3650).map(|days| Duration::from_secs(days * DAY)))]
     pub event_retention: Duration,
     /// Armed fault points (tests only; inert unless built with `fault-injection`).
+    #[arg(skip)]
     pub faults: Faults,
 }
 
@@ -58,7 +121,7 @@ pub struct Config {
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://data/app.db";
 
 impl Config {
-    /// Defaults for everything except the database.
+    /// Defaults for everything except the database: what tests start from.
     pub fn new(database_url: impl Into<String>) -> Self {
         Self {
             database_url: database_url.into(),
@@ -66,94 +129,51 @@ impl Config {
             log_format: LogFormat::Pretty,
             migrate_on_start: false,
             request_timeout: Duration::from_secs(30),
-            idempotency_ttl: Duration::from_secs(24 * 60 * 60),
-            idempotency_purge_interval: Duration::from_secs(60 * 60),
-            session_ttl: Duration::from_secs(24 * 60 * 60),
-            session_purge_interval: Duration::from_secs(60 * 60),
+            header_read_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(60),
+            shutdown_grace: Duration::from_secs(30),
+            idempotency_ttl: Duration::from_secs(DAY),
+            idempotency_purge_interval: Duration::from_secs(HOUR),
+            session_ttl: Duration::from_secs(DAY),
+            session_purge_interval: Duration::from_secs(HOUR),
             password_hash_concurrency: default_hash_concurrency(),
             db_max_connections: 10,
             cursor_codec: None,
             nats_url: None,
-            event_retention: Duration::from_secs(7 * 24 * 60 * 60),
+            event_retention: Duration::from_secs(7 * DAY),
             faults: Faults::default(),
         }
     }
 
-    /// Reads the environment; a malformed value is an error naming the variable.
-    pub fn from_env() -> anyhow::Result<Self> {
-        let mut config = Self::new(
-            std::env::var("DATABASE_URL").unwrap_or_else(|_| DEFAULT_DATABASE_URL.to_owned()),
-        );
-        if let Some(addr) = var("BIND_ADDR") {
-            config.bind_addr = addr
-                .parse()
-                .with_context(|| format!("BIND_ADDR={addr:?} is not a socket address"))?;
-        }
-        if let Some(format) = var("LOG_FORMAT") {
-            config.log_format = match format.as_str() {
-                "json" => LogFormat::Json,
-                "pretty" => LogFormat::Pretty,
-                other => anyhow::bail!("LOG_FORMAT={other:?}: expected json or pretty"),
-            };
-        }
-        if let Some(flag) = var("MIGRATE_ON_START") {
-            config.migrate_on_start = matches!(flag.as_str(), "1" | "true" | "yes");
-        }
-        if let Some(secs) = seconds("REQUEST_TIMEOUT_SECS")? {
-            config.request_timeout = secs;
-        }
-        if let Some(secs) = seconds("IDEMPOTENCY_TTL_SECS")? {
-            config.idempotency_ttl = secs;
-        }
-        if let Some(secs) = seconds("IDEMPOTENCY_PURGE_INTERVAL_SECS")? {
-            anyhow::ensure!(
-                !secs.is_zero(),
-                "IDEMPOTENCY_PURGE_INTERVAL_SECS must be at least 1"
-            );
-            config.idempotency_purge_interval = secs;
-        }
-        if let Some(secs) = seconds("SESSION_TTL_SECS")? {
-            anyhow::ensure!(!secs.is_zero(), "SESSION_TTL_SECS must be at least 1");
-            config.session_ttl = secs;
-        }
-        if let Some(secs) = seconds("SESSION_PURGE_INTERVAL_SECS")? {
-            anyhow::ensure!(
-                !secs.is_zero(),
-                "SESSION_PURGE_INTERVAL_SECS must be at least 1"
-            );
-            config.session_purge_interval = secs;
-        }
-        if let Some(n) = var("PASSWORD_HASH_CONCURRENCY") {
-            config.password_hash_concurrency = n
-                .parse()
-                .ok()
-                .filter(|&n: &usize| n >= 1)
-                .with_context(|| {
-                    format!("PASSWORD_HASH_CONCURRENCY={n:?} is not a whole number >= 1")
-                })?;
-        }
-        if let Some(n) = var("DB_MAX_CONNECTIONS") {
-            config.db_max_connections = n
-                .parse()
-                .with_context(|| format!("DB_MAX_CONNECTIONS={n:?} is not a number"))?;
-        }
-        if let Some(secret) = var("CURSOR_KEY") {
-            config.cursor_codec = Some(CursorCodec::new(secret.as_bytes()).with_context(|| {
-                format!(
-                    "CURSOR_KEY is {} bytes; it must be at least {} (e.g. `openssl rand -hex 32`)",
-                    secret.len(),
-                    CursorCodec::MIN_SECRET_LEN
-                )
-            })?);
-        }
-        config.nats_url = var("NATS_URL");
-        if let Some(days) = var("EVENT_RETENTION_DAYS") {
-            let days: u64 = days.parse().ok().filter(|&d| d >= 1).with_context(|| {
-                format!("EVENT_RETENTION_DAYS={days:?} is not a whole number >= 1")
-            })?;
-            config.event_retention = Duration::from_secs(days * 24 * 60 * 60);
-        }
-        Ok(config)
+    /// Reads the command line and the environment. A bad value is an error whose message
+    /// names the variable; `--help` and `--version` are "errors" too, which `main` prints and
+    /// exits with (`clap::Error::exit`: 2 for a bad value, 0 for help).
+    pub fn from_env() -> Result<Self, clap::Error> {
+        Self::from_args(std::env::args_os())
+    }
+
+    /// As [`Config::from_env`], with explicit arguments (the environment is still read).
+    pub fn from_args<I, T>(args: I) -> Result<Self, clap::Error>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<std::ffi::OsString> + Clone,
+    {
+        let mut command = Self::command();
+        let matches = command.try_get_matches_from_mut(args)?;
+        Self::from_arg_matches(&matches).map_err(|err| err.format(&mut command))
+    }
+
+    /// The clap command: every setting's value is shown by its variable's name (so clap's own
+    /// error messages name the variable), and values read from the environment never appear
+    /// in `--help` (`DATABASE_URL` and `CURSOR_KEY` can hold secrets).
+    pub fn command() -> Command {
+        <Self as CommandFactory>::command().mut_args(|arg| {
+            let name = arg.get_env().and_then(OsStr::to_str).map(str::to_owned);
+            match name {
+                Some(name) => arg.value_name(name).hide_env_values(true),
+                None => arg,
+            }
+        })
     }
 }
 
@@ -161,16 +181,106 @@ fn default_hash_concurrency() -> usize {
     std::thread::available_parallelism().map_or(1, |n| (n.get() / 2).max(1))
 }
 
-fn var(name: &str) -> Option<String> {
-    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+/// Whole seconds from `min` to `max`, as a [`Duration`].
+fn seconds(min: u64, max: u64) -> impl TypedValueParser<Value = Duration> {
+    clap::value_parser!(u64)
+        .range(min..=max)
+        .map(Duration::from_secs)
 }
 
-fn seconds(name: &str) -> anyhow::Result<Option<Duration>> {
-    var(name)
-        .map(|v| {
-            v.parse::<u64>()
-                .map(Duration::from_secs)
-                .with_context(|| format!("{name}={v:?} is not a whole number of seconds"))
+/// The documented spellings of a boolean, and nothing else (`on`, `Y`, `2` are mistakes).
+fn boolean() -> impl TypedValueParser<Value = bool> {
+    PossibleValuesParser::new(["true", "false", "1", "0", "yes", "no"])
+        .map(|spelling| matches!(spelling.as_str(), "true" | "1" | "yes"))
+}
+
+/// Parses `CURSOR_KEY` without ever echoing it: clap's own messages quote the bad value, and
+/// a secret must not reach a terminal or a log through an error.
+#[derive(Clone)]
+struct CursorKeyParser;
+
+impl TypedValueParser for CursorKeyParser {
+    type Value = CursorCodec;
+
+    fn parse_ref(
+        &self,
+        command: &Command,
+        _arg: Option<&Arg>,
+        value: &OsStr,
+    ) -> Result<CursorCodec, clap::Error> {
+        let bytes = value.as_encoded_bytes();
+        CursorCodec::new(bytes).map_err(|_| {
+            clap::Error::raw(
+                ErrorKind::ValueValidation,
+                format!(
+                    "CURSOR_KEY is {} bytes; it must be at least {} (e.g. `openssl rand -hex 32`)\n",
+                    bytes.len(),
+                    CursorCodec::MIN_SECRET_LEN
+                ),
+            )
+            .with_cmd(command)
         })
-        .transpose()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Parses with flags only, so the tests do not depend on the environment they run in.
+    fn parse(args: &[&str]) -> Result<Config, clap::Error> {
+        let mut command = Config::command().mut_args(|arg| arg.env(None::<&str>));
+        let matches = command.try_get_matches_from_mut(std::iter::once("app").chain(args.iter().copied()))?;
+        Config::from_arg_matches(&matches)
+    }
+
+    #[test]
+    fn the_defaults_are_those_of_config_new() {
+        let parsed = parse(&[]).unwrap_or_else(|e| panic!("{e}"));
+        let new = Config::new(DEFAULT_DATABASE_URL);
+        assert_eq!(format!("{parsed:?}"), format!("{new:?}"));
+    }
+
+    #[test]
+    fn every_setting_has_a_variable_and_a_help_line() {
+        for arg in Config::command().get_arguments() {
+            if matches!(arg.get_id().as_str(), "help" | "version") {
+                continue;
+            }
+            assert!(arg.get_env().is_some(), "{} has no variable", arg.get_id());
+            assert!(arg.get_help().is_some(), "{} has no help", arg.get_id());
+        }
+    }
+
+    #[test]
+    fn out_of_range_values_are_refused() {
+        for args in [
+            ["--request-timeout-secs", "0"],
+            ["--header-read-timeout-secs", "0"],
+            ["--idle-timeout-secs", "0"],
+            ["--shutdown-grace-secs", "0"],
+            ["--idempotency-purge-interval-secs", "0"],
+            ["--session-purge-interval-secs", "0"],
+            ["--db-max-connections", "0"],
+            ["--password-hash-concurrency", "0"],
+            ["--idempotency-ttl-secs", "18446744073709551615"],
+            ["--event-retention-days", "0"],
+            ["--migrate-on-start", "on"],
+            ["--log-format", "xml"],
+        ] {
+            let err = parse(&args).err().unwrap_or_else(|| panic!("{args:?} accepted"));
+            assert!(
+                matches!(err.kind(), ErrorKind::ValueValidation | ErrorKind::InvalidValue),
+                "{args:?}: {err}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_largest_ttls_fit_date_arithmetic() {
+        let config = parse(&["--idempotency-ttl-secs", &(10 * YEAR).to_string()])
+            .unwrap_or_else(|e| panic!("{e}"));
+        let ttl = chrono::Duration::from_std(config.idempotency_ttl).unwrap_or_else(|e| panic!("{e}"));
+        assert!(chrono::Utc::now().checked_add_signed(ttl).is_some());
+    }
 }

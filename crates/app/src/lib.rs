@@ -14,6 +14,7 @@ pub mod openapi;
 pub mod problems;
 pub mod relay;
 mod routes;
+mod server;
 mod startup;
 mod state;
 pub mod telemetry;

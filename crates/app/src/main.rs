@@ -13,13 +13,9 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let config = match Config::from_env() {
-        Ok(config) => config,
-        Err(err) => {
-            eprintln!("error: {err:#}");
-            return ExitCode::FAILURE;
-        }
-    };
+    // A bad setting exits here with code 2 and a message naming its variable (`--help`
+    // prints every setting and exits 0), before anything has started.
+    let config = Config::from_env().unwrap_or_else(|err| err.exit());
     telemetry::init(config.log_format);
     let result = async {
         let app = Application::build(config).await?;

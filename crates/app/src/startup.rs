@@ -3,6 +3,7 @@
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 
 use anyhow::Context;
 use identity::{Identity, IdentityConfig};
@@ -16,7 +17,7 @@ use crate::customers::UsersAsCustomers;
 use crate::events;
 use crate::state::AppState;
 use crate::workflows::Workflows;
-use crate::{relay, routes};
+use crate::{relay, routes, server};
 
 /// A built, bound, not-yet-serving service. `build` returns it so that callers (tests, `main`)
 /// know the real port before the first request, even when asked for port 0.
@@ -27,6 +28,7 @@ pub struct Application {
     orders: Orders,
     identity: Identity,
     config: Config,
+    draining: Arc<AtomicBool>,
 }
 
 impl Application {
@@ -73,6 +75,7 @@ impl Application {
             Some(codec) => codec,
             None => CursorCodec::random().context("cannot draw a random cursor secret")?,
         };
+        let draining = Arc::new(AtomicBool::new(false));
         let state = AppState {
             db: db.clone(),
             users,
@@ -80,6 +83,7 @@ impl Application {
             identity: identity.clone(),
             workflows,
             cursors,
+            draining: draining.clone(),
         };
         let router = routes::router(state, config.request_timeout);
         let listener = TcpListener::bind(config.bind_addr)
@@ -92,6 +96,7 @@ impl Application {
             orders,
             identity,
             config,
+            draining,
         })
     }
 
@@ -105,13 +110,15 @@ impl Application {
         self.local_addr().map(|a| a.port()).unwrap_or(0)
     }
 
-    /// Serves until SIGINT or SIGTERM, then lets in-flight requests finish.
+    /// Serves until SIGINT or SIGTERM, then lets in-flight requests finish (for at most
+    /// `SHUTDOWN_GRACE_SECS`).
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         self.run_until(shutdown_signal()).await
     }
 
-    /// Serves until `shutdown` completes, then stops accepting and lets in-flight requests
-    /// finish before returning.
+    /// Serves until `shutdown` completes, then stops accepting, answers readiness with 503 and
+    /// lets in-flight requests finish before returning; after the grace period it returns
+    /// anyway, closing the connections still open.
     pub async fn run_until(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
@@ -172,9 +179,19 @@ impl Application {
         if let Ok(addr) = self.listener.local_addr() {
             tracing::info!(%addr, "listening");
         }
-        let served = axum::serve(self.listener, self.router)
-            .with_graceful_shutdown(shutdown)
-            .await;
+        let limits = server::Limits {
+            header_read: self.config.header_read_timeout,
+            idle: self.config.idle_timeout,
+            grace: self.config.shutdown_grace,
+        };
+        server::serve(
+            self.listener,
+            self.router,
+            limits,
+            self.draining.clone(),
+            shutdown,
+        )
+        .await;
         purge_keys.abort();
         purge_sessions.abort();
         purge_events.abort();
@@ -185,7 +202,7 @@ impl Application {
             tracing::warn!(error = %err.detail(), "closing the pool failed");
         }
         tracing::info!("stopped");
-        served
+        Ok(())
     }
 }
 

@@ -1,3 +1,6 @@
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+
 use identity::Identity;
 use orders::Orders;
 use persistence::{CursorCodec, Db};
@@ -15,4 +18,6 @@ pub(crate) struct AppState {
     pub(crate) workflows: Workflows,
     /// Seals and opens the `next`/`after` cursors of every list.
     pub(crate) cursors: CursorCodec,
+    /// Set once shutdown begins: readiness answers 503 so load balancers stop sending traffic.
+    pub(crate) draining: Arc<AtomicBool>,
 }

@@ -1,5 +1,6 @@
 //! Liveness and readiness probes.
 
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use axum::Json;
@@ -26,7 +27,7 @@ async fn live() -> Json<HealthBody> {
     Json(HealthBody { status: "live" })
 }
 
-/// The database answers within a second.
+/// The database answers within a second, and the service is not shutting down.
 #[utoipa::path(get, path = "/health/ready", tag = "operations", operation_id = "ready",
     responses(
         (status = 200, description = "Ready for traffic.", body = HealthBody,
@@ -40,6 +41,12 @@ async fn ready(State(state): State<AppState>) -> Result<Json<HealthBody>, AppErr
             "The database does not answer.",
         )
     };
+    if state.draining.load(Ordering::SeqCst) {
+        return Err(AppError::request(
+            problems::DATABASE_UNAVAILABLE,
+            "The service is shutting down.",
+        ));
+    }
     match tokio::time::timeout(Duration::from_secs(1), state.db.ping()).await {
         Ok(Ok(())) => Ok(Json(HealthBody { status: "ready" })),
         Ok(Err(err)) => {

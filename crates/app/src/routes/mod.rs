@@ -15,7 +15,7 @@ use axum::http::{HeaderName, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use tower::ServiceBuilder;
-use tower::util::MapResponseLayer;
+use tower::util::{MapRequestLayer, MapResponseLayer};
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
@@ -48,6 +48,7 @@ pub(crate) fn router(state: AppState, request_timeout: Duration) -> Router {
     let (routes, _) = api().split_for_parts();
     routes.with_state(state).layer(
         ServiceBuilder::new()
+            .layer(MapRequestLayer::new(drop_unsafe_request_id))
             .layer(SetRequestIdLayer::new(request_id.clone(), MakeRequestUuid))
             .layer(
                 TraceLayer::new_for_http()
@@ -72,12 +73,93 @@ pub(crate) fn router(state: AppState, request_timeout: Duration) -> Router {
             .layer(MapResponseLayer::new(problem_for_bare_errors))
             .layer(CatchPanicLayer::new())
             .layer(axum::middleware::from_fn(reject_oversized_head))
+            .layer(axum::middleware::from_fn(reject_oversized_body))
             .layer(RequestBodyLimitLayer::new(BODY_LIMIT))
             .layer(TimeoutLayer::with_status_code(
                 StatusCode::REQUEST_TIMEOUT,
                 request_timeout,
             )),
     )
+}
+
+/// Longest `x-request-id` taken from a client; a longer one is replaced by a new id.
+pub(crate) const MAX_REQUEST_ID: usize = 64;
+
+/// Removes a client's `x-request-id` unless it is short and made of `[A-Za-z0-9._-]`, so that
+/// [`SetRequestIdLayer`] generates a new one: a request id ends up in every log line and in
+/// the response, and must not carry text a client chose to forge or bloat them.
+fn drop_unsafe_request_id(mut request: Request) -> Request {
+    let safe = request.headers().get_all("x-request-id").iter().count() == 1
+        && request.headers().get("x-request-id").is_some_and(|id| {
+            let id = id.as_bytes();
+            !id.is_empty()
+                && id.len() <= MAX_REQUEST_ID
+                && id
+                    .iter()
+                    .all(|&b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+        });
+    if !safe {
+        request.headers_mut().remove("x-request-id");
+    }
+    request
+}
+
+/// How much of an oversized body is read and thrown away before the 413 is sent.
+const DRAIN_LIMIT: usize = 8 * 1024 * 1024;
+/// How long draining an oversized body may take.
+const DRAIN_TIME: Duration = Duration::from_secs(10);
+
+/// Answers a body announced larger than [`BODY_LIMIT`] with 413 after reading and discarding
+/// it (up to [`DRAIN_LIMIT`] and [`DRAIN_TIME`]), as servers with a lingering close do.
+///
+/// A client that writes its whole body before reading the response (Python's urllib does)
+/// would otherwise see the connection reset under its write, not the 413: closing a socket
+/// with unread data makes the kernel send a reset. A body beyond the bound is cut off.
+async fn reject_oversized_body(request: Request, next: axum::middleware::Next) -> Response {
+    let announced = request
+        .headers()
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    let Some(length) = announced.filter(|&length| length > BODY_LIMIT as u64) else {
+        return next.run(request).await;
+    };
+    // A client that asked `Expect: 100-continue` waits for the answer before sending the
+    // body; reading would invite the body it need not send.
+    let waits = request
+        .headers()
+        .get(axum::http::header::EXPECT)
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
+    let mut body = request.into_body();
+    let drain = async {
+        if waits {
+            return false;
+        }
+        use http_body_util::BodyExt as _;
+        let mut drained = 0usize;
+        while let Some(Ok(frame)) = body.frame().await {
+            drained += frame.data_ref().map_or(0, |data| data.len());
+            if drained > DRAIN_LIMIT {
+                return false;
+            }
+        }
+        true
+    };
+    let complete = tokio::time::timeout(DRAIN_TIME, drain)
+        .await
+        .unwrap_or(false);
+    let mut response = AppError::request(
+        problems::PAYLOAD_TOO_LARGE,
+        format!("The request body ({length} bytes) exceeds 1 MiB."),
+    )
+    .into_response();
+    if !complete {
+        response.headers_mut().insert(
+            axum::http::header::CONNECTION,
+            axum::http::HeaderValue::from_static("close"),
+        );
+    }
+    response
 }
 
 /// Longest request target (path and query) the service reads; hyper itself refuses targets

@@ -1,0 +1,314 @@
+//! The accept loop: HTTP/1.1 over hyper, with the limits `axum::serve` cannot set.
+//!
+//! - A connection that has begun a request but not finished its headers within the header-read
+//!   timeout is closed (slowloris), and so is a keep-alive connection with no request and no
+//!   traffic for the idle timeout. Both are measured per connection from what it reads and
+//!   writes and whether a request is in flight (see [`Clock`]).
+//! - Shutdown is bounded: the listener closes (new connections are refused), readiness turns
+//!   503, every connection finishes its in-flight request and closes, and whatever still runs
+//!   after the grace period is dropped, so the process can exit.
+
+use std::future::Future;
+use std::io;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use axum::Router;
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{Notify, watch};
+use tokio::task::JoinSet;
+use tokio::time::Instant;
+use tower::ServiceExt as _;
+
+/// The connection-level time limits.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Limits {
+    /// From the first byte of a request to the end of its headers.
+    pub(crate) header_read: Duration,
+    /// With no request in flight and no bytes moving.
+    pub(crate) idle: Duration,
+    /// How long in-flight requests may take to finish after shutdown begins.
+    pub(crate) grace: Duration,
+}
+
+/// Serves `router` on `listener` until `shutdown` completes, then shuts down within
+/// `limits.grace`. `draining` is set as shutdown begins (readiness answers 503 from then on).
+pub(crate) async fn serve(
+    listener: TcpListener,
+    router: Router,
+    limits: Limits,
+    draining: Arc<AtomicBool>,
+    shutdown: impl Future<Output = ()>,
+) {
+    let (stop, stopped) = watch::channel(false);
+    let mut connections = JoinSet::new();
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            () = &mut shutdown => break,
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => {
+                    connections.spawn(connection(stream, router.clone(), limits, stopped.clone()));
+                }
+                Err(err) if is_per_connection(&err) => {
+                    tracing::debug!(error = %err, "accepting a connection failed");
+                }
+                Err(err) => {
+                    // Out of file descriptors and the like: back off instead of spinning.
+                    tracing::warn!(error = %err, "accepting connections failed; retrying");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            },
+        }
+        while connections.try_join_next().is_some() {}
+    }
+    draining.store(true, Ordering::SeqCst);
+    drop(listener);
+    let _ = stop.send(true);
+    let finished = tokio::time::timeout(limits.grace, async {
+        while connections.join_next().await.is_some() {}
+    })
+    .await;
+    if finished.is_err() {
+        tracing::warn!(
+            connections = connections.len(),
+            grace_secs = limits.grace.as_secs_f64(),
+            "grace period over; closing the connections still open"
+        );
+        connections.shutdown().await;
+    }
+}
+
+/// Errors that concern one connection only; the listener itself is fine.
+fn is_per_connection(err: &io::Error) -> bool {
+    matches!(
+        err.kind(),
+        io::ErrorKind::ConnectionRefused
+            | io::ErrorKind::ConnectionAborted
+            | io::ErrorKind::ConnectionReset
+    )
+}
+
+/// Serves one connection until the client closes it, a time limit closes it, or shutdown
+/// lets its last request finish.
+async fn connection(
+    stream: TcpStream,
+    router: Router,
+    limits: Limits,
+    mut stopped: watch::Receiver<bool>,
+) {
+    let _ = stream.set_nodelay(true);
+    let clock = Arc::new(Clock::new());
+    let io = TokioIo::new(Tracked {
+        inner: stream,
+        clock: clock.clone(),
+    });
+    let requests = clock.clone();
+    let service = hyper::service::service_fn(move |request: http::Request<Incoming>| {
+        let busy = requests.begin_request();
+        let router = router.clone();
+        async move {
+            let response = router.oneshot(request).await;
+            drop(busy);
+            response
+        }
+    });
+    let mut builder = http1::Builder::new();
+    // The clock below enforces the header-read timeout; hyper's own would also cut idle
+    // keep-alive connections at the same limit.
+    builder.timer(TokioTimer::new()).header_read_timeout(None);
+    let conn = builder.serve_connection(io, service);
+    tokio::pin!(conn);
+    let watchdog = watchdog(&clock, limits);
+    tokio::pin!(watchdog);
+    let mut stopping = false;
+    loop {
+        tokio::select! {
+            served = conn.as_mut() => {
+                if let Err(err) = served {
+                    tracing::debug!(error = %err, "connection ended with an error");
+                }
+                return;
+            }
+            reason = &mut watchdog => {
+                // Dropping the connection closes the socket; no request is in flight.
+                tracing::debug!(reason, "closing a connection");
+                return;
+            }
+            _ = stopped.wait_for(|stop| *stop), if !stopping => {
+                stopping = true;
+                conn.as_mut().graceful_shutdown();
+            }
+        }
+    }
+}
+
+/// Completes when the connection has been idle, or reading one request head, for too long.
+async fn watchdog(clock: &Clock, limits: Limits) -> &'static str {
+    loop {
+        let changed = clock.changed.notified();
+        match clock.deadline(limits) {
+            Some((deadline, reason)) if deadline <= Instant::now() => return reason,
+            Some((deadline, _)) => {
+                tokio::select! {
+                    () = tokio::time::sleep_until(deadline) => {}
+                    () = changed => {}
+                }
+            }
+            None => changed.await,
+        }
+    }
+}
+
+/// What one connection is doing, as far as its time limits are concerned.
+struct Clock {
+    state: Mutex<ClockState>,
+    /// Woken when a deadline may have moved earlier.
+    changed: Notify,
+}
+
+struct ClockState {
+    /// Requests handed to the router and not yet answered.
+    in_flight: usize,
+    /// When the connection last became free for a new request (accepted, or last answered).
+    free_since: Instant,
+    /// When the first byte of the next request head arrived.
+    head_started: Option<Instant>,
+    /// When bytes were last written (a response still streaming is not idle).
+    last_write: Instant,
+}
+
+impl Clock {
+    fn new() -> Self {
+        let now = Instant::now();
+        Self {
+            state: Mutex::new(ClockState {
+                in_flight: 0,
+                free_since: now,
+                head_started: None,
+                last_write: now,
+            }),
+            changed: Notify::new(),
+        }
+    }
+
+    fn state(&self) -> MutexGuard<'_, ClockState> {
+        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// When the connection is to be closed, and why; `None` while a request is in flight
+    /// (the request timeout bounds that).
+    fn deadline(&self, limits: Limits) -> Option<(Instant, &'static str)> {
+        let state = self.state();
+        if state.in_flight > 0 {
+            return None;
+        }
+        Some(match state.head_started {
+            Some(started) => (started + limits.header_read, "header read timeout"),
+            None => (
+                state.free_since.max(state.last_write) + limits.idle,
+                "idle timeout",
+            ),
+        })
+    }
+
+    fn read(&self) {
+        let mut state = self.state();
+        if state.in_flight == 0 && state.head_started.is_none() {
+            state.head_started = Some(Instant::now());
+            drop(state);
+            self.changed.notify_one();
+        }
+    }
+
+    fn wrote(&self) {
+        self.state().last_write = Instant::now();
+    }
+
+    fn begin_request(self: &Arc<Self>) -> Busy {
+        let mut state = self.state();
+        state.in_flight += 1;
+        state.head_started = None;
+        Busy(self.clone())
+    }
+}
+
+/// A request in flight; dropping it (answered, or abandoned) frees the connection.
+struct Busy(Arc<Clock>);
+
+impl Drop for Busy {
+    fn drop(&mut self) {
+        let mut state = self.0.state();
+        state.in_flight = state.in_flight.saturating_sub(1);
+        state.free_since = Instant::now();
+        state.head_started = None;
+        drop(state);
+        self.0.changed.notify_one();
+    }
+}
+
+/// A socket that tells its [`Clock`] when bytes move.
+struct Tracked {
+    inner: TcpStream,
+    clock: Arc<Clock>,
+}
+
+impl AsyncRead for Tracked {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let before = buf.filled().len();
+        let polled = Pin::new(&mut self.inner).poll_read(cx, buf);
+        if matches!(polled, Poll::Ready(Ok(()))) && buf.filled().len() > before {
+            self.clock.read();
+        }
+        polled
+    }
+}
+
+impl AsyncWrite for Tracked {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let polled = Pin::new(&mut self.inner).poll_write(cx, buf);
+        if matches!(polled, Poll::Ready(Ok(n)) if n > 0) {
+            self.clock.wrote();
+        }
+        polled
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let polled = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
+        if matches!(polled, Poll::Ready(Ok(n)) if n > 0) {
+            self.clock.wrote();
+        }
+        polled
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
