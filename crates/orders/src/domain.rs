@@ -89,8 +89,9 @@ impl Currency {
     }
 }
 
-/// A stock-keeping unit: 1 to 64 characters, not blank, no control characters. Stored exactly
-/// as given (no trimming): SKUs are opaque codes of the catalogue.
+/// A stock-keeping unit: 1 to 64 characters, at least one visible, no control or format
+/// characters (no bidi override or zero-width character makes two SKUs look alike). Stored
+/// exactly as given (no trimming): SKUs are opaque codes of the catalogue.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Sku(String);
 
@@ -112,8 +113,13 @@ impl Sku {
         if raw.chars().count() > Self::MAX_CHARS {
             return Err(invalid("must be at most 64 characters"));
         }
-        if raw.chars().any(char::is_control) {
-            return Err(invalid("must not contain control characters"));
+        if persistence::text::first_hidden(raw).is_some() {
+            return Err(invalid(
+                "must not contain control or invisible formatting characters",
+            ));
+        }
+        if !persistence::text::has_visible(raw) {
+            return Err(invalid("must contain a visible character"));
         }
         Ok(Self(raw.to_owned()))
     }
@@ -548,8 +554,16 @@ mod tests {
             "   ".to_owned(),
             "a\tb".to_owned(),
             "x".repeat(65),
+            "A\u{200B}1".to_owned(),
+            "A-1\u{202E}".to_owned(),
+            "\u{2067}A-1".to_owned(),
+            "\u{FEFF}A-1".to_owned(),
+            "\u{3164}".to_owned(),
         ] {
-            assert!(Sku::parse(&raw).is_err(), "{raw:?}");
+            match Sku::parse(&raw) {
+                Err(OrdersError::Invalid { field, .. }) => assert_eq!(field, "sku", "{raw:?}"),
+                other => panic!("{raw:?} should be invalid, got {other:?}"),
+            }
         }
     }
 

@@ -28,6 +28,7 @@ mod error;
 mod fault;
 mod ids;
 pub mod outbox;
+pub mod text;
 mod tx;
 
 #[cfg(any(test, feature = "testing"))]

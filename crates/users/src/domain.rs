@@ -80,7 +80,11 @@ impl Email {
                     && !label.ends_with('-')
                     && label.chars().all(|c| c.is_alphanumeric() || c == '-')
             });
-        if !domain_ok {
+        // The top-level domain is a name, never a number: `ada@10.0.0.1` is no address.
+        let tld_ok = labels
+            .last()
+            .is_some_and(|tld| !tld.chars().all(|c| c.is_ascii_digit()));
+        if !domain_ok || !tld_ok {
             return Err(invalid("must have a valid domain, like example.com"));
         }
         Ok(Self(email))
@@ -98,7 +102,9 @@ impl Email {
     }
 }
 
-/// A display name: trimmed, 1 to 100 characters, no control characters.
+/// A display name: trimmed, 1 to 100 characters, at least one of them visible, none of them a
+/// control or format character (no bidi override can make it render as something else, no
+/// zero-width character can make two equal-looking names differ).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DisplayName(String);
 
@@ -119,8 +125,13 @@ impl DisplayName {
         if name.chars().count() > Self::MAX_CHARS {
             return Err(invalid("must be at most 100 characters"));
         }
-        if name.chars().any(char::is_control) {
-            return Err(invalid("must not contain control characters"));
+        if persistence::text::first_hidden(name).is_some() {
+            return Err(invalid(
+                "must not contain control or invisible formatting characters",
+            ));
+        }
+        if !persistence::text::has_visible(name) {
+            return Err(invalid("must contain a visible character"));
         }
         Ok(Self(name.to_owned()))
     }
@@ -226,6 +237,12 @@ mod tests {
             "ada..lovelace@example.com",
             "ada@-example.com",
             "ada@example..com",
+            "ada@10.0.0.1",
+            "ada\u{200B}@example.com",
+            "ada@exa\u{202E}mple.com",
+            "\u{FEFF}ada@example.com",
+            "ada@example.com\u{2066}",
+            "ada\n@example.com",
         ] {
             match Email::parse(raw) {
                 Err(UsersError::Invalid { field, .. }) => assert_eq!(field, "email", "{raw:?}"),
@@ -239,11 +256,35 @@ mod tests {
     }
 
     #[test]
+    fn display_names_with_hidden_or_no_visible_characters_are_rejected() {
+        for (raw, reason) in [
+            ("Ada\u{202E}ecalevol", "must not contain control or invisible formatting characters"),
+            ("\u{2066}Ada\u{2069}", "must not contain control or invisible formatting characters"),
+            ("A\u{200B}da", "must not contain control or invisible formatting characters"),
+            ("Ada\u{200D}", "must not contain control or invisible formatting characters"),
+            ("\u{FEFF}Ada", "must not contain control or invisible formatting characters"),
+            ("Ada\u{2028}Admin", "must not contain control or invisible formatting characters"),
+            ("Ada\u{1b}[2J", "must not contain control or invisible formatting characters"),
+            ("\u{3164}", "must contain a visible character"),
+            ("\u{2800}\u{2800}", "must contain a visible character"),
+            ("\u{0301}", "must contain a visible character"),
+        ] {
+            match DisplayName::parse(raw) {
+                Err(UsersError::Invalid { field, reason: got }) => {
+                    assert_eq!((field, got), ("display_name", reason), "{raw:?}");
+                }
+                other => panic!("{raw:?} should be invalid, got {other:?}"),
+            }
+        }
+    }
+
+    #[test]
     fn display_name_rules() {
         assert_eq!(DisplayName::parse("  Ada  ").unwrap().as_str(), "Ada");
         assert!(DisplayName::parse("").is_err());
         assert!(DisplayName::parse("   ").is_err());
         assert!(DisplayName::parse("a\u{0}b").is_err());
+        assert_eq!(DisplayName::parse("Zoë 李 🙂").unwrap().as_str(), "Zoë 李 🙂");
         assert!(DisplayName::parse(&"é".repeat(100)).is_ok());
         assert!(DisplayName::parse(&"é".repeat(101)).is_err());
     }
