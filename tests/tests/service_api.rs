@@ -21,6 +21,11 @@ persistence::both_backends!(
     oversized_bodies_are_413,
     in_flight_requests_finish_on_shutdown,
     slow_requests_time_out_with_408,
+    unfinished_request_heads_are_closed_after_the_header_read_timeout,
+    idle_keep_alive_connections_are_closed_after_the_idle_timeout,
+    an_oversized_body_written_before_reading_still_gets_its_413,
+    hostile_display_names_are_422_naming_the_field,
+    the_longest_idempotency_ttl_still_places_keyed_orders,
 );
 
 async fn health_endpoints_answer(backend: Backend) {
@@ -60,6 +65,31 @@ async fn request_ids_are_set_and_propagated(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(echoed.headers()["x-request-id"], "client-chosen-42");
+    let longest = "a.b_c-".repeat(10) + "1234";
+    let kept = app
+        .get("/health/live")
+        .header("x-request-id", &longest)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(kept.headers()["x-request-id"], longest.as_str());
+    // Too long, or characters a log line or a header must not carry: a new id instead.
+    for unsafe_id in [
+        format!("{longest}5"),
+        "two words".to_owned(),
+        "id\" request_id=forged".to_owned(),
+        "<script>".to_owned(),
+        String::new(),
+    ] {
+        let replaced = app
+            .get("/health/live")
+            .header("x-request-id", &unsafe_id)
+            .send()
+            .await
+            .unwrap();
+        let id = replaced.headers()["x-request-id"].to_str().unwrap();
+        assert!(uuid::Uuid::parse_str(id).is_ok(), "{unsafe_id:?} became {id:?}");
+    }
 }
 
 async fn oversized_bodies_are_413(backend: Backend) {
@@ -108,7 +138,16 @@ async fn in_flight_requests_finish_on_shutdown(backend: Backend) {
 
     let (shutdown, server) = (app.shutdown_handle(), app.server_handle());
     let _ = shutdown.send(());
-    // Shutdown has begun once the server closes the idle connection.
+    // Shutdown has begun once the listener refuses new connections.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while TcpStream::connect(&addr).await.is_ok() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the listener still accepts 10 s after shutdown began"
+        );
+        tokio::task::yield_now().await;
+    }
+    // And the idle keep-alive connection is closed, not kept until the grace period ends.
     let mut rest = Vec::new();
     tokio::time::timeout(Duration::from_secs(10), idle.read_to_end(&mut rest))
         .await
@@ -262,4 +301,165 @@ async fn postgres_refuses_to_start_with_pending_migrations() {
     assert_eq!(ready["status"], "ready");
     let _ = tx.send(());
     server.await.unwrap().unwrap();
+}
+
+/// How long a test waits for the server to close a connection it should close much sooner.
+const CLOSED_WITHIN: Duration = Duration::from_secs(10);
+
+/// Reads until the server closes the connection; what arrived before.
+async fn until_closed(stream: &mut TcpStream) -> Vec<u8> {
+    let mut rest = Vec::new();
+    tokio::time::timeout(CLOSED_WITHIN, async {
+        let mut chunk = [0u8; 4096];
+        loop {
+            match stream.read(&mut chunk).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => rest.extend_from_slice(&chunk[..n]),
+            }
+        }
+    })
+    .await
+    .expect("the server closes the connection");
+    rest
+}
+
+/// A client that starts a request and never finishes its headers (slowloris) is cut off after
+/// the header-read timeout, while an idle timeout far longer has not passed.
+async fn unfinished_request_heads_are_closed_after_the_header_read_timeout(backend: Backend) {
+    let Some(app) = common::spawn_with(backend, |config| {
+        config.header_read_timeout = Duration::from_millis(500);
+        config.idle_timeout = Duration::from_secs(600);
+    })
+    .await
+    else {
+        return;
+    };
+    let addr = app.address.trim_start_matches("http://").to_owned();
+    let mut half_line = TcpStream::connect(&addr).await.unwrap();
+    half_line.write_all(b"GET /health/li").await.unwrap();
+    let started = std::time::Instant::now();
+    let answer = until_closed(&mut half_line).await;
+    assert!(answer.is_empty(), "{}", String::from_utf8_lossy(&answer));
+    assert!(started.elapsed() >= Duration::from_millis(400), "{:?}", started.elapsed());
+
+    // Headers that stop half-way, after a first request was served on the connection.
+    let mut stream = TcpStream::connect(&addr).await.unwrap();
+    stream
+        .write_all(format!("GET /health/live HTTP/1.1\r\nhost: {addr}\r\n\r\n").as_bytes())
+        .await
+        .unwrap();
+    let live = read_one_response(&mut stream).await;
+    assert!(live.starts_with("HTTP/1.1 200"), "{live}");
+    stream
+        .write_all(b"GET /health/live HTTP/1.1\r\nhost: x\r\nx-slow: ")
+        .await
+        .unwrap();
+    assert!(until_closed(&mut stream).await.is_empty());
+    // The service itself is unaffected.
+    assert_eq!(app.get("/health/live").send().await.unwrap().status(), 200);
+}
+
+/// A keep-alive connection that sends nothing more is closed after the idle timeout, and so
+/// is one that never sends a byte.
+async fn idle_keep_alive_connections_are_closed_after_the_idle_timeout(backend: Backend) {
+    let Some(app) = common::spawn_with(backend, |config| {
+        config.idle_timeout = Duration::from_millis(500);
+        config.header_read_timeout = Duration::from_secs(600);
+    })
+    .await
+    else {
+        return;
+    };
+    let addr = app.address.trim_start_matches("http://").to_owned();
+    let mut kept_alive = TcpStream::connect(&addr).await.unwrap();
+    for _ in 0..2 {
+        kept_alive
+            .write_all(format!("GET /health/live HTTP/1.1\r\nhost: {addr}\r\n\r\n").as_bytes())
+            .await
+            .unwrap();
+        let live = read_one_response(&mut kept_alive).await;
+        assert!(live.starts_with("HTTP/1.1 200"), "{live}");
+    }
+    let started = std::time::Instant::now();
+    assert!(until_closed(&mut kept_alive).await.is_empty());
+    assert!(started.elapsed() >= Duration::from_millis(400), "{:?}", started.elapsed());
+
+    let mut silent = TcpStream::connect(&addr).await.unwrap();
+    assert!(until_closed(&mut silent).await.is_empty());
+}
+
+/// A client that writes its whole (too large) body before reading, as Python's urllib does,
+/// reads the 413 problem instead of a connection reset: the server drains the body first.
+async fn an_oversized_body_written_before_reading_still_gets_its_413(backend: Backend) {
+    let Some(app) = spawn(backend).await else {
+        return;
+    };
+    let addr = app.address.trim_start_matches("http://").to_owned();
+    let body = vec![b' '; 3 * 1024 * 1024];
+    let mut stream = TcpStream::connect(&addr).await.unwrap();
+    let head = format!(
+        "POST /v1/users HTTP/1.1\r\nhost: {addr}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    // Far more than the socket buffers hold: this completes only if the server reads it.
+    tokio::time::timeout(Duration::from_secs(30), stream.write_all(&body))
+        .await
+        .expect("the server reads the body")
+        .expect("the connection is not reset under the write");
+    let mut response = String::new();
+    tokio::time::timeout(Duration::from_secs(10), stream.read_to_string(&mut response))
+        .await
+        .expect("the server answers")
+        .unwrap();
+    assert!(response.starts_with("HTTP/1.1 413"), "{response}");
+    assert!(response.contains("\"code\":\"payload_too_large\""), "{response}");
+}
+
+/// Text that would render as something else, or as nothing, is refused with the field named
+/// (the rules themselves are unit-tested in the users crate).
+async fn hostile_display_names_are_422_naming_the_field(backend: Backend) {
+    let Some(app) = spawn(backend).await else {
+        return;
+    };
+    for name in ["Ada\u{202E}nimda", "A\u{200B}da", "\u{3164}"] {
+        let problem = expect_problem(
+            app.post("/v1/users").json(&json!({
+                "email": "ada@example.com", "display_name": name, "password": PASSWORD
+            })),
+            422,
+            "validation_failed",
+        )
+        .await;
+        assert_eq!(problem["errors"][0]["field"], "display_name", "{problem}");
+    }
+}
+
+/// The longest idempotency TTL the configuration accepts still leaves room for date arithmetic:
+/// keyed orders are placed and replayed, not answered 500.
+async fn the_longest_idempotency_ttl_still_places_keyed_orders(backend: Backend) {
+    let Some(app) = common::spawn_with(backend, |config| {
+        config.idempotency_ttl = Duration::from_secs(10 * 365 * 24 * 60 * 60);
+    })
+    .await
+    else {
+        return;
+    };
+    let buyer = app.create_user("buyer@example.com").await;
+    let body = json!({
+        "currency": "EUR", "items": [{ "sku": "SKU-1", "quantity": 1, "unit_price_cents": 100 }]
+    });
+    let mut ids = Vec::new();
+    for _ in 0..2 {
+        let response = app
+            .post_as(&buyer, "/v1/orders")
+            .header("idempotency-key", "k-1")
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert!(response.status().is_success(), "{}", response.status());
+        ids.push(response.json::<Value>().await.unwrap()["id"].clone());
+    }
+    assert_eq!(ids[0], ids[1]);
 }

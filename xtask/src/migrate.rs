@@ -399,6 +399,8 @@ mod tests {
         };
         migrate(test.url()).await;
         let before = snapshot(test.db()).await.unwrap();
+        let rows_before = test.dump().await;
+        assert_eq!(rows_before["seaql_migrations"].len(), 5, "{rows_before:?}");
 
         let (code, stdout) = run_check(test.url()).await;
         assert_eq!(code, 0, "{stdout}");
@@ -411,8 +413,10 @@ mod tests {
                  live schema matches the migrations (10 tables)\n"
             )
         );
-        // The scratch databases were built elsewhere: the target is exactly as it was.
+        // The scratch databases were built elsewhere: the target is exactly as it was, its
+        // schema and every row, the migrations table's included.
         assert_eq!(snapshot(test.db()).await.unwrap(), before);
+        assert_eq!(test.dump().await, rows_before);
     }
 
     async fn check_names_hand_made_changes_by_table_and_column(backend: Backend) {
@@ -463,6 +467,7 @@ mod tests {
         let Some(test) = TestDatabase::create(backend).await else {
             return;
         };
+        assert_eq!(test.dump().await, Default::default());
         let (code, stdout) = run_check(test.url()).await;
         assert_eq!(code, 1, "{stdout}");
         let lines: Vec<&str> = stdout.lines().collect();
@@ -477,7 +482,9 @@ mod tests {
             lines.last(),
             Some(&"live schema not compared while migrations are pending")
         );
-        assert!(snapshot(test.db()).await.unwrap().tables.is_empty());
+        // Not a table, not even the migrations' own bookkeeping table, was created.
+        let after = test.dump().await;
+        assert!(after.is_empty(), "check created {:?}", after.keys());
 
         // A SQLite file that does not exist is not created either.
         if backend == Backend::Sqlite {

@@ -142,6 +142,65 @@ impl TestDatabase {
             .unwrap_or_else(|err| panic!("{sql}: {err}"));
     }
 
+    /// Every table of the database (the migration bookkeeping table included) with every one
+    /// of its rows rendered as text, sorted: two equal dumps mean nothing was created, dropped
+    /// or written in between. What a test of a read-only command compares before and after.
+    pub async fn dump(&self) -> std::collections::BTreeMap<String, Vec<String>> {
+        let orm = self.db.orm();
+        let tables_sql = match self.backend {
+            Backend::Sqlite => {
+                "SELECT name AS t FROM sqlite_master WHERE type = 'table' \
+                 AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY name"
+            }
+            Backend::Postgres => {
+                "SELECT tablename::text AS t FROM pg_tables \
+                 WHERE schemaname = current_schema() ORDER BY tablename"
+            }
+        };
+        let tables: Vec<String> = orm
+            .query_all_raw(sea_orm::Statement::from_string(orm.get_database_backend(), tables_sql))
+            .await
+            .expect("list tables")
+            .iter()
+            .map(|row| row.try_get::<String>("", "t").expect("table name"))
+            .collect();
+        let mut dump = std::collections::BTreeMap::new();
+        for table in tables {
+            let rows_sql = match self.backend {
+                Backend::Postgres => format!("SELECT r::text AS r FROM \"{table}\" r ORDER BY 1"),
+                Backend::Sqlite => {
+                    let columns: Vec<String> = orm
+                        .query_all_raw(sea_orm::Statement::from_string(
+                            orm.get_database_backend(),
+                            format!("SELECT name FROM pragma_table_info('{table}') ORDER BY cid"),
+                        ))
+                        .await
+                        .expect("list columns")
+                        .iter()
+                        .map(|row| row.try_get::<String>("", "name").expect("column name"))
+                        .map(|column| format!("quote(\"{column}\")"))
+                        .collect();
+                    format!(
+                        "SELECT {} AS r FROM \"{table}\" ORDER BY 1",
+                        columns.join(" || ',' || ")
+                    )
+                }
+            };
+            let rows = orm
+                .query_all_raw(sea_orm::Statement::from_string(
+                    orm.get_database_backend(),
+                    rows_sql,
+                ))
+                .await
+                .unwrap_or_else(|err| panic!("read {table}: {err}"))
+                .iter()
+                .map(|row| row.try_get::<String>("", "r").expect("row text"))
+                .collect();
+            dump.insert(table, rows);
+        }
+        dump
+    }
+
     /// Makes the database vanish under the code that uses it (PostgreSQL: dropped, its
     /// connections ended), for testing how a service behaves when its database goes away.
     /// Returns `false` on SQLite, where open connections keep a deleted file alive.
