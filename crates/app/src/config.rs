@@ -230,7 +230,8 @@ mod tests {
     /// Parses with flags only, so the tests do not depend on the environment they run in.
     fn parse(args: &[&str]) -> Result<Config, clap::Error> {
         let mut command = Config::command().mut_args(|arg| arg.env(None::<&str>));
-        let matches = command.try_get_matches_from_mut(std::iter::once("app").chain(args.iter().copied()))?;
+        let matches =
+            command.try_get_matches_from_mut(std::iter::once("app").chain(args.iter().copied()))?;
         Config::from_arg_matches(&matches)
     }
 
@@ -268,9 +269,14 @@ mod tests {
             ["--migrate-on-start", "on"],
             ["--log-format", "xml"],
         ] {
-            let err = parse(&args).err().unwrap_or_else(|| panic!("{args:?} accepted"));
+            let err = parse(&args)
+                .err()
+                .unwrap_or_else(|| panic!("{args:?} accepted"));
             assert!(
-                matches!(err.kind(), ErrorKind::ValueValidation | ErrorKind::InvalidValue),
+                matches!(
+                    err.kind(),
+                    ErrorKind::ValueValidation | ErrorKind::InvalidValue
+                ),
                 "{args:?}: {err}"
             );
         }
@@ -280,7 +286,8 @@ mod tests {
     fn the_largest_ttls_fit_date_arithmetic() {
         let config = parse(&["--idempotency-ttl-secs", &(10 * YEAR).to_string()])
             .unwrap_or_else(|e| panic!("{e}"));
-        let ttl = chrono::Duration::from_std(config.idempotency_ttl).unwrap_or_else(|e| panic!("{e}"));
+        let ttl =
+            chrono::Duration::from_std(config.idempotency_ttl).unwrap_or_else(|e| panic!("{e}"));
         assert!(chrono::Utc::now().checked_add_signed(ttl).is_some());
     }
 }

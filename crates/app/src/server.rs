@@ -200,7 +200,9 @@ impl Clock {
     }
 
     fn state(&self) -> MutexGuard<'_, ClockState> {
-        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// When the connection is to be closed, and why; `None` while a request is in flight

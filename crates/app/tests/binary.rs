@@ -51,7 +51,10 @@ async fn help_lists_every_setting_and_exits_0() {
     assert_eq!(output.status.code(), Some(0));
     let help = String::from_utf8(output.stdout).unwrap();
     for variable in VARIABLES {
-        assert!(help.contains(&format!("[env: {variable}]")), "{variable} missing:\n{help}");
+        assert!(
+            help.contains(&format!("[env: {variable}]")),
+            "{variable} missing:\n{help}"
+        );
     }
     assert!(help.contains("[default: 30]"), "{help}");
 }
@@ -92,7 +95,11 @@ async fn every_bad_setting_exits_2_naming_its_variable() {
             .await
             .unwrap();
         let stderr = String::from_utf8_lossy(&output.stderr);
-        assert_eq!(output.status.code(), Some(2), "{variable}={value:?}: {stderr}");
+        assert_eq!(
+            output.status.code(),
+            Some(2),
+            "{variable}={value:?}: {stderr}"
+        );
         assert!(stderr.contains(variable), "{variable}={value:?}: {stderr}");
         assert!(!stderr.contains("panicked"), "{stderr}");
         if variable == "CURSOR_KEY" {
@@ -199,7 +206,10 @@ async fn sigterm_exits_0_within_the_grace_period_despite_stuck_clients(backend: 
     let took = signalled.elapsed();
     assert_eq!(status.code(), Some(0), "took {took:?}");
     // The in-flight request had its grace period, no more than a little over it.
-    assert!(took >= grace, "exited after {took:?}, before the grace period");
+    assert!(
+        took >= grace,
+        "exited after {took:?}, before the grace period"
+    );
     let logs = running.logs.await.unwrap();
     assert!(logs.contains("grace period over"), "{logs}");
     assert!(logs.contains("\"stopped\""), "{logs}");

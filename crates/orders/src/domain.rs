@@ -621,6 +621,25 @@ mod tests {
             invalid_field(NewOrder::new(c, "EUR", lines)).0,
             "items[1].sku"
         );
+        let lines = vec![item("A", -3, 1)];
+        assert_eq!(
+            invalid_field(NewOrder::new(c, "EUR", lines)).0,
+            "items[0].quantity"
+        );
+        for sku in ["   ".to_owned(), "x".repeat(65)] {
+            let lines = vec![item(&sku, 1, 1)];
+            assert_eq!(
+                invalid_field(NewOrder::new(c, "EUR", lines)).0,
+                "items[0].sku"
+            );
+        }
+        for currency in ["US", "USDX"] {
+            let lines = vec![item("A", 1, 1)];
+            assert_eq!(
+                invalid_field(NewOrder::new(c, currency, lines)).0,
+                "currency"
+            );
+        }
         let lines = vec![item("A", 1, 1); NewOrder::MAX_ITEMS + 1];
         assert_eq!(invalid_field(NewOrder::new(c, "EUR", lines)).0, "items");
         assert!(NewOrder::new(c, "EUR", vec![item("A", 1, 1); NewOrder::MAX_ITEMS]).is_ok());

@@ -158,7 +158,10 @@ impl TestDatabase {
             }
         };
         let tables: Vec<String> = orm
-            .query_all_raw(sea_orm::Statement::from_string(orm.get_database_backend(), tables_sql))
+            .query_all_raw(sea_orm::Statement::from_string(
+                orm.get_database_backend(),
+                tables_sql,
+            ))
             .await
             .expect("list tables")
             .iter()

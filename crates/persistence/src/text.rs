@@ -87,7 +87,14 @@ mod tests {
 
     #[test]
     fn visible_needs_more_than_spaces_marks_and_fillers() {
-        for invisible in ["", " ", "\u{3000}\u{A0}", "\u{0301}\u{0308}", "\u{3164}", "\u{2800}"] {
+        for invisible in [
+            "",
+            " ",
+            "\u{3000}\u{A0}",
+            "\u{0301}\u{0308}",
+            "\u{3164}",
+            "\u{2800}",
+        ] {
             assert!(!has_visible(invisible), "{invisible:?}");
         }
         for visible in ["a", " . ", "7", "🙂", "李", "e\u{0301}"] {

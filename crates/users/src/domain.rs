@@ -258,13 +258,34 @@ mod tests {
     #[test]
     fn display_names_with_hidden_or_no_visible_characters_are_rejected() {
         for (raw, reason) in [
-            ("Ada\u{202E}ecalevol", "must not contain control or invisible formatting characters"),
-            ("\u{2066}Ada\u{2069}", "must not contain control or invisible formatting characters"),
-            ("A\u{200B}da", "must not contain control or invisible formatting characters"),
-            ("Ada\u{200D}", "must not contain control or invisible formatting characters"),
-            ("\u{FEFF}Ada", "must not contain control or invisible formatting characters"),
-            ("Ada\u{2028}Admin", "must not contain control or invisible formatting characters"),
-            ("Ada\u{1b}[2J", "must not contain control or invisible formatting characters"),
+            (
+                "Ada\u{202E}ecalevol",
+                "must not contain control or invisible formatting characters",
+            ),
+            (
+                "\u{2066}Ada\u{2069}",
+                "must not contain control or invisible formatting characters",
+            ),
+            (
+                "A\u{200B}da",
+                "must not contain control or invisible formatting characters",
+            ),
+            (
+                "Ada\u{200D}",
+                "must not contain control or invisible formatting characters",
+            ),
+            (
+                "\u{FEFF}Ada",
+                "must not contain control or invisible formatting characters",
+            ),
+            (
+                "Ada\u{2028}Admin",
+                "must not contain control or invisible formatting characters",
+            ),
+            (
+                "Ada\u{1b}[2J",
+                "must not contain control or invisible formatting characters",
+            ),
             ("\u{3164}", "must contain a visible character"),
             ("\u{2800}\u{2800}", "must contain a visible character"),
             ("\u{0301}", "must contain a visible character"),
@@ -284,7 +305,10 @@ mod tests {
         assert!(DisplayName::parse("").is_err());
         assert!(DisplayName::parse("   ").is_err());
         assert!(DisplayName::parse("a\u{0}b").is_err());
-        assert_eq!(DisplayName::parse("Zoë 李 🙂").unwrap().as_str(), "Zoë 李 🙂");
+        assert_eq!(
+            DisplayName::parse("Zoë 李 🙂").unwrap().as_str(),
+            "Zoë 李 🙂"
+        );
         assert!(DisplayName::parse(&"é".repeat(100)).is_ok());
         assert!(DisplayName::parse(&"é".repeat(101)).is_err());
     }
