@@ -23,16 +23,28 @@ pub fn init_with<W>(format: LogFormat, filter: EnvFilter, writer: W)
 where
     W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
 {
+    let _ = tracing::subscriber::set_global_default(subscriber(format, filter, writer));
+}
+
+/// The service's subscriber, not yet installed.
+fn subscriber<W>(
+    format: LogFormat,
+    filter: EnvFilter,
+    writer: W,
+) -> Box<dyn tracing::Subscriber + Send + Sync>
+where
+    W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
+{
     // No ANSI colours: the escaping writer below would escape them, and escape sequences in
     // request data must not reach a terminal either.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(false)
         .with_writer(Escaping(writer));
-    let _ = match format {
-        LogFormat::Json => builder.json().flatten_event(true).try_init(),
-        LogFormat::Pretty => builder.try_init(),
-    };
+    match format {
+        LogFormat::Json => Box::new(builder.json().flatten_event(true).finish()),
+        LogFormat::Pretty => Box::new(builder.finish()),
+    }
 }
 
 /// Makes writers that escape control characters, so that no value a client chose (a path, an
@@ -81,8 +93,10 @@ fn escape(line: &[u8]) -> String {
             '\n' => escaped.push_str("\\n"),
             '\r' => escaped.push_str("\\r"),
             '\t' => escaped.push('\t'),
+            // `\uXXXX`, which is also a valid escape inside a JSON string: the JSON format's
+            // encoder leaves C1 controls and the line separators raw.
             c if c.is_control() || matches!(c, '\u{2028}' | '\u{2029}') => {
-                escaped.push_str(&c.escape_unicode().to_string());
+                escaped.push_str(&format!("\\u{:04x}", u32::from(c)));
             }
             c => escaped.push(c),
         }
@@ -93,14 +107,59 @@ fn escape(line: &[u8]) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::escape;
+    use std::sync::{Arc, Mutex};
+
+    use super::*;
+
+    /// Every byte the subscriber writes.
+    #[derive(Clone, Default)]
+    struct Captured(Arc<Mutex<Vec<u8>>>);
+
+    impl Write for Captured {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .extend_from_slice(buf);
+            Ok(buf.len())
+        }
+
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn request_data_cannot_forge_a_line_in_either_format() {
+        for format in [LogFormat::Pretty, LogFormat::Json] {
+            let captured = Captured::default();
+            let writer = captured.clone();
+            let subscriber = subscriber(format, EnvFilter::new("info"), move || writer.clone());
+            tracing::subscriber::with_default(subscriber, || {
+                let path = "/v1/users\n2026-01-01T00:00:00Z  INFO forged: admin signed in\r\x1b[2K";
+                let span = tracing::info_span!("request", path = %path, request_id = %"a\nb");
+                let _entered = span.enter();
+                tracing::info!(error = %"line one\nline two\u{2028}", "reading {path} failed");
+            });
+            let bytes = captured.0.lock().unwrap_or_else(|e| e.into_inner()).clone();
+            let text = String::from_utf8(bytes).unwrap_or_else(|e| panic!("{e}"));
+            let lines: Vec<&str> = text.lines().collect();
+            assert_eq!(lines.len(), 1, "{format:?}: {text}");
+            assert!(!text.contains('\r') && !text.contains('\u{1b}'), "{text:?}");
+            assert!(!text.contains('\u{2028}'), "{text:?}");
+            assert!(
+                lines[0].contains("forged"),
+                "the data is kept, escaped: {text}"
+            );
+        }
+    }
 
     #[test]
     fn only_the_final_newline_survives() {
         assert_eq!(
             escape(b"GET /a\nINFO forged\r\x1b[2J done\n"),
-            "GET /a\\nINFO forged\\r\\u{1b}[2J done\n"
+            "GET /a\\nINFO forged\\r\\u001b[2J done\n"
         );
-        assert_eq!(escape("tab\tand \u{2028}".as_bytes()), "tab\tand \\u{2028}");
+        assert_eq!(escape("tab\tand \u{2028}".as_bytes()), "tab\tand \\u2028");
     }
 }
