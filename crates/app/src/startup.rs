@@ -269,3 +269,56 @@ async fn shutdown_signal() {
     }
     tracing::info!("shutdown signal received; finishing in-flight requests");
 }
+
+#[cfg(test)]
+mod tests {
+    //! What the accept loop sets when shutdown begins, as the readiness probe reports it.
+    #![allow(clippy::unwrap_used)]
+
+    use std::sync::atomic::Ordering;
+
+    use persistence::Backend;
+    use persistence::testing::TestDatabase;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    use super::*;
+
+    persistence::both_backends!(readiness_is_503_once_shutdown_begins);
+
+    async fn readiness_is_503_once_shutdown_begins(backend: Backend) {
+        let Some(database) = TestDatabase::create(backend).await else {
+            return;
+        };
+        let mut config = Config::new(database.url());
+        config.bind_addr = "127.0.0.1:0".parse().unwrap();
+        config.migrate_on_start = true;
+        let app = Application::build(config).await.unwrap();
+        let addr = app.local_addr().unwrap();
+        let draining = app.draining.clone();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(app.run_until(async move {
+            let _ = stopped.await;
+        }));
+        let ready = || async move {
+            let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+            stream
+                .write_all(b"GET /health/ready HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
+                .await
+                .unwrap();
+            let mut response = String::new();
+            stream.read_to_string(&mut response).await.unwrap();
+            response
+        };
+        assert!(ready().await.starts_with("HTTP/1.1 200"));
+        // What the accept loop does first when the shutdown signal arrives (the listener is
+        // closed right after, so a probe cannot get in once a real shutdown began).
+        draining.store(true, Ordering::SeqCst);
+        let response = ready().await;
+        assert!(response.starts_with("HTTP/1.1 503"), "{response}");
+        assert!(response.contains("shutting down"), "{response}");
+        draining.store(false, Ordering::SeqCst);
+        let _ = stop.send(());
+        server.await.unwrap().unwrap();
+        assert!(draining.load(Ordering::SeqCst), "shutdown sets the flag");
+    }
+}
