@@ -109,8 +109,8 @@ async fn oversized_bodies_are_413(backend: Backend) {
 /// A request whose body is still arriving when shutdown begins is answered, not cut off.
 ///
 /// No guessed sleeps: `Expect: 100-continue` makes the server say when the handler has started
-/// reading the body (the request is in flight), and an idle keep-alive connection that the server
-/// closes says when graceful shutdown has begun.
+/// reading the body (the request is in flight), the listener refusing new connections says when
+/// graceful shutdown has begun, and the idle keep-alive connection is then closed at once.
 async fn in_flight_requests_finish_on_shutdown(backend: Backend) {
     let Some(mut app) = spawn(backend).await else {
         return;
