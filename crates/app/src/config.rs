@@ -42,6 +42,9 @@ pub struct Config {
     pub password_hash_concurrency: usize,
     /// `DB_MAX_CONNECTIONS`; default 10.
     pub db_max_connections: u32,
+    /// Bounds on every wait for the database; past one, a request answers 503
+    /// `database_unavailable` with `Retry-After` instead of hanging.
+    pub db_timeouts: DbTimeouts,
     /// `CURSOR_KEY`: the secret (at least 32 bytes) that authenticates list cursors. Every
     /// instance behind one load balancer needs the same one. Unset: a random secret per
     /// process, so cursors stop working when the process restarts.
@@ -72,6 +75,7 @@ impl Config {
             session_purge_interval: Duration::from_secs(60 * 60),
             password_hash_concurrency: default_hash_concurrency(),
             db_max_connections: 10,
+            db_timeouts: DbTimeouts::default(),
             cursor_codec: None,
             nats_url: None,
             event_retention: Duration::from_secs(7 * 24 * 60 * 60),
@@ -137,6 +141,7 @@ impl Config {
                 .parse()
                 .with_context(|| format!("DB_MAX_CONNECTIONS={n:?} is not a number"))?;
         }
+        config.db_timeouts = DbTimeouts::from_env()?;
         if let Some(secret) = var("CURSOR_KEY") {
             config.cursor_codec = Some(CursorCodec::new(secret.as_bytes()).with_context(|| {
                 format!(
@@ -155,6 +160,55 @@ impl Config {
         }
         Ok(config)
     }
+}
+
+/// How long a request may wait for the database, each in milliseconds from the environment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DbTimeouts {
+    /// `DB_ACQUIRE_TIMEOUT_MS`: for a pooled connection (or a new one); default 5000.
+    pub acquire: Duration,
+    /// `DB_STATEMENT_TIMEOUT_MS`: PostgreSQL's `statement_timeout`, for a statement including
+    /// its lock waits; default 10000; `0` leaves the server's setting.
+    pub statement: Option<Duration>,
+    /// `SQLITE_BUSY_TIMEOUT_MS`: how long SQLite waits for another writer's lock; default 5000.
+    pub sqlite_busy: Duration,
+}
+
+impl Default for DbTimeouts {
+    fn default() -> Self {
+        Self {
+            acquire: Duration::from_secs(5),
+            statement: Some(Duration::from_secs(10)),
+            sqlite_busy: Duration::from_secs(5),
+        }
+    }
+}
+
+impl DbTimeouts {
+    fn from_env() -> anyhow::Result<Self> {
+        let mut timeouts = Self::default();
+        if let Some(ms) = millis("DB_ACQUIRE_TIMEOUT_MS")? {
+            anyhow::ensure!(!ms.is_zero(), "DB_ACQUIRE_TIMEOUT_MS must be at least 1");
+            timeouts.acquire = ms;
+        }
+        if let Some(ms) = millis("DB_STATEMENT_TIMEOUT_MS")? {
+            timeouts.statement = (!ms.is_zero()).then_some(ms);
+        }
+        if let Some(ms) = millis("SQLITE_BUSY_TIMEOUT_MS")? {
+            timeouts.sqlite_busy = ms;
+        }
+        Ok(timeouts)
+    }
+}
+
+fn millis(name: &str) -> anyhow::Result<Option<Duration>> {
+    var(name)
+        .map(|v| {
+            v.parse::<u64>()
+                .map(Duration::from_millis)
+                .with_context(|| format!("{name}={v:?} is not a whole number of milliseconds"))
+        })
+        .transpose()
 }
 
 fn default_hash_concurrency() -> usize {
