@@ -111,8 +111,11 @@ fn is_unavailable(err: &DbErr) -> bool {
 fn sqlx_unavailable(err: &sea_orm::sqlx::Error) -> bool {
     use sea_orm::sqlx::Error;
     match err {
+        // A connection that broke or cannot be set up: I/O, TLS, or a handshake or message cut
+        // short (sqlx reports those as protocol errors). A new connection may well work.
         Error::Io(_)
         | Error::Tls(_)
+        | Error::Protocol(_)
         | Error::PoolTimedOut
         | Error::PoolClosed
         | Error::WorkerCrashed => true,
