@@ -202,7 +202,13 @@ async fn outage(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_database_going_away_is_a_bounded_503_and_the_service_recovers() {
-    let _ = tracing_subscriber::fmt().with_env_filter("warn,app=warn").with_test_writer().try_init();
+    // The service's warnings (what each 503 hid) show with a failure; RUST_LOG says more.
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_test_writer()
+        .try_init();
     // The proxy forwards to the server the per-test databases are created on.
     let (host, _) = reroute(
         &persistence::testing::postgres_admin_url(),
@@ -287,11 +293,19 @@ async fn the_database_going_away_is_a_bounded_503_and_the_service_recovers() {
                     "slower than {bound:?}: {outcome:?}"
                 );
             } else if outcome.started >= window.down && outcome.started < window.restored {
-                // Asked while away, answered after: either way, within the bound.
-                assert!(
-                    outcome.elapsed <= bound,
-                    "slower than {bound:?}: {outcome:?}"
-                );
+                // Asked while away, answered after it came back: a 503 within the bound, or
+                // served once the database answered (bounded by the request timeout).
+                if outcome.status == 503 {
+                    assert!(
+                        outcome.elapsed <= bound,
+                        "slower than {bound:?}: {outcome:?}"
+                    );
+                } else {
+                    assert!(
+                        outcome.elapsed <= REQUEST_TIMEOUT + SLACK,
+                        "across the recovery: {outcome:?}"
+                    );
+                }
             } else if outcome.started < window.down && ended >= window.down {
                 // In flight when it went away: a statement already sent to a silent network
                 // waits for the request timeout at most.
@@ -338,8 +352,15 @@ async fn the_database_going_away_is_a_bounded_503_and_the_service_recovers() {
         stored >= placed,
         "{placed} orders acknowledged, {stored} stored"
     );
+    let slowest = log
+        .iter()
+        .filter(|o| o.status == 503)
+        .map(|o| o.elapsed)
+        .max()
+        .unwrap_or_default();
     println!(
-        "outage: {} requests, {placed} orders placed, {unavailable} answered 503 within {bound:?}",
+        "outage: {} requests, {placed} orders placed, {unavailable} answered 503 \
+         (slowest {slowest:?}, bound {bound:?})",
         log.len()
     );
 }
