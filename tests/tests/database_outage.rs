@@ -6,6 +6,10 @@
 //! `Retry-After` within the configured bound (never 500, never a hang), readiness says 503,
 //! and once it is back the same instance serves again, without a restart. Every order stored
 //! is whole: its lines are there and its total is the sum of them.
+//!
+//! On both engines: a pool saturated by requests waiting for a lock answers the overflow with a
+//! bounded 503 yet stays ready (the database is fine), and a write blocked past SQLite's busy
+//! timeout or PostgreSQL's statement timeout is a 503 too.
 
 #![allow(clippy::unwrap_used)]
 
@@ -37,6 +41,116 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 const WORKERS: usize = 6;
 /// Requests each outage phase must see answered while the database is fully away.
 const PER_PHASE: usize = 12;
+
+persistence::both_backends!(
+    a_saturated_pool_stays_ready_and_overflow_is_a_bounded_503,
+    a_write_blocked_past_its_timeout_is_a_503,
+);
+
+/// A service whose waits for the database are `acquire` and `lock` (statement timeout on
+/// PostgreSQL, busy timeout on SQLite), with two connections; a customer; and a transaction
+/// of the test's own that deactivates the customer, holding its row (PostgreSQL) or the write
+/// lock (SQLite) until the test lets go. Placements for the customer wait for it.
+async fn blocked(
+    backend: Backend,
+    acquire: Duration,
+    lock: Duration,
+) -> Option<(TestApp, Account, Account, persistence::Tx)> {
+    let app = common::spawn_with(backend, |config| {
+        config.db_max_connections = 2;
+        config.db_timeouts.acquire = acquire;
+        config.db_timeouts.statement = Some(lock);
+        config.db_timeouts.sqlite_busy = lock;
+        config.request_timeout = Duration::from_secs(120);
+    })
+    .await?;
+    let admin = app.create_admin("admin@example.com").await;
+    let customer = app.create_user("waiting@example.com").await;
+    let users = users::Users::new(
+        app.database.db().clone(),
+        app::events::user_outbox(persistence::Faults::default()),
+    );
+    let holder = app.database.db().begin().await.unwrap();
+    let id = uuid::Uuid::parse_str(&customer.id).unwrap();
+    users
+        .deactivate(&holder, users::UserId::from_uuid(id))
+        .await
+        .unwrap();
+    Some((app, admin, customer, holder))
+}
+
+async fn a_saturated_pool_stays_ready_and_overflow_is_a_bounded_503(backend: Backend) {
+    let Some((app, admin, customer, holder)) =
+        blocked(backend, ACQUIRE, Duration::from_secs(60)).await
+    else {
+        return;
+    };
+    // Two placements wait for the lock, each holding one of the service's two connections.
+    let waiting: Vec<_> = (0..2)
+        .map(|n| {
+            let request = app.post_as(&customer, "/v1/orders").json(&order(n + 1));
+            tokio::spawn(request.send())
+        })
+        .collect();
+    // Any other request now finds no connection: a 503 after the acquire timeout.
+    let listing = format!("/v1/users/{}/orders", customer.id);
+    poll_until(Duration::from_secs(30), "a saturated pool", || async {
+        let started = Instant::now();
+        let response = app.get_as(&admin, &listing).send().await.unwrap();
+        if response.status() != StatusCode::SERVICE_UNAVAILABLE {
+            return false;
+        }
+        assert!(
+            started.elapsed() <= ACQUIRE + SLACK,
+            "{:?}",
+            started.elapsed()
+        );
+        assert!(response.headers().contains_key("retry-after"));
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["code"], "database_unavailable", "{body}");
+        true
+    })
+    .await;
+    // The database itself is fine, so the service is ready.
+    assert_eq!(ready_status(&app).await.0, StatusCode::OK);
+    holder.rollback().await.unwrap();
+    for placement in waiting {
+        assert_eq!(placement.await.unwrap().unwrap().status(), 201);
+    }
+    assert_eq!(
+        app.get_as(&admin, &listing).send().await.unwrap().status(),
+        200
+    );
+}
+
+async fn a_write_blocked_past_its_timeout_is_a_503(backend: Backend) {
+    let lock = Duration::from_millis(500);
+    let Some((app, _admin, customer, holder)) = blocked(backend, ACQUIRE, lock).await else {
+        return;
+    };
+    let started = Instant::now();
+    let response = app
+        .post_as(&customer, "/v1/orders")
+        .json(&order(1))
+        .send()
+        .await
+        .unwrap();
+    let elapsed = started.elapsed();
+    assert!(response.headers().contains_key("retry-after"));
+    common::assert_problem(response, 503, "database_unavailable").await;
+    assert!(elapsed >= lock && elapsed <= lock + SLACK, "{elapsed:?}");
+    assert_eq!(ready_status(&app).await.0, StatusCode::OK);
+    holder.rollback().await.unwrap();
+    assert_eq!(
+        app.post_as(&customer, "/v1/orders")
+            .json(&order(1))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        201
+    );
+}
 
 /// One answered request, as the workers saw it.
 #[derive(Debug, Clone)]
