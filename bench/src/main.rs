@@ -9,6 +9,7 @@ mod report;
 mod scratch;
 mod seed;
 mod service;
+mod soak;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -67,6 +68,22 @@ enum Command {
         #[arg(long)]
         report: PathBuf,
     },
+    /// Start the service on a fresh database, drive a mixed load for a while, then check the
+    /// invariants (see `soak.rs`); fails on any 5xx or violation.
+    Soak {
+        /// The release `app` binary.
+        #[arg(long)]
+        app: PathBuf,
+        /// `postgres` or `sqlite`, on a scratch database of the soak's own.
+        #[arg(long)]
+        engine: Engine,
+        /// For PostgreSQL: a role allowed to `CREATE DATABASE`.
+        #[arg(long, default_value = "postgres://postgres@127.0.0.1:5432/postgres")]
+        admin_url: String,
+        /// How long the load runs: `30s`, `2m`.
+        #[arg(long, default_value = "30s", value_parser = soak::parse_duration)]
+        duration: Duration,
+    },
 }
 
 /// Keep-alive connections (and floor workers) per workload.
@@ -107,6 +124,24 @@ async fn main() -> anyhow::Result<()> {
                 .with_context(|| format!("cannot write {}", report.display()))?;
             eprintln!("bench: report written to {}", report.display());
             Ok(())
+        }
+        Command::Soak {
+            app,
+            engine,
+            admin_url,
+            duration,
+        } => {
+            let scratch = scratch::Scratch::create(engine, &admin_url).await?;
+            let soaked = async {
+                migrate(scratch.url()).await?;
+                let service = Service::start(&app, scratch.url()).await?;
+                let soaked = soak::soak(&service.base, scratch.url(), duration).await;
+                service.stop()?;
+                soaked
+            }
+            .await;
+            scratch.remove().await?;
+            soaked
         }
     }
 }

@@ -16,6 +16,7 @@ persistence::both_backends!(
     user_orders_are_listed_newest_first_with_cursor,
     lifecycle_transitions_and_conflicts,
     idempotent_replay_returns_the_first_order,
+    replay_after_deactivation_returns_the_original_order,
     concurrent_requests_with_one_key_create_one_order,
     two_instances_honour_one_key_once,
     deactivation_cancels_pending_orders_only,
@@ -400,6 +401,48 @@ async fn idempotent_replay_returns_the_first_order(backend: Backend) {
         "validation_failed",
     )
     .await;
+}
+
+/// The README's promise holds after the customer is gone: a replay with the same key and body
+/// returns the original order (201, `Idempotent-Replayed: true`), because the key is looked up
+/// before the customer is judged; a new key for that customer is still refused.
+async fn replay_after_deactivation_returns_the_original_order(backend: Backend) {
+    let Some(app) = spawn(backend).await else {
+        return;
+    };
+    // The customer loses its sessions when deactivated, so an admin orders on its behalf.
+    let admin = app.create_admin("admin@example.com").await;
+    let customer = app.create_user("leaving@example.com").await;
+    let place = |key: &'static str| {
+        app.post_as(&admin, "/v1/orders")
+            .header("idempotency-key", key)
+            .json(&order_body(&customer.id))
+            .send()
+    };
+    let first = place("before-leaving").await.unwrap();
+    assert_eq!(first.status(), 201);
+    let first: Value = first.json().await.unwrap();
+
+    let deactivated = app
+        .post_as(&admin, &format!("/v1/users/{}/deactivate", customer.id))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(deactivated.status(), 200);
+
+    let replay = place("before-leaving").await.unwrap();
+    assert_eq!(replay.status(), 201, "a replay, not a refusal");
+    assert_eq!(replay.headers()["idempotent-replayed"], "true");
+    let replay: Value = replay.json().await.unwrap();
+    assert_eq!(replay["id"], first["id"]);
+    assert_eq!(replay["total_cents"], first["total_cents"]);
+    assert_eq!(replay["items"], first["items"]);
+    // Deactivation cancelled it; the replay shows the order as it is now.
+    assert_eq!(replay["status"], "cancelled");
+
+    let fresh = place("after-leaving").await.unwrap();
+    assert_problem(fresh, 422, "customer_deactivated").await;
+    assert_eq!(orders_of(&app, &admin, &customer.id).await.len(), 1);
 }
 
 async fn concurrent_requests_with_one_key_create_one_order(backend: Backend) {

@@ -31,6 +31,26 @@ pub struct BenchArgs {
     postgres_url: String,
 }
 
+/// Options of `cargo xtask soak`.
+#[derive(Debug, clap::Args)]
+pub struct SoakArgs {
+    /// How long the mixed load runs: `30s`, `2m`, `500ms`.
+    #[arg(long, default_value = "30s")]
+    duration: String,
+    /// Soak the embedded SQLite engine instead of PostgreSQL.
+    #[arg(long)]
+    sqlite: bool,
+    /// A PostgreSQL role allowed to create databases; the run creates `bench_<uuid>` there and
+    /// drops it afterwards.
+    #[arg(
+        long,
+        env = "BENCH_POSTGRES_URL",
+        hide_env_values = true,
+        default_value = "postgres://postgres@127.0.0.1:5432/postgres"
+    )]
+    postgres_url: String,
+}
+
 /// Options of `cargo xtask seed`.
 #[derive(Debug, clap::Args)]
 pub struct SeedArgs {
@@ -66,6 +86,24 @@ pub fn bench(root: &Path, args: &BenchArgs) -> anyhow::Result<Outcome> {
     if args.quick {
         command.arg("--quick");
     }
+    status(command)
+}
+
+/// Builds, then runs a mixed load on the release service over a fresh database and checks the
+/// invariants afterwards (the `bench` binary's `soak`); fails on any 5xx or violation.
+pub fn soak(root: &Path, args: &SoakArgs) -> anyhow::Result<Outcome> {
+    let release = build(root)?;
+    let mut command = Command::new(release.join("bench"));
+    command
+        .arg("soak")
+        .arg("--app")
+        .arg(release.join("app"))
+        .arg("--engine")
+        .arg(if args.sqlite { "sqlite" } else { "postgres" })
+        .arg("--admin-url")
+        .arg(&args.postgres_url)
+        .arg("--duration")
+        .arg(&args.duration);
     status(command)
 }
 

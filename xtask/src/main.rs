@@ -85,6 +85,9 @@ enum Command {
     Bench(bench::BenchArgs),
     /// Migrate the database and fill it through the contexts' public APIs (release build).
     Seed(bench::SeedArgs),
+    /// Run a mixed load (sign-ups, placements, replays, transitions, deactivations) on the
+    /// release service for `--duration`, then check the invariants; fail on any 5xx.
+    Soak(bench::SoakArgs),
     /// Write the service's OpenAPI 3.1 document to `openapi.json` (`--check`: exit 1 if stale).
     Openapi(openapi::OpenApiArgs),
     /// Integration events: `events tail [--from-start]` prints them as they commit.
@@ -111,6 +114,7 @@ async fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Users(args) => accounts::run(&cli.database_url, args).await,
         Command::Bench(args) => bench::bench(&workspace_root(), &args),
         Command::Seed(args) => bench::seed(&workspace_root(), &cli.database_url, &args),
+        Command::Soak(args) => bench::soak(&workspace_root(), &args),
         Command::Openapi(args) => openapi::run(&workspace_root(), &args),
         Command::Events(args) => events::run(&cli.database_url, args).await,
     }
@@ -243,6 +247,13 @@ mod tests {
         assert!(Cli::try_parse_from(["xtask", "events", "tail"]).is_ok());
         assert!(Cli::try_parse_from(["xtask", "events", "tail", "--from-start"]).is_ok());
         assert!(Cli::try_parse_from(["xtask", "events"]).is_err());
+    }
+
+    #[test]
+    fn soak_takes_a_duration_and_an_engine() {
+        assert!(Cli::try_parse_from(["xtask", "soak"]).is_ok());
+        assert!(Cli::try_parse_from(["xtask", "soak", "--duration", "30s", "--sqlite"]).is_ok());
+        assert!(Cli::try_parse_from(["xtask", "soak", "--engine", "x"]).is_err());
     }
 
     #[test]

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use clap::builder::{PossibleValuesParser, TypedValueParser};
 use clap::error::ErrorKind;
-use clap::{Arg, Command, CommandFactory, FromArgMatches, Parser, ValueEnum};
+use clap::{Arg, Args, Command, CommandFactory, FromArgMatches, Parser, ValueEnum};
 use persistence::{CursorCodec, Faults};
 
 /// How log lines are written.
@@ -100,6 +100,10 @@ pub struct Config {
     #[arg(long, env = "DB_MAX_CONNECTIONS", default_value = "10",
         value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub db_max_connections: u32,
+    /// Bounds on every wait for the database; past one, a request answers 503
+    /// `database_unavailable` with `Retry-After` instead of hanging.
+    #[command(flatten)]
+    pub db_timeouts: DbTimeouts,
     /// Secret (at least 32 bytes, e.g. `openssl rand -hex 32`) that authenticates list
     /// cursors; the same on every instance behind one load balancer. Unset: a random one per
     /// process, so cursors stop working when the process restarts.
@@ -138,6 +142,7 @@ impl Config {
             session_purge_interval: Duration::from_secs(HOUR),
             password_hash_concurrency: default_hash_concurrency(),
             db_max_connections: 10,
+            db_timeouts: DbTimeouts::default(),
             cursor_codec: None,
             nats_url: None,
             event_retention: Duration::from_secs(7 * DAY),
@@ -177,6 +182,37 @@ impl Config {
     }
 }
 
+/// How long a request may wait for the database, in milliseconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Args)]
+pub struct DbTimeouts {
+    /// How long a request waits for a pooled (or new) database connection before answering
+    /// 503, in milliseconds (1 ms to 10 min).
+    #[arg(long = "db-acquire-timeout-ms", env = "DB_ACQUIRE_TIMEOUT_MS", default_value = "5000",
+        value_parser = millis(1, 10 * MINUTE * 1000))]
+    pub acquire: Duration,
+    /// PostgreSQL's `statement_timeout` (lock waits included), in milliseconds (0 keeps the
+    /// server's setting, up to 1 h).
+    #[arg(long = "db-statement-timeout-ms", env = "DB_STATEMENT_TIMEOUT_MS",
+        default_value = "10000",
+        value_parser = millis(0, HOUR * 1000).map(|d| (!d.is_zero()).then_some(d)))]
+    pub statement: ::std::option::Option<Duration>,
+    /// How long SQLite waits for another writer's lock before answering 503, in milliseconds
+    /// (0 to 10 min).
+    #[arg(long = "sqlite-busy-timeout-ms", env = "SQLITE_BUSY_TIMEOUT_MS", default_value = "5000",
+        value_parser = millis(0, 10 * MINUTE * 1000))]
+    pub sqlite_busy: Duration,
+}
+
+impl Default for DbTimeouts {
+    fn default() -> Self {
+        Self {
+            acquire: Duration::from_secs(5),
+            statement: Some(Duration::from_secs(10)),
+            sqlite_busy: Duration::from_secs(5),
+        }
+    }
+}
+
 fn default_hash_concurrency() -> usize {
     std::thread::available_parallelism().map_or(1, |n| (n.get() / 2).max(1))
 }
@@ -186,6 +222,13 @@ fn seconds(min: u64, max: u64) -> impl TypedValueParser<Value = Duration> {
     clap::value_parser!(u64)
         .range(min..=max)
         .map(Duration::from_secs)
+}
+
+/// Whole milliseconds from `min` to `max`, as a [`Duration`].
+fn millis(min: u64, max: u64) -> impl TypedValueParser<Value = Duration> {
+    clap::value_parser!(u64)
+        .range(min..=max)
+        .map(Duration::from_millis)
 }
 
 /// The documented spellings of a boolean, and nothing else (`on`, `Y`, `2` are mistakes).
@@ -263,6 +306,8 @@ mod tests {
             ["--idempotency-purge-interval-secs", "0"],
             ["--session-purge-interval-secs", "0"],
             ["--db-max-connections", "0"],
+            ["--db-acquire-timeout-ms", "0"],
+            ["--db-statement-timeout-ms", "3600001"],
             ["--password-hash-concurrency", "0"],
             ["--idempotency-ttl-secs", "18446744073709551615"],
             ["--event-retention-days", "0"],

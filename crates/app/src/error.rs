@@ -1,8 +1,10 @@
 //! The one place where errors become HTTP: every context's error enum is mapped here to an
 //! RFC 9457 problem with a stable machine-readable `code`.
 //!
-//! Storage failures are logged with their detail and answered with a generic 500: clients never
-//! see SQL, driver messages or connection strings.
+//! Storage failures are logged with their detail and answered generically: 503
+//! `database_unavailable` with `Retry-After` when the database is out of reach or timed out (a
+//! retry may succeed), 500 `internal_error` otherwise. Clients never see SQL, driver messages or
+//! connection strings.
 
 use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
@@ -84,7 +86,7 @@ impl AppError {
                 UsersError::VersionConflict { .. } => {
                     Problem::new(problems::VERSION_CONFLICT, stale(err))
                 }
-                UsersError::Store(store) => internal(store),
+                UsersError::Store(store) => storage(store),
             },
             Self::Orders(err) => match err {
                 OrdersError::Invalid { field, reason } => {
@@ -109,7 +111,7 @@ impl AppError {
                     problems::IDEMPOTENCY_KEY_REUSED,
                     "This Idempotency-Key was already used for a different request.",
                 ),
-                OrdersError::Store(store) => internal(store),
+                OrdersError::Store(store) => storage(store),
             },
             Self::Identity(err) => match err {
                 IdentityError::Invalid { field, reason } => {
@@ -137,9 +139,9 @@ impl AppError {
                     tracing::error!("password hashing failed");
                     internal_problem()
                 }
-                IdentityError::Store(store) => internal(store),
+                IdentityError::Store(store) => storage(store),
             },
-            Self::Store(store) => internal(store),
+            Self::Store(store) => storage(store),
             Self::Request { code, detail } => Problem::new(*code, detail.clone()),
             Self::Validation(errors) => validation(errors.clone()),
         }
@@ -163,10 +165,23 @@ fn stale(err: &impl std::fmt::Display) -> String {
     format!("If-Match names no current version of this resource: {err}.")
 }
 
-fn internal(err: &StoreError) -> Problem {
+/// A storage failure: 503 when the database is unavailable (the pool's acquire timeout, a
+/// broken connection, a statement or busy timeout), 500 for anything else.
+fn storage(err: &StoreError) -> Problem {
+    if err.is_unavailable() {
+        tracing::warn!(error = %err.detail(), "database unavailable");
+        return Problem::new(
+            problems::DATABASE_UNAVAILABLE,
+            "The database is unavailable or overloaded; retry after the Retry-After delay.",
+        );
+    }
     tracing::error!(error = %err.detail(), kind = ?err.kind(), "storage failure");
     internal_problem()
 }
+
+/// What `Retry-After` says on a 503: long enough for a pool to drain or a connection to be
+/// re-established, short enough that clients come back soon after an outage ends.
+pub(crate) const DATABASE_RETRY_AFTER_SECS: u32 = 2;
 
 fn internal_problem() -> Problem {
     Problem::new(
@@ -203,6 +218,10 @@ impl IntoResponse for AppError {
         }
         if let Self::Identity(IdentityError::TooManyAttempts { retry_after }) = self {
             headers.insert(header::RETRY_AFTER, retry_after_secs(retry_after).into());
+        }
+        // RFC 9110: a 503 may say when to come back; ours always does.
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            headers.insert(header::RETRY_AFTER, DATABASE_RETRY_AFTER_SECS.into());
         }
         response
     }

@@ -21,6 +21,6 @@ pub mod telemetry;
 mod wire;
 pub mod workflows;
 
-pub use config::{Config, LogFormat};
+pub use config::{Config, DbTimeouts, LogFormat};
 pub use error::AppError;
 pub use startup::Application;

@@ -7,8 +7,8 @@
 //! response from the [`problems`] registry: a schema whose `code` is the enum of those codes,
 //! one example per code, and the headers that go with the status. It also adds the problems
 //! every operation of a kind can answer (401 for those needing a token, 400/413/415/422 for
-//! those with a body, 404 for malformed path ids, 408/414/431/500 for all), so they are
-//! written down once.
+//! those with a body, 404 for malformed path ids, 503 for every `/v1` operation, all of which
+//! use the database, 408/414/431/500 for all), so they are written down once.
 
 use std::collections::BTreeMap;
 use std::sync::LazyLock;
@@ -67,13 +67,14 @@ fn build() -> Value {
         }
     });
     if let Some(paths) = doc["paths"].as_object_mut() {
-        for item in paths.values_mut() {
+        for (path, item) in paths.iter_mut() {
+            let uses_database = path.starts_with("/v1/");
             for operation in item
                 .as_object_mut()
                 .into_iter()
                 .flat_map(|i| i.values_mut())
             {
-                expand_problems(operation);
+                expand_problems(operation, uses_database);
                 not_null_parameters(operation);
                 camel_case_links(operation);
             }
@@ -83,8 +84,9 @@ fn build() -> Value {
 }
 
 /// Replaces the code-list problem responses of one operation with full ones, adding the
-/// problems its kind of operation can always answer.
-fn expand_problems(operation: &mut Value) {
+/// problems its kind of operation can always answer (503 `database_unavailable` when it
+/// `uses_database`).
+fn expand_problems(operation: &mut Value, uses_database: bool) {
     let mut by_status: BTreeMap<u16, Vec<Code>> = BTreeMap::new();
     let mut add = |code: Code| {
         let codes = by_status.entry(code.status.as_u16()).or_default();
@@ -128,6 +130,9 @@ fn expand_problems(operation: &mut Value) {
         .is_some_and(|ps| ps.iter().any(|p| p["in"] == "path"));
     if has_path_params {
         add(problems::NOT_FOUND);
+    }
+    if uses_database {
+        add(problems::DATABASE_UNAVAILABLE);
     }
     for code in [
         problems::REQUEST_TIMEOUT,
@@ -246,6 +251,14 @@ fn problem_response(status: u16, codes: &[Code]) -> Value {
                 }
             });
         }
+        503 => {
+            response["headers"] = json!({
+                "Retry-After": {
+                    "schema": {"type": "integer", "minimum": 1},
+                    "description": "Seconds after which a retry may find the database available"
+                }
+            });
+        }
         _ => {}
     }
     response
@@ -289,5 +302,15 @@ mod tests {
             sign_up["422"]["content"]["application/problem+json"]["examples"]["validation_failed"]
                 .is_object()
         );
+        let unavailable = &sign_up["503"];
+        assert_eq!(
+            unavailable["content"]["application/problem+json"]["schema"]["allOf"][1]["properties"]
+                ["code"]["enum"],
+            json!(["database_unavailable"])
+        );
+        assert!(unavailable["headers"]["Retry-After"].is_object());
+        let ready = &doc["paths"]["/health/ready"]["get"]["responses"]["503"];
+        assert!(ready["headers"]["Retry-After"].is_object());
+        assert!(doc["paths"]["/health/live"]["get"]["responses"]["503"].is_null());
     }
 }

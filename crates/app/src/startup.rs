@@ -40,6 +40,9 @@ impl Application {
     pub async fn build(config: Config) -> anyhow::Result<Self> {
         let mut db_config = DbConfig::new(&config.database_url);
         db_config.max_connections = config.db_max_connections;
+        db_config.acquire_timeout = config.db_timeouts.acquire;
+        db_config.statement_timeout = config.db_timeouts.statement;
+        db_config.sqlite_busy_timeout = config.db_timeouts.sqlite_busy;
         let db = Db::connect_with(&db_config)
             .await
             .map_err(|e| anyhow::anyhow!("cannot open the database: {}", e.detail()))?;

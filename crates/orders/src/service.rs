@@ -85,7 +85,9 @@ impl Orders {
     /// the key's lifetime returns the order the first request created, with `replayed: true`,
     /// and creates nothing; the same key with a different body is
     /// [`OrdersError::IdempotencyKeyReused`]. Keys are scoped to the customer. This holds under
-    /// concurrency: the `(user_id, key)` primary key lets exactly one request commit a key.
+    /// concurrency: the `(user_id, key)` primary key lets exactly one request commit a key. The
+    /// key is looked up before the customer's standing is judged, so a replay returns the
+    /// original order even after the customer was deactivated.
     pub async fn place(
         &self,
         order: NewOrder,
@@ -95,14 +97,8 @@ impl Orders {
         let claim = idempotency_key.map(|key| (key, order.fingerprint()));
         let tx = self.db.begin().await?;
 
-        match self.customers.lock_standing(&tx, customer).await? {
-            None => return Err(OrdersError::UnknownCustomer(customer)),
-            Some(CustomerStanding::Deactivated) => {
-                return Err(OrdersError::CustomerDeactivated(customer));
-            }
-            Some(CustomerStanding::Active) => {}
-        }
-
+        // The key first: a replay answers with the order its first request created, whatever
+        // became of the customer since (deactivated, say); only a new order needs an active one.
         let now = now_utc();
         if let Some((key, hash)) = &claim
             && let Some(existing) = find_key(tx.orm(), customer, key).await?
@@ -120,6 +116,14 @@ impl Orders {
                 .exec(tx.orm())
                 .await
                 .map_err(StoreError::from_orm)?;
+        }
+
+        match self.customers.lock_standing(&tx, customer).await? {
+            None => return Err(OrdersError::UnknownCustomer(customer)),
+            Some(CustomerStanding::Deactivated) => {
+                return Err(OrdersError::CustomerDeactivated(customer));
+            }
+            Some(CustomerStanding::Active) => {}
         }
 
         let id = new_id();

@@ -46,6 +46,10 @@ pub struct DbConfig {
     pub acquire_timeout: Duration,
     /// How long SQLite waits on a locked database before reporting it busy.
     pub sqlite_busy_timeout: Duration,
+    /// PostgreSQL's `statement_timeout` on every pooled connection: a statement running (or
+    /// waiting for a lock) longer is cancelled by the server. `None` leaves the server's
+    /// setting; migrations and operators' tools keep it that way.
+    pub statement_timeout: Option<Duration>,
 }
 
 impl DbConfig {
@@ -56,6 +60,7 @@ impl DbConfig {
             max_connections: 10,
             acquire_timeout: Duration::from_secs(5),
             sqlite_busy_timeout: Duration::from_secs(10),
+            statement_timeout: None,
         }
     }
 }
@@ -64,6 +69,9 @@ impl DbConfig {
 #[derive(Debug, Clone)]
 pub struct Db {
     pool: Pool,
+    /// A one-connection pool of its own for [`Db::ping`], so that a readiness probe tells a
+    /// database outage from a merely busy `pool`.
+    probe: Pool,
     backend: Backend,
 }
 
@@ -75,11 +83,29 @@ impl Db {
 
     /// Opens a pool. SQLite files (and their directory) are created when missing and opened in
     /// WAL mode with a busy timeout and foreign keys on, so both engines enforce the same rules.
+    ///
+    /// Every wait is bounded: for a pooled connection by `acquire_timeout`, for a lock by
+    /// SQLite's busy timeout or PostgreSQL's `statement_timeout`; each ends in a
+    /// [`StoreError`] of kind [`crate::StoreErrorKind::Unavailable`].
     pub async fn connect_with(config: &DbConfig) -> Result<Self, StoreError> {
         let backend = Backend::from_url(&config.url)?;
+        let pool = Self::open(config, backend, config.max_connections).await?;
+        let probe = Self::open(config, backend, 1).await?;
+        Ok(Self {
+            pool,
+            probe,
+            backend,
+        })
+    }
+
+    async fn open(
+        config: &DbConfig,
+        backend: Backend,
+        max_connections: u32,
+    ) -> Result<Pool, StoreError> {
         let mut options = ConnectOptions::new(config.url.clone());
         options
-            .max_connections(config.max_connections)
+            .max_connections(max_connections)
             .min_connections(0)
             .acquire_timeout(config.acquire_timeout)
             .connect_timeout(config.acquire_timeout)
@@ -95,13 +121,15 @@ impl Db {
                     .foreign_keys(true)
             });
         }
+        if backend == Backend::Postgres
+            && let Some(timeout) = config.statement_timeout
+        {
+            options.statement_timeout(timeout);
+        }
         let conn = Database::connect(options)
             .await
             .map_err(StoreError::from_orm)?;
-        Ok(Self {
-            pool: Pool::new(conn),
-            backend,
-        })
+        Ok(Pool::new(conn))
     }
 
     /// The engine behind this handle.
@@ -161,9 +189,11 @@ impl Db {
         }
     }
 
-    /// A round trip to the database, for readiness probes.
+    /// A round trip to the database, for readiness probes. It runs on a connection of its own,
+    /// outside the pool that requests share: a pool saturated by slow requests is not an
+    /// outage, and a probe waiting behind them would report one.
     pub async fn ping(&self) -> Result<(), StoreError> {
-        self.pool
+        self.probe
             .connection()
             .execute_unprepared("SELECT 1")
             .await
@@ -173,12 +203,13 @@ impl Db {
 
     /// Closes the pool, waiting for connections to be returned.
     pub async fn close(self) -> Result<(), StoreError> {
+        let probe = self.probe.into_inner().close().await;
         self.pool
             .into_inner()
             .close()
             .await
             .map_err(StoreError::from_orm)?;
-        Ok(())
+        probe.map_err(StoreError::from_orm)
     }
 
     /// Counts every statement this handle (and every transaction begun from it) sends from
@@ -288,4 +319,86 @@ mod sqlite_settings {
         // NORMAL = 1: durable at checkpoints, safe with WAL.
         assert_eq!(pragma(&test, "synchronous").await, "1");
     }
+}
+
+#[cfg(test)]
+mod bounded_waits {
+    use std::time::{Duration, Instant};
+
+    use persistence_orm::{FromOrm, Orm};
+    use sea_orm::ConnectionTrait;
+
+    use crate::testing::TestDatabase;
+    use crate::{Backend, Db, DbConfig, StoreError, StoreErrorKind};
+
+    /// Generous for a loaded CI machine, far below a hang.
+    const BOUND: Duration = Duration::from_secs(3);
+
+    fn config(test: &TestDatabase) -> DbConfig {
+        let mut config = DbConfig::new(test.url());
+        config.max_connections = 1;
+        config.acquire_timeout = Duration::from_millis(300);
+        config.sqlite_busy_timeout = Duration::from_millis(200);
+        config.statement_timeout = Some(Duration::from_millis(300));
+        config
+    }
+
+    /// The pool's only connection is taken: the next request gives up after the acquire
+    /// timeout with `Unavailable`, while the readiness ping still gets through.
+    async fn a_saturated_pool_is_unavailable_but_pings(backend: Backend) {
+        let Some(test) = TestDatabase::create(backend).await else {
+            return;
+        };
+        let db = Db::connect_with(&config(&test)).await.expect("connect");
+        let held = db.begin().await.expect("the one connection");
+        let started = Instant::now();
+        let err = db.begin().await.expect_err("no connection is free");
+        assert_eq!(err.kind(), StoreErrorKind::Unavailable, "{}", err.detail());
+        assert!(started.elapsed() < BOUND, "{:?}", started.elapsed());
+        db.ping()
+            .await
+            .expect("the probe has a connection of its own");
+        held.rollback().await.expect("rollback");
+        db.begin()
+            .await
+            .expect("free again")
+            .commit()
+            .await
+            .expect("commit");
+    }
+
+    /// A write that waits for another's lock gives up within the configured bound (SQLite's
+    /// busy timeout, PostgreSQL's statement timeout) with `Unavailable`.
+    async fn a_blocked_write_is_unavailable(backend: Backend) {
+        let Some(test) = TestDatabase::create(backend).await else {
+            return;
+        };
+        test.execute("CREATE TABLE t (id INTEGER PRIMARY KEY)")
+            .await;
+        let holder = test.db().begin().await.expect("begin");
+        holder
+            .orm()
+            .execute_unprepared("INSERT INTO t (id) VALUES (1)")
+            .await
+            .expect("insert");
+        let db = Db::connect_with(&config(&test)).await.expect("connect");
+        let started = Instant::now();
+        let err = db
+            .transaction(async |tx| {
+                tx.orm()
+                    .execute_unprepared("INSERT INTO t (id) VALUES (1)")
+                    .await
+                    .map_err(StoreError::from_orm)
+            })
+            .await
+            .expect_err("the lock is held");
+        assert_eq!(err.kind(), StoreErrorKind::Unavailable, "{}", err.detail());
+        assert!(started.elapsed() < BOUND, "{:?}", started.elapsed());
+        holder.rollback().await.expect("rollback");
+    }
+
+    crate::both_backends!(
+        a_saturated_pool_is_unavailable_but_pings,
+        a_blocked_write_is_unavailable
+    );
 }

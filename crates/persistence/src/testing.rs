@@ -5,8 +5,9 @@
 //! and dropped when the [`TestDatabase`] is dropped, even when the test panics.
 //!
 //! When PostgreSQL cannot be reached the Postgres half of a test FAILS, so no run can pass by
-//! testing one backend only. Skipping is opt-in: with `SKIP_POSTGRES_TESTS=1` the Postgres half
-//! is skipped instead, with a loud message on stderr.
+//! testing one backend only, whatever else the environment says (`CI` or not). Skipping is
+//! opt-in: with `SKIP_POSTGRES_TESTS=1` the Postgres half is skipped instead, and says so in the
+//! test run's own output (see [`announce_skip`]).
 
 use std::time::Duration;
 
@@ -34,6 +35,24 @@ impl StatementCounter {
 /// Whether the developer opted in to skipping PostgreSQL tests when the server is unreachable.
 pub fn postgres_skip_opted_in() -> bool {
     std::env::var("SKIP_POSTGRES_TESTS").is_ok_and(|v| v == "1")
+}
+
+/// Says that a PostgreSQL test was skipped where a reader of the test run sees it.
+///
+/// libtest captures `println!` and `eprintln!` of a passing test and shows nothing of it, so a
+/// skipped test would look like a passed one. The notice is written to the process's real
+/// stdout instead (a direct write, which the capture does not intercept), where it appears
+/// between the `test … ok` lines, and to the captured output as well for `--nocapture` runs.
+pub fn announce_skip(reason: &str) {
+    use std::io::Write as _;
+    let notice = format!(
+        "\n!!!!! SKIPPED (SKIP_POSTGRES_TESTS=1): the PostgreSQL half of this test did not run: \
+         {reason} !!!!!\n"
+    );
+    let mut stdout = std::io::stdout().lock();
+    let _ = stdout.write_all(notice.as_bytes());
+    let _ = stdout.flush();
+    eprintln!("{notice}");
 }
 
 /// The admin URL for creating per-test PostgreSQL databases.
@@ -77,7 +96,13 @@ impl TestDatabase {
     }
 
     async fn postgres() -> Option<Self> {
-        let admin_url = postgres_admin_url();
+        let skip = postgres_skip_opted_in().then_some(announce_skip as fn(&str));
+        Self::postgres_on(postgres_admin_url(), skip).await
+    }
+
+    /// A fresh database on the server of `admin_url`. When that server cannot be reached: a
+    /// panic, so the test fails; or, with `skip`, `None` after `skip` announced why.
+    async fn postgres_on(admin_url: String, skip: Option<fn(&str)>) -> Option<Self> {
         let mut admin_config = DbConfig::new(&admin_url);
         admin_config.max_connections = 1;
         admin_config.acquire_timeout = Duration::from_secs(5);
@@ -88,12 +113,12 @@ impl TestDatabase {
                     "PostgreSQL at {admin_url} is unreachable ({}); set TEST_DATABASE_URL or start it",
                     err.detail()
                 );
-                if !postgres_skip_opted_in() {
+                let Some(announce) = skip else {
                     panic!(
                         "{message} (set SKIP_POSTGRES_TESTS=1 to skip PostgreSQL tests instead)"
                     );
-                }
-                eprintln!("\n!!!!! SKIPPING the PostgreSQL half of this test: {message} !!!!!\n");
+                };
+                announce(&message);
                 return None;
             }
         };
@@ -338,7 +363,19 @@ pub fn outbox<E: crate::DomainEvent + 'static>() -> crate::Outbox<E> {
 
 #[cfg(test)]
 mod tests {
-    use super::replace_database;
+    use super::{TestDatabase, replace_database};
+
+    /// Nothing listens on port 1: a test that needs PostgreSQL there fails unless skipping was
+    /// opted in, whatever else the environment holds (the policy takes no other input).
+    #[tokio::test]
+    async fn unreachable_postgres_fails_the_test_unless_skipping_is_opted_in() {
+        let unreachable = "postgres://postgres@127.0.0.1:1/postgres".to_owned();
+        let failed = tokio::spawn(TestDatabase::postgres_on(unreachable.clone(), None)).await;
+        assert!(failed.is_err_and(|e| e.is_panic()), "must fail, not pass");
+        let quiet: fn(&str) = |_| {};
+        let skipped = tokio::spawn(TestDatabase::postgres_on(unreachable, Some(quiet))).await;
+        assert!(skipped.is_ok_and(|db| db.is_none()), "opted in: skipped");
+    }
 
     #[test]
     fn replaces_only_the_database_name() {

@@ -48,12 +48,22 @@ pub async fn spawn(backend: Backend) -> Option<TestApp> {
 }
 
 pub async fn spawn_with(backend: Backend, tweak: impl FnOnce(&mut Config)) -> Option<TestApp> {
+    spawn_via(backend, str::to_owned, tweak).await
+}
+
+/// Like [`spawn_with`], but the service connects to `route(database_url)` instead (through a
+/// proxy, say); migrations and [`TestApp::database`] use the database directly.
+pub async fn spawn_via(
+    backend: Backend,
+    route: impl FnOnce(&str) -> String,
+    tweak: impl FnOnce(&mut Config),
+) -> Option<TestApp> {
     let database = TestDatabase::create(backend).await?;
     // Migrate as an operator would; the service itself only checks on PostgreSQL.
     let runner = migration::Runner::lock(database.url()).await.expect("lock");
     runner.up(None).await.expect("migrate");
     runner.release().await.expect("release");
-    let instance = start(database.url(), tweak).await;
+    let instance = start(&route(database.url()), tweak).await;
     Some(TestApp {
         address: instance.address,
         client: client(),

@@ -116,7 +116,7 @@ impl Ctx {
 }
 
 /// A fresh, migrated database and a service over it; `None` when the backend is unavailable
-/// (the test is then skipped, loudly, except under CI).
+/// (the test then fails, unless `SKIP_POSTGRES_TESTS=1` opted in to skipping it, loudly).
 pub async fn setup(backend: Backend) -> Option<Ctx> {
     let test = TestDatabase::create(backend).await?;
     let runner = migration::Runner::lock(test.url()).await.unwrap();

@@ -1,0 +1,480 @@
+//! The database goes away under load and comes back: a TCP proxy of the test's own sits between
+//! the service and PostgreSQL and is cut (connections closed, new ones refused), then stalled
+//! (connections open, no byte forwarded), then restored, while workers place and read orders.
+//!
+//! While the database is away every request answers 503 `database_unavailable` with
+//! `Retry-After` within the configured bound (never 500, never a hang), readiness says 503,
+//! and once it is back the same instance serves again, without a restart. Every order stored
+//! is whole: its lines are there and its total is the sum of them.
+//!
+//! On both engines: a pool saturated by requests waiting for a lock answers the overflow with a
+//! bounded 503 yet stays ready (the database is fine), and a write blocked past SQLite's busy
+//! timeout or PostgreSQL's statement timeout is a 503 too.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+#[path = "common/proxy.rs"]
+mod proxy;
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::{Account, TestApp};
+use persistence::Backend;
+use proxy::Proxy;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+/// How long a request may wait for a pooled (or new) connection.
+const ACQUIRE: Duration = Duration::from_secs(1);
+/// PostgreSQL's statement timeout for the service's connections.
+const STATEMENT: Duration = Duration::from_secs(2);
+/// Every 503 must arrive within the configured waits plus this slack for a loaded 2-core
+/// machine: slow, but nowhere near a 30 s hang.
+const SLACK: Duration = Duration::from_secs(2);
+/// The service's request timeout here: the bound for a request already holding a connection
+/// when the network goes silent (see the README's "Database outages").
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+const WORKERS: usize = 6;
+/// Requests each outage phase must see answered while the database is fully away.
+const PER_PHASE: usize = 12;
+
+persistence::both_backends!(
+    a_saturated_pool_stays_ready_and_overflow_is_a_bounded_503,
+    a_write_blocked_past_its_timeout_is_a_503,
+);
+
+/// A service whose waits for the database are `acquire` and `lock` (statement timeout on
+/// PostgreSQL, busy timeout on SQLite), with two connections; a customer; and a transaction
+/// of the test's own that deactivates the customer, holding its row (PostgreSQL) or the write
+/// lock (SQLite) until the test lets go. Placements for the customer wait for it.
+async fn blocked(
+    backend: Backend,
+    acquire: Duration,
+    lock: Duration,
+) -> Option<(TestApp, Account, Account, persistence::Tx)> {
+    let app = common::spawn_with(backend, |config| {
+        config.db_max_connections = 2;
+        config.db_timeouts.acquire = acquire;
+        config.db_timeouts.statement = Some(lock);
+        config.db_timeouts.sqlite_busy = lock;
+        config.request_timeout = Duration::from_secs(120);
+    })
+    .await?;
+    let admin = app.create_admin("admin@example.com").await;
+    let customer = app.create_user("waiting@example.com").await;
+    let users = users::Users::new(
+        app.database.db().clone(),
+        app::events::user_outbox(persistence::Faults::default()),
+    );
+    let holder = app.database.db().begin().await.unwrap();
+    let id = uuid::Uuid::parse_str(&customer.id).unwrap();
+    users
+        .deactivate(&holder, users::UserId::from_uuid(id))
+        .await
+        .unwrap();
+    Some((app, admin, customer, holder))
+}
+
+async fn a_saturated_pool_stays_ready_and_overflow_is_a_bounded_503(backend: Backend) {
+    let Some((app, admin, customer, holder)) =
+        blocked(backend, ACQUIRE, Duration::from_secs(60)).await
+    else {
+        return;
+    };
+    // Two placements wait for the lock, each holding one of the service's two connections.
+    let waiting: Vec<_> = (0..2)
+        .map(|n| {
+            let request = app.post_as(&customer, "/v1/orders").json(&order(n + 1));
+            tokio::spawn(request.send())
+        })
+        .collect();
+    // Any other request now finds no connection: a 503 after the acquire timeout.
+    let listing = format!("/v1/users/{}/orders", customer.id);
+    poll_until(Duration::from_secs(30), "a saturated pool", || async {
+        let started = Instant::now();
+        let response = app.get_as(&admin, &listing).send().await.unwrap();
+        if response.status() != StatusCode::SERVICE_UNAVAILABLE {
+            return false;
+        }
+        assert!(
+            started.elapsed() <= ACQUIRE + SLACK,
+            "{:?}",
+            started.elapsed()
+        );
+        assert!(response.headers().contains_key("retry-after"));
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["code"], "database_unavailable", "{body}");
+        true
+    })
+    .await;
+    // The database itself is fine, so the service is ready.
+    assert_eq!(ready_status(&app).await.0, StatusCode::OK);
+    holder.rollback().await.unwrap();
+    for placement in waiting {
+        assert_eq!(placement.await.unwrap().unwrap().status(), 201);
+    }
+    assert_eq!(
+        app.get_as(&admin, &listing).send().await.unwrap().status(),
+        200
+    );
+}
+
+async fn a_write_blocked_past_its_timeout_is_a_503(backend: Backend) {
+    let lock = Duration::from_millis(500);
+    let Some((app, _admin, customer, holder)) = blocked(backend, ACQUIRE, lock).await else {
+        return;
+    };
+    let started = Instant::now();
+    let response = app
+        .post_as(&customer, "/v1/orders")
+        .json(&order(1))
+        .send()
+        .await
+        .unwrap();
+    let elapsed = started.elapsed();
+    assert!(response.headers().contains_key("retry-after"));
+    common::assert_problem(response, 503, "database_unavailable").await;
+    assert!(elapsed >= lock && elapsed <= lock + SLACK, "{elapsed:?}");
+    assert_eq!(ready_status(&app).await.0, StatusCode::OK);
+    holder.rollback().await.unwrap();
+    assert_eq!(
+        app.post_as(&customer, "/v1/orders")
+            .json(&order(1))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        201
+    );
+}
+
+/// One answered request, as the workers saw it.
+#[derive(Debug, Clone)]
+struct Outcome {
+    started: Instant,
+    elapsed: Duration,
+    status: u16,
+    code: Option<String>,
+    retry_after: bool,
+}
+
+/// An outage phase: from when readiness first said 503 to when the proxy was restored.
+#[derive(Debug, Clone, Copy)]
+struct Window {
+    down: Instant,
+    restored: Instant,
+}
+
+/// `host:port` of a `postgres://user@host:port/db` URL, and the URL with another one.
+fn reroute(url: &str, to: SocketAddr) -> (String, String) {
+    let (scheme, rest) = url.split_once("://").expect("scheme");
+    let (authority, path) = rest.split_once('/').expect("database name");
+    let (user, host) = match authority.rsplit_once('@') {
+        Some((user, host)) => (format!("{user}@"), host),
+        None => (String::new(), authority),
+    };
+    (host.to_owned(), format!("{scheme}://{user}{to}/{path}"))
+}
+
+fn order(quantity: i64) -> Value {
+    json!({
+        "currency": "EUR",
+        "items": [
+            { "sku": "OUT-1", "quantity": quantity, "unit_price_cents": 199 },
+            { "sku": "OUT-2", "quantity": 1, "unit_price_cents": 1000 }
+        ]
+    })
+}
+
+/// Polls `check` every 50 ms until it holds; panics with `what` at the deadline.
+async fn poll_until<F, Fut>(within: Duration, what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + within;
+    let mut ticks = tokio::time::interval(Duration::from_millis(50));
+    loop {
+        ticks.tick().await;
+        if check().await {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{what} within {within:?}");
+    }
+}
+
+async fn ready_status(app: &TestApp) -> (StatusCode, bool) {
+    let response = app.get("/health/ready").send().await.unwrap();
+    (
+        response.status(),
+        response.headers().contains_key("retry-after"),
+    )
+}
+
+/// One worker: places an order, reads it back, again, until told to stop.
+async fn work(
+    app: Arc<TestApp>,
+    who: Account,
+    stop: Arc<AtomicBool>,
+    log: Arc<Mutex<Vec<Outcome>>>,
+) {
+    let mut last_order: Option<String> = None;
+    let mut round = 0i64;
+    while !stop.load(Ordering::Relaxed) {
+        round += 1;
+        let request = match (&last_order, round % 3) {
+            (Some(id), 0) => app.get_as(&who, &format!("/v1/orders/{id}")),
+            _ => app.post_as(&who, "/v1/orders").json(&order(round % 7 + 1)),
+        };
+        let started = Instant::now();
+        let response = request.send().await.expect("the service answers");
+        let elapsed = started.elapsed();
+        let status = response.status().as_u16();
+        let retry_after = response.headers().contains_key("retry-after");
+        let body: Value = response.json().await.unwrap_or(Value::Null);
+        if status == 201 {
+            last_order = body["id"].as_str().map(str::to_owned);
+        }
+        log.lock().unwrap().push(Outcome {
+            started,
+            elapsed,
+            status,
+            code: body["code"].as_str().map(str::to_owned),
+            retry_after,
+        });
+    }
+}
+
+fn answered_since(log: &Mutex<Vec<Outcome>>, since: Instant) -> usize {
+    log.lock()
+        .unwrap()
+        .iter()
+        .filter(|o| o.started >= since && o.status == 503)
+        .count()
+}
+
+/// Takes the database away with `take_away`, checks the outage is seen, gives it back.
+async fn outage(
+    app: &TestApp,
+    proxy: &Proxy,
+    log: &Mutex<Vec<Outcome>>,
+    take_away: fn(&Proxy),
+    name: &str,
+) -> Window {
+    take_away(proxy);
+    poll_until(
+        ACQUIRE + STATEMENT + SLACK,
+        &format!("{name}: readiness 503"),
+        || async {
+            let (status, retry_after) = ready_status(app).await;
+            if status == StatusCode::SERVICE_UNAVAILABLE {
+                assert!(retry_after, "{name}: readiness 503 carries Retry-After");
+                true
+            } else {
+                false
+            }
+        },
+    )
+    .await;
+    // A moment after the first 503: whatever starts from here meets the outage.
+    let down = Instant::now();
+    poll_until(
+        Duration::from_secs(60),
+        &format!("{name}: {PER_PHASE} answers while down"),
+        || async { answered_since(log, down) >= PER_PHASE },
+    )
+    .await;
+    let (status, _) = ready_status(app).await;
+    assert_eq!(
+        status,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "{name}: still not ready"
+    );
+    let restored = Instant::now();
+    proxy.restore();
+    poll_until(
+        Duration::from_secs(30),
+        &format!("{name}: ready again"),
+        || async { ready_status(app).await.0 == StatusCode::OK },
+    )
+    .await;
+    poll_until(
+        Duration::from_secs(30),
+        &format!("{name}: new orders after"),
+        || async {
+            let log = log.lock().unwrap();
+            log.iter().any(|o| o.started > restored && o.status == 201)
+        },
+    )
+    .await;
+    Window { down, restored }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_database_going_away_is_a_bounded_503_and_the_service_recovers() {
+    // The service's warnings (what each 503 hid) show with a failure; RUST_LOG says more.
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_test_writer()
+        .try_init();
+    // The proxy forwards to the server the per-test databases are created on.
+    let (host, _) = reroute(
+        &persistence::testing::postgres_admin_url(),
+        SocketAddr::from(([127, 0, 0, 1], 0)),
+    );
+    let upstream = tokio::net::lookup_host(&host)
+        .await
+        .expect("resolve the PostgreSQL host")
+        .next()
+        .expect("an address");
+    let proxy = Proxy::start(upstream).await;
+    let Some(app) = common::spawn_via(
+        Backend::Postgres,
+        |url| reroute(url, proxy.addr()).1,
+        |config| {
+            config.db_max_connections = 8;
+            config.db_timeouts.acquire = ACQUIRE;
+            config.db_timeouts.statement = Some(STATEMENT);
+            config.request_timeout = REQUEST_TIMEOUT;
+        },
+    )
+    .await
+    else {
+        return;
+    };
+    let app = Arc::new(app);
+
+    let admin = app.create_admin("admin@example.com").await;
+    let mut customers = Vec::new();
+    for i in 0..WORKERS {
+        customers.push(app.create_user(&format!("c{i}@example.com")).await);
+    }
+    let ids: Vec<String> = customers.iter().map(|c| c.id.clone()).collect();
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let workers: Vec<_> = customers
+        .into_iter()
+        .map(|who| tokio::spawn(work(app.clone(), who, stop.clone(), log.clone())))
+        .collect();
+    poll_until(Duration::from_secs(30), "orders while healthy", || async {
+        log.lock()
+            .unwrap()
+            .iter()
+            .filter(|o| o.status == 201)
+            .count()
+            >= WORKERS
+    })
+    .await;
+
+    let cut = outage(&app, &proxy, &log, Proxy::cut, "cut").await;
+    let stall = outage(&app, &proxy, &log, Proxy::stall, "stall").await;
+    stop.store(true, Ordering::Relaxed);
+    for worker in workers {
+        worker.await.unwrap();
+    }
+
+    let log = log.lock().unwrap().clone();
+    let bound = ACQUIRE + STATEMENT + SLACK;
+    let mut unavailable = 0;
+    for outcome in &log {
+        assert!(
+            !(500..600).contains(&outcome.status) || outcome.status == 503,
+            "never another 5xx: {outcome:?}"
+        );
+        if outcome.status == 503 {
+            unavailable += 1;
+            assert_eq!(
+                outcome.code.as_deref(),
+                Some("database_unavailable"),
+                "{outcome:?}"
+            );
+            assert!(outcome.retry_after, "503 without Retry-After: {outcome:?}");
+        }
+        for window in [cut, stall] {
+            let ended = outcome.started + outcome.elapsed;
+            if outcome.started >= window.down && ended < window.restored {
+                // Asked and answered while the database was away.
+                assert_eq!(outcome.status, 503, "{outcome:?}");
+                assert!(
+                    outcome.elapsed <= bound,
+                    "slower than {bound:?}: {outcome:?}"
+                );
+            } else if outcome.started >= window.down && outcome.started < window.restored {
+                // Asked while away, answered after it came back: a 503 within the bound, or
+                // served once the database answered (bounded by the request timeout).
+                if outcome.status == 503 {
+                    assert!(
+                        outcome.elapsed <= bound,
+                        "slower than {bound:?}: {outcome:?}"
+                    );
+                } else {
+                    assert!(
+                        outcome.elapsed <= REQUEST_TIMEOUT + SLACK,
+                        "across the recovery: {outcome:?}"
+                    );
+                }
+            } else if outcome.started < window.down && ended >= window.down {
+                // In flight when it went away: a statement already sent to a silent network
+                // waits for the request timeout at most.
+                assert!(
+                    outcome.elapsed <= REQUEST_TIMEOUT + SLACK,
+                    "in flight at the outage: {outcome:?}"
+                );
+                assert!(
+                    matches!(outcome.status, 200 | 201 | 408 | 503),
+                    "in flight at the outage: {outcome:?}"
+                );
+            }
+        }
+    }
+    assert!(unavailable >= 2 * PER_PHASE, "{unavailable} 503s seen");
+    let placed = log.iter().filter(|o| o.status == 201).count();
+
+    // Every stored order is whole: lines present, total the sum of its lines.
+    let mut stored = 0;
+    for id in &ids {
+        let mut path = format!("/v1/users/{id}/orders?limit=100");
+        loop {
+            let page = app.get_json_as(&admin, &path).await;
+            for order in page["items"].as_array().unwrap() {
+                let items = order["items"].as_array().unwrap();
+                assert_eq!(items.len(), 2, "an order lost lines: {order}");
+                let sum: i64 = items
+                    .iter()
+                    .map(|i| {
+                        i["quantity"].as_i64().unwrap() * i["unit_price_cents"].as_i64().unwrap()
+                    })
+                    .sum();
+                assert_eq!(order["total_cents"].as_i64().unwrap(), sum, "{order}");
+                stored += 1;
+            }
+            match page["next"].as_str() {
+                Some(next) => path = format!("/v1/users/{id}/orders?limit=100&after={next}"),
+                None => break,
+            }
+        }
+    }
+    // A 503 may hide a commit that made it (the answer was lost), never the reverse.
+    assert!(
+        stored >= placed,
+        "{placed} orders acknowledged, {stored} stored"
+    );
+    let slowest = log
+        .iter()
+        .filter(|o| o.status == 503)
+        .map(|o| o.elapsed)
+        .max()
+        .unwrap_or_default();
+    println!(
+        "outage: {} requests, {placed} orders placed, {unavailable} answered 503 \
+         (slowest {slowest:?}, bound {bound:?})",
+        log.len()
+    );
+}
