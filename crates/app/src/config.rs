@@ -50,6 +50,12 @@ pub struct Config {
     pub nats_url: Option<String>,
     /// `EVENT_RETENTION_DAYS`: how long events stay in the feed; default 7.
     pub event_retention: Duration,
+    /// `METRICS_ADDR`: where Prometheus scrapes `/metrics`, on a listener of its own (never the
+    /// public port); default none, no metrics are kept.
+    pub metrics_addr: Option<SocketAddr>,
+    /// `OTEL_EXPORTER_OTLP_ENDPOINT`: with it, spans are exported over OTLP/HTTP (the exporter
+    /// reads the standard `OTEL_*` variables itself); default none, nothing is exported.
+    pub otlp_endpoint: Option<String>,
     /// Armed fault points (tests only; inert unless built with `fault-injection`).
     pub faults: Faults,
 }
@@ -75,6 +81,8 @@ impl Config {
             cursor_codec: None,
             nats_url: None,
             event_retention: Duration::from_secs(7 * 24 * 60 * 60),
+            metrics_addr: None,
+            otlp_endpoint: None,
             faults: Faults::default(),
         }
     }
@@ -153,6 +161,13 @@ impl Config {
             })?;
             config.event_retention = Duration::from_secs(days * 24 * 60 * 60);
         }
+        if let Some(addr) = var("METRICS_ADDR") {
+            config.metrics_addr = Some(
+                addr.parse()
+                    .with_context(|| format!("METRICS_ADDR={addr:?} is not a socket address"))?,
+            );
+        }
+        config.otlp_endpoint = var("OTEL_EXPORTER_OTLP_ENDPOINT");
         Ok(config)
     }
 }

@@ -20,13 +20,15 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    telemetry::init(config.log_format);
+    let telemetry = telemetry::init(config.log_format, config.otlp_endpoint.as_deref());
     let result = async {
         let app = Application::build(config).await?;
         app.run_until_stopped().await?;
         anyhow::Ok(())
     }
     .await;
+    // Exports the spans not sent yet.
+    drop(telemetry);
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {

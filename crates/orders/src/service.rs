@@ -86,6 +86,7 @@ impl Orders {
     /// and creates nothing; the same key with a different body is
     /// [`OrdersError::IdempotencyKeyReused`]. Keys are scoped to the customer. This holds under
     /// concurrency: the `(user_id, key)` primary key lets exactly one request commit a key.
+    #[tracing::instrument(name = "orders.place", skip_all)]
     pub async fn place(
         &self,
         order: NewOrder,
@@ -224,6 +225,7 @@ impl Orders {
     }
 
     /// One order with its lines (two queries: the order, then its lines).
+    #[tracing::instrument(name = "orders.get", skip_all)]
     pub async fn get(&self, id: OrderId) -> Result<Order, OrdersError> {
         load(self.db.orm(), id.as_uuid())
             .await?
@@ -234,6 +236,7 @@ impl Orders {
     /// page size: the orders, served by the `(user_id, id)` index without a sort, then the
     /// lines of all of them). An unknown customer simply has no orders: whether the customer
     /// exists is the caller's question (see [`Customers::exists`]).
+    #[tracing::instrument(name = "orders.list_for_customer", skip_all)]
     pub async fn list_for_customer(
         &self,
         customer: CustomerId,
@@ -263,6 +266,7 @@ impl Orders {
 
     /// Marks a pending order paid. With `expected_version`, only if the caller's copy is
     /// current; otherwise [`OrdersError::VersionConflict`].
+    #[tracing::instrument(name = "orders.pay", skip_all)]
     pub async fn pay(
         &self,
         id: OrderId,
@@ -274,6 +278,7 @@ impl Orders {
 
     /// Marks a paid order shipped. With `expected_version`, only if the caller's copy is
     /// current.
+    #[tracing::instrument(name = "orders.ship", skip_all)]
     pub async fn ship(
         &self,
         id: OrderId,
@@ -285,6 +290,7 @@ impl Orders {
 
     /// Cancels a pending or paid order. With `expected_version`, only if the caller's copy is
     /// current.
+    #[tracing::instrument(name = "orders.cancel", skip_all)]
     pub async fn cancel(
         &self,
         id: OrderId,
@@ -305,6 +311,7 @@ impl Orders {
     /// With `owner`, the move applies only to that customer's order: another customer's order
     /// is [`OrdersError::NotFound`], exactly like a missing one, so ids cannot be probed. The
     /// owner is part of the same conditional `UPDATE`, so it costs no extra round trip.
+    #[tracing::instrument(name = "orders.transition", skip_all)]
     pub async fn transition(
         &self,
         id: OrderId,
@@ -371,6 +378,7 @@ impl Orders {
     /// customer's deactivation), bumping each one's version and appending one
     /// `order.cancelled` per order; returns how many were cancelled.
     /// Paid orders are left alone: money has changed hands, so they need a human decision.
+    #[tracing::instrument(name = "orders.cancel_pending_for_customer", skip_all)]
     pub async fn cancel_pending_for_customer(
         &self,
         tx: &Tx,
@@ -410,6 +418,7 @@ impl Orders {
     /// Forgets idempotency keys that expired at or before `now` (one `DELETE`, served by the
     /// `expires_at` index); returns how many. Run periodically; expired keys are also ignored
     /// (and replaced) by `place`, so purging is housekeeping, not correctness.
+    #[tracing::instrument(name = "orders.purge_expired_idempotency_keys", skip_all)]
     pub async fn purge_expired_idempotency_keys(
         &self,
         now: DateTime<Utc>,
@@ -422,6 +431,7 @@ impl Orders {
 ///
 /// A free function as well as a method, because maintenance jobs (`cargo xtask
 /// purge-idempotency-keys`) need only the database, not a fully wired [`Orders`] service.
+#[tracing::instrument(name = "orders.purge_expired_idempotency_keys", skip_all)]
 pub async fn purge_expired_idempotency_keys(
     db: &Db,
     now: DateTime<Utc>,
