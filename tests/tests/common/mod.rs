@@ -34,6 +34,8 @@ impl Account {
 
 pub struct TestApp {
     pub address: String,
+    /// `http://…/metrics` when the test set `METRICS_ADDR` (`config.metrics_addr`).
+    pub metrics_url: Option<String>,
     pub client: Client,
     pub faults: Faults,
     pub database: TestDatabase,
@@ -56,6 +58,7 @@ pub async fn spawn_with(backend: Backend, tweak: impl FnOnce(&mut Config)) -> Op
     let instance = start(database.url(), tweak).await;
     Some(TestApp {
         address: instance.address,
+        metrics_url: instance.metrics_url,
         client: client(),
         faults: instance.faults,
         database,
@@ -74,6 +77,7 @@ pub fn client() -> Client {
 /// One running instance of the service.
 pub struct Instance {
     pub address: String,
+    pub metrics_url: Option<String>,
     pub faults: Faults,
     pub shutdown: oneshot::Sender<()>,
     pub server: tokio::task::JoinHandle<std::io::Result<()>>,
@@ -87,12 +91,14 @@ pub async fn start(url: &str, tweak: impl FnOnce(&mut Config)) -> Instance {
     let faults = config.faults.clone();
     let app = Application::build(config).await.expect("service builds");
     let address = format!("http://127.0.0.1:{}", app.port());
+    let metrics_url = app.metrics_addr().map(|addr| format!("http://{addr}/metrics"));
     let (tx, rx) = oneshot::channel::<()>();
     let server = tokio::spawn(app.run_until(async move {
         let _ = rx.await;
     }));
     Instance {
         address,
+        metrics_url,
         faults,
         shutdown: tx,
         server,
