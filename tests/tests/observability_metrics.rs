@@ -118,7 +118,11 @@ async fn a_scrape_after_a_few_requests_has_every_series(backend: Backend) {
         expect(
             &scrape,
             "http_requests_total",
-            &["method=\"POST\"", "route=\"/v1/sessions\"", "status=\"4xx\""]
+            &[
+                "method=\"POST\"",
+                "route=\"/v1/sessions\"",
+                "status=\"4xx\""
+            ]
         ) >= 1.0
     );
     assert!(

@@ -107,7 +107,11 @@ async fn finished_trace(
                 .get_finished_spans()
                 .unwrap()
                 .iter()
-                .map(|s| (s.name.to_string(), s.span_context.trace_id().to_string(), s.parent_span_id.to_string()))
+                .map(|s| (
+                    s.name.to_string(),
+                    s.span_context.trace_id().to_string(),
+                    s.parent_span_id.to_string()
+                ))
                 .collect::<Vec<_>>()
         );
         ticks.tick().await;
@@ -166,8 +170,14 @@ async fn placing_an_order(
         .await
         .unwrap();
     assert_eq!(response.status(), 201);
-    let traceparent = response.headers()["traceparent"].to_str().unwrap().to_owned();
-    let request_id = response.headers()["x-request-id"].to_str().unwrap().to_owned();
+    let traceparent = response.headers()["traceparent"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let request_id = response.headers()["x-request-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
     assert!(
         traceparent.starts_with(&format!("00-{caller_trace}-")),
         "the response names the caller's trace: {traceparent}"
@@ -184,7 +194,10 @@ async fn placing_an_order(
         attribute(http, "request_id").as_deref(),
         Some(request_id.as_str())
     );
-    assert_eq!(attribute(http, "user_id").as_deref(), Some(buyer.id.as_str()));
+    assert_eq!(
+        attribute(http, "user_id").as_deref(),
+        Some(buyer.id.as_str())
+    );
     assert_eq!(attribute(http, "http.route").as_deref(), Some("/v1/orders"));
     assert_eq!(
         attribute(http, "http.response.status_code").as_deref(),

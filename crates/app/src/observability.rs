@@ -31,7 +31,9 @@ const SECONDS: &[f64] = &[
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
 ];
 /// Statements-per-request buckets: a hot path sends a handful; dozens is an N+1.
-const STATEMENTS: &[f64] = &[0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0, 15.0, 20.0, 50.0];
+const STATEMENTS: &[f64] = &[
+    0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0, 15.0, 20.0, 50.0,
+];
 
 /// Whether this process keeps metrics (a recorder is installed).
 pub fn metrics_on() -> bool {
@@ -173,7 +175,10 @@ async fn scrape(State(sampler): State<Sampler>) -> Response {
         Err(err) => tracing::warn!(error = %err.detail(), "sampling the outbox age failed"),
     }
     (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
         sampler.handle.render(),
     )
         .into_response()
@@ -200,7 +205,11 @@ pub(crate) async fn observe_request(request: Request, next: Next) -> Response {
         let (response, statements) = persistence::count_statements_of(next.run(request)).await;
         let route = route.unwrap_or_else(|| "unmatched".to_owned());
         let status = status_class(response.status().as_u16());
-        let labels = [("method", method), ("route", route), ("status", status.to_owned())];
+        let labels = [
+            ("method", method),
+            ("route", route),
+            ("status", status.to_owned()),
+        ];
         metrics::counter!("http_requests_total", &labels).increment(1);
         metrics::histogram!("http_request_duration_seconds", &labels)
             .record(started.elapsed().as_secs_f64());

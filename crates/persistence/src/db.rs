@@ -154,11 +154,19 @@ impl Db {
         let (size, idle, max) = match self.backend {
             Backend::Postgres => {
                 let pool = connection.get_postgres_connection_pool();
-                (pool.size(), pool.num_idle(), pool.options().get_max_connections())
+                (
+                    pool.size(),
+                    pool.num_idle(),
+                    pool.options().get_max_connections(),
+                )
             }
             Backend::Sqlite => {
                 let pool = connection.get_sqlite_connection_pool();
-                (pool.size(), pool.num_idle(), pool.options().get_max_connections())
+                (
+                    pool.size(),
+                    pool.num_idle(),
+                    pool.options().get_max_connections(),
+                )
             }
         };
         PoolStatus {
@@ -236,12 +244,10 @@ impl Db {
     pub fn count_statements(&mut self) -> crate::testing::StatementCounter {
         let counter = crate::testing::StatementCounter::default();
         let shared = counter.clone();
-        self.pool
-            .get_mut()
-            .set_metric_callback(move |info| {
-                crate::observe::on_statement(info);
-                shared.increment();
-            });
+        self.pool.get_mut().set_metric_callback(move |info| {
+            crate::observe::on_statement(info);
+            shared.increment();
+        });
         counter
     }
 }

@@ -48,9 +48,7 @@ pub(crate) fn on_statement(info: &Info<'_>) {
 /// quotes. Only the SQL text is read, never the bound values (SeaORM sends those separately).
 pub(crate) fn table_of(sql: &str) -> Option<&str> {
     let sql = sql.trim_start();
-    let keyword_end = |keyword: &str| {
-        find_keyword(sql, keyword).map(|at| at + keyword.len())
-    };
+    let keyword_end = |keyword: &str| find_keyword(sql, keyword).map(|at| at + keyword.len());
     let first = sql.split_whitespace().next()?;
     let rest_at = if first.eq_ignore_ascii_case("SELECT") || first.eq_ignore_ascii_case("DELETE") {
         keyword_end(" FROM ")?
@@ -135,9 +133,18 @@ mod tests {
                 r#"SELECT "orders"."id", "orders"."total" FROM "orders" WHERE "orders"."id" = $1"#,
                 Some("orders"),
             ),
-            (r#"INSERT INTO "users" ("id", "email") VALUES (?, ?)"#, Some("users")),
-            (r#"UPDATE "orders" SET "status" = $1 WHERE "id" = $2"#, Some("orders")),
-            (r#"DELETE FROM "sessions" WHERE "expires_at" < ?"#, Some("sessions")),
+            (
+                r#"INSERT INTO "users" ("id", "email") VALUES (?, ?)"#,
+                Some("users"),
+            ),
+            (
+                r#"UPDATE "orders" SET "status" = $1 WHERE "id" = $2"#,
+                Some("orders"),
+            ),
+            (
+                r#"DELETE FROM "sessions" WHERE "expires_at" < ?"#,
+                Some("sessions"),
+            ),
             ("select count(*) from public.events", Some("events")),
             ("SELECT 1", None),
             ("BEGIN IMMEDIATE", None),

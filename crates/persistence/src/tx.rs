@@ -45,7 +45,11 @@ impl Tx {
         }
         let mut observer = self.observer;
         let committed = self.inner.into_inner().commit().await;
-        observer.end(if committed.is_ok() { "commit" } else { "rollback" });
+        observer.end(if committed.is_ok() {
+            "commit"
+        } else {
+            "rollback"
+        });
         committed.map_err(StoreError::from_orm)
     }
 

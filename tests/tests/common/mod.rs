@@ -3,6 +3,9 @@
 
 #![allow(dead_code)]
 
+pub mod nats;
+
+use std::future::Future;
 use std::time::Duration;
 
 use app::{Application, Config};
@@ -91,7 +94,9 @@ pub async fn start(url: &str, tweak: impl FnOnce(&mut Config)) -> Instance {
     let faults = config.faults.clone();
     let app = Application::build(config).await.expect("service builds");
     let address = format!("http://127.0.0.1:{}", app.port());
-    let metrics_url = app.metrics_addr().map(|addr| format!("http://{addr}/metrics"));
+    let metrics_url = app
+        .metrics_addr()
+        .map(|addr| format!("http://{addr}/metrics"));
     let (tx, rx) = oneshot::channel::<()>();
     let server = tokio::spawn(app.run_until(async move {
         let _ = rx.await;
@@ -289,4 +294,29 @@ pub async fn assert_problem(response: Response, status: u16, code: &str) -> Valu
         assert!(body[member].is_string(), "problem lacks {member}: {body}");
     }
     body
+}
+
+/// How long [`wait_until`] waits before failing the test.
+pub const DEADLINE: Duration = Duration::from_secs(60);
+
+/// Polls `condition` every 20 ms (on a timer's ticks, never a sleep) until it holds; fails the
+/// test after [`DEADLINE`].
+pub async fn wait_until<F, Fut>(what: &str, mut condition: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + DEADLINE;
+    let mut ticks = tokio::time::interval(Duration::from_millis(20));
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        if condition().await {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting until {what}"
+        );
+    }
 }
