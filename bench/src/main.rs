@@ -9,6 +9,7 @@ mod report;
 mod scratch;
 mod seed;
 mod service;
+mod sink;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -66,6 +67,10 @@ enum Command {
         /// Where to write the Markdown report.
         #[arg(long)]
         report: PathBuf,
+        /// Run the service with tracing exported over OTLP (to a loopback stand-in collector)
+        /// and metrics on `METRICS_ADDR` (scraped every 5 s), to measure what they cost.
+        #[arg(long)]
+        observability: bool,
     },
 }
 
@@ -94,9 +99,10 @@ async fn main() -> anyhow::Result<()> {
             admin_url,
             quick,
             report,
+            observability,
         } => {
             let scratch = scratch::Scratch::create(engine, &admin_url).await?;
-            let measured = run(&app, scratch.url(), quick).await;
+            let measured = run(&app, scratch.url(), quick, observability).await;
             scratch.remove().await?;
             let report_text = measured?.to_markdown();
             println!("{report_text}");
@@ -127,7 +133,24 @@ struct Session {
     digest: Vec<u8>,
 }
 
-async fn run(app: &std::path::Path, url: &str, quick: bool) -> anyhow::Result<Report> {
+async fn run(
+    app: &std::path::Path,
+    url: &str,
+    quick: bool,
+    observability: bool,
+) -> anyhow::Result<Report> {
+    let sink = if observability {
+        Some(sink::Sink::start(Duration::from_secs(5)).await?)
+    } else {
+        None
+    };
+    let env: Vec<(&str, String)> = match &sink {
+        Some(sink) => vec![
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", sink.endpoint.clone()),
+            ("METRICS_ADDR", sink.metrics_addr.to_string()),
+        ],
+        None => Vec::new(),
+    };
     let (users, orders) = if quick { (200, 2_000) } else { (1_000, 20_000) };
     let (warmup, measure) = if quick {
         (Duration::from_secs(1), Duration::from_secs(3))
@@ -140,11 +163,11 @@ async fn run(app: &std::path::Path, url: &str, quick: bool) -> anyhow::Result<Re
 
     let mut starts = Vec::new();
     for _ in 0..if quick { 1 } else { 3 } {
-        let service = Service::start(app, url).await?;
+        let service = Service::start(app, url, &env).await?;
         starts.push(service.start_to_ready);
         service.stop()?;
     }
-    let service = Service::start(app, url).await?;
+    let service = Service::start(app, url, &env).await?;
     let client = reqwest::Client::new();
     let mut sessions = Vec::new();
     for customer in customers.iter().take(SIGNED_IN) {
@@ -203,6 +226,7 @@ async fn run(app: &std::path::Path, url: &str, quick: bool) -> anyhow::Result<Re
     report.peak_rss = service.peak_rss()?;
     floor.close().await;
     service.stop()?;
+    report.note = sink.map(|sink| sink.summary());
     Ok(report)
 }
 

@@ -74,6 +74,48 @@ impl Trace {
         false
     }
 
+    /// The tree below `root`, one span a line with its duration and telling attributes: what
+    /// the README's example trace is copied from (`--nocapture`).
+    fn render(&self, root: &SpanData) -> String {
+        let mut out = String::new();
+        self.render_into(root, 0, &mut out);
+        out
+    }
+
+    fn render_into(&self, span: &SpanData, depth: usize, out: &mut String) {
+        let shown: Vec<String> = [
+            "http.route",
+            "http.response.status_code",
+            "user_id",
+            "db.operation",
+            "db.sql.table",
+            "db.transaction.outcome",
+        ]
+        .iter()
+        .filter_map(|key| attribute(span, key).map(|value| format!("{key}={value}")))
+        .collect();
+        let micros = span
+            .end_time
+            .duration_since(span.start_time)
+            .unwrap_or_default()
+            .as_micros();
+        out.push_str(&format!(
+            "{}{} ({micros} µs) {}\n",
+            "  ".repeat(depth),
+            span.name,
+            shown.join(" ")
+        ));
+        let mut children: Vec<&SpanData> = self
+            .0
+            .values()
+            .filter(|child| child.parent_span_id == span.span_context.span_id())
+            .collect();
+        children.sort_by_key(|child| child.start_time);
+        for child in children {
+            self.render_into(child, depth + 1, out);
+        }
+    }
+
     /// The statement spans (SeaORM's, one per SQL statement) below `ancestor`.
     fn statements_below(&self, ancestor: &SpanData) -> Vec<&SpanData> {
         self.0
@@ -204,6 +246,7 @@ async fn placing_an_order(
         Some("201")
     );
 
+    eprintln!("{}", trace.render(http));
     let place = trace.one("orders.place");
     assert!(
         trace.descends(place, http),

@@ -36,7 +36,12 @@ pub async fn count_statements_of<F: Future>(work: F) -> (F::Output, u64) {
 pub(crate) fn on_statement(info: &Info<'_>) {
     let _ = STATEMENTS.try_with(|count| count.set(count.get() + 1));
     let span = tracing::Span::current();
-    if span.is_disabled() {
+    // Only SeaORM's own statement span gets the table (it is current while the hook runs);
+    // with no subscriber wanting it, the SQL is not even looked at.
+    if !span
+        .metadata()
+        .is_some_and(|meta| meta.name().starts_with("sea_orm."))
+    {
         return;
     }
     if let Some(table) = table_of(&info.statement.sql) {
