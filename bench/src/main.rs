@@ -9,6 +9,7 @@ mod report;
 mod scratch;
 mod seed;
 mod service;
+mod sink;
 mod soak;
 
 use std::path::PathBuf;
@@ -67,6 +68,10 @@ enum Command {
         /// Where to write the Markdown report.
         #[arg(long)]
         report: PathBuf,
+        /// Run the service with tracing exported over OTLP (to a loopback stand-in collector)
+        /// and metrics on `METRICS_ADDR` (scraped every 5 s), to measure what they cost.
+        #[arg(long)]
+        observability: bool,
     },
     /// Start the service on a fresh database, drive a mixed load for a while, then check the
     /// invariants (see `soak.rs`); fails on any 5xx or violation.
@@ -111,9 +116,10 @@ async fn main() -> anyhow::Result<()> {
             admin_url,
             quick,
             report,
+            observability,
         } => {
             let scratch = scratch::Scratch::create(engine, &admin_url).await?;
-            let measured = run(&app, scratch.url(), quick).await;
+            let measured = run(&app, scratch.url(), quick, observability).await;
             scratch.remove().await?;
             let report_text = measured?.to_markdown();
             println!("{report_text}");
@@ -134,7 +140,7 @@ async fn main() -> anyhow::Result<()> {
             let scratch = scratch::Scratch::create(engine, &admin_url).await?;
             let soaked = async {
                 migrate(scratch.url()).await?;
-                let service = Service::start(&app, scratch.url()).await?;
+                let service = Service::start(&app, scratch.url(), &[]).await?;
                 let soaked = soak::soak(&service.base, scratch.url(), duration).await;
                 service.stop()?;
                 soaked
@@ -162,7 +168,24 @@ struct Session {
     digest: Vec<u8>,
 }
 
-async fn run(app: &std::path::Path, url: &str, quick: bool) -> anyhow::Result<Report> {
+async fn run(
+    app: &std::path::Path,
+    url: &str,
+    quick: bool,
+    observability: bool,
+) -> anyhow::Result<Report> {
+    let sink = if observability {
+        Some(sink::Sink::start(Duration::from_secs(5)).await?)
+    } else {
+        None
+    };
+    let env: Vec<(&str, String)> = match &sink {
+        Some(sink) => vec![
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", sink.endpoint.clone()),
+            ("METRICS_ADDR", sink.metrics_addr.to_string()),
+        ],
+        None => Vec::new(),
+    };
     let (users, orders) = if quick { (200, 2_000) } else { (1_000, 20_000) };
     let (warmup, measure) = if quick {
         (Duration::from_secs(1), Duration::from_secs(3))
@@ -175,11 +198,11 @@ async fn run(app: &std::path::Path, url: &str, quick: bool) -> anyhow::Result<Re
 
     let mut starts = Vec::new();
     for _ in 0..if quick { 1 } else { 3 } {
-        let service = Service::start(app, url).await?;
+        let service = Service::start(app, url, &env).await?;
         starts.push(service.start_to_ready);
         service.stop()?;
     }
-    let service = Service::start(app, url).await?;
+    let service = Service::start(app, url, &env).await?;
     let client = reqwest::Client::new();
     let mut sessions = Vec::new();
     for customer in customers.iter().take(SIGNED_IN) {
@@ -238,6 +261,7 @@ async fn run(app: &std::path::Path, url: &str, quick: bool) -> anyhow::Result<Re
     report.peak_rss = service.peak_rss()?;
     floor.close().await;
     service.stop()?;
+    report.note = sink.map(|sink| sink.summary());
     Ok(report)
 }
 

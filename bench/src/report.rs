@@ -26,6 +26,8 @@ pub struct Report {
     pub start_to_ready: Vec<Duration>,
     pub peak_rss: u64,
     pub argon2: Duration,
+    /// How the service ran, when not as `cargo run` does (`--observability`).
+    pub note: Option<String>,
 }
 
 impl Report {
@@ -36,12 +38,16 @@ impl Report {
             start_to_ready: Vec::new(),
             peak_rss: 0,
             argon2: Duration::ZERO,
+            note: None,
         }
     }
 
     pub fn to_markdown(&self) -> String {
         let mut out = String::new();
         let _ = writeln!(out, "### {} ({} CPUs)\n", self.engine, cpus());
+        if let Some(note) = &self.note {
+            let _ = writeln!(out, "{note}\n");
+        }
         let _ = writeln!(
             out,
             "| workload | req/s | p50 ms | p99 ms | non-2xx | service CPU µs/req | RSS after, MB | floor ops/s | floor p99 ms | ratio |"

@@ -19,7 +19,12 @@ pub struct Service {
 
 impl Service {
     /// Starts `binary` on `database_url` and waits (up to 30 s) until it is ready.
-    pub async fn start(binary: &Path, database_url: &str) -> anyhow::Result<Self> {
+    /// `env` adds variables (`--observability` sets `METRICS_ADDR` and the OTLP endpoint).
+    pub async fn start(
+        binary: &Path,
+        database_url: &str,
+        env: &[(&str, String)],
+    ) -> anyhow::Result<Self> {
         let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
         let base = format!("http://127.0.0.1:{port}");
         let started = Instant::now();
@@ -27,6 +32,7 @@ impl Service {
             .env("DATABASE_URL", database_url)
             .env("BIND_ADDR", format!("127.0.0.1:{port}"))
             .env("RUST_LOG", "warn")
+            .envs(env.iter().map(|(name, value)| (name, value)))
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
             .spawn()

@@ -7,12 +7,10 @@
 mod common;
 
 use std::collections::{HashMap, HashSet};
-use std::future::Future;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
 
-use app::relay::{self, STREAM};
-use common::{Account, TestApp, spawn_with};
+use app::relay;
+use common::nats::Nats;
+use common::{Account, DEADLINE, TestApp, spawn_with, wait_until};
 use futures::StreamExt;
 use persistence::Backend;
 use persistence::outbox;
@@ -21,113 +19,8 @@ use serde_json::Value;
 persistence::both_backends!(
     a_crash_after_publish_republishes_and_the_stream_stores_once,
     nats_down_under_load_loses_nothing_and_duplicates_nothing,
+    retention_purges_published_events_and_keeps_unpublished_ones_while_a_relay_runs,
 );
-
-const DEADLINE: Duration = Duration::from_secs(60);
-
-/// Polls `condition` until it holds; fails the test after [`DEADLINE`].
-async fn wait_until<F, Fut>(what: &str, mut condition: F)
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = bool>,
-{
-    let start = Instant::now();
-    while !condition().await {
-        assert!(start.elapsed() < DEADLINE, "timed out waiting until {what}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
-/// A `nats-server -js` of this test's own, stopped on drop.
-struct Nats {
-    port: u16,
-    store: tempfile::TempDir,
-    child: Option<Child>,
-}
-
-impl Nats {
-    async fn start() -> Self {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let mut nats = Self {
-            port,
-            store: tempfile::tempdir().unwrap(),
-            child: None,
-        };
-        nats.restart().await;
-        nats
-    }
-
-    fn url(&self) -> String {
-        format!("nats://127.0.0.1:{}", self.port)
-    }
-
-    /// Starts the server (again, on the same port and store) and waits until it answers.
-    async fn restart(&mut self) {
-        let child = Command::new("nats-server")
-            .args([
-                "-js",
-                "-a",
-                "127.0.0.1",
-                "-p",
-                &self.port.to_string(),
-                "-sd",
-            ])
-            .arg(self.store.path())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("nats-server is installed");
-        self.child = Some(child);
-        let url = self.url();
-        wait_until("nats-server accepts connections", || {
-            let url = url.clone();
-            async move { async_nats::connect(url).await.is_ok() }
-        })
-        .await;
-    }
-
-    fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            child.kill().unwrap();
-            child.wait().unwrap();
-        }
-    }
-
-    async fn jetstream(&self) -> async_nats::jetstream::Context {
-        async_nats::jetstream::new(async_nats::connect(self.url()).await.unwrap())
-    }
-
-    /// Every message of the stream, in stream order: (subject, Nats-Msg-Id, envelope).
-    async fn stored(&self) -> Vec<(String, String, Value)> {
-        let js = self.jetstream().await;
-        let Ok(mut stream) = js.get_stream(STREAM).await else {
-            return Vec::new();
-        };
-        let last = stream.info().await.unwrap().state.last_sequence;
-        let mut messages = Vec::new();
-        for sequence in 1..=last {
-            let message = stream.get_raw_message(sequence).await.unwrap();
-            let id = message
-                .headers
-                .get(async_nats::header::NATS_MESSAGE_ID)
-                .unwrap()
-                .to_string();
-            let envelope: Value = serde_json::from_slice(&message.payload).unwrap();
-            messages.push((message.subject.to_string(), id, envelope));
-        }
-        messages
-    }
-}
-
-impl Drop for Nats {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
 
 async fn spawn_relaying(backend: Backend, nats: &Nats) -> Option<TestApp> {
     let url = nats.url();
@@ -385,4 +278,62 @@ async fn two_instances_on_one_postgres_publish_each_event_once() {
     assert_stream_is_the_feed(&app, &nats).await;
     let _ = second.shutdown.send(());
     let _ = second.server.await;
+}
+
+/// `EVENT_RETENTION_DAYS`: with a relay, only events published longer ago than the retention
+/// go (an unpublished event waits for NATS however old it is); with the feed as the only
+/// consumer, every event older than the retention goes.
+async fn retention_purges_published_events_and_keeps_unpublished_ones_while_a_relay_runs(
+    backend: Backend,
+) {
+    let Some(app) = spawn_with(backend, |_| {}).await else {
+        return;
+    };
+    for n in 0..4 {
+        app.sign_up(&format!("user{n}@example.com")).await;
+    }
+    let db = app.database.db();
+    let all = feed_ids(&app).await;
+    assert!(all.len() >= 4, "one event per sign-up at least: {all:?}");
+    let day = std::time::Duration::from_secs(24 * 60 * 60);
+    let now = persistence::now_utc();
+
+    // The oldest event was published two days ago, the next one just now; the rest wait.
+    let claim = outbox::claim(db, 1).await.unwrap().unwrap();
+    let long_ago = claim.events[0].id;
+    claim
+        .mark_published(&[long_ago], now - chrono::Duration::days(2))
+        .await
+        .unwrap();
+    let claim = outbox::claim(db, 1).await.unwrap().unwrap();
+    let recently = claim.events[0].id;
+    claim.mark_published(&[recently], now).await.unwrap();
+    let waiting = unpublished(&app).await;
+    assert_eq!(waiting as usize, all.len() - 2);
+
+    // A relay runs, retention one day: only the event published two days ago goes.
+    assert_eq!(relay::purge(db, day, true).await.unwrap(), 1);
+    let left = feed_ids(&app).await;
+    assert!(!left.contains(&long_ago.to_string()));
+    assert!(left.contains(&recently.to_string()));
+    assert_eq!(left.len(), all.len() - 1);
+
+    // Retention zero: every published event is past it, and still the unpublished ones stay.
+    assert_eq!(
+        relay::purge(db, std::time::Duration::ZERO, true)
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(feed_ids(&app).await.len(), waiting as usize);
+    assert_eq!(unpublished(&app).await, waiting);
+
+    // No relay: the feed is the only consumer, and everything past the retention goes.
+    assert_eq!(
+        relay::purge(db, std::time::Duration::ZERO, false)
+            .await
+            .unwrap(),
+        waiting
+    );
+    assert!(feed_ids(&app).await.is_empty());
 }

@@ -20,6 +20,10 @@ pub struct BenchArgs {
     /// A smoke run (small data, 3 s per workload): proves the harness works, in under a minute.
     #[arg(long)]
     quick: bool,
+    /// Run the service with tracing exported over OTLP (to a loopback stand-in collector) and
+    /// Prometheus metrics on, to compare with a plain run; the report is `<engine>-observability.md`.
+    #[arg(long)]
+    observability: bool,
     /// A PostgreSQL role allowed to create databases; the run creates `bench_<uuid>` there and
     /// drops it afterwards.
     #[arg(
@@ -66,7 +70,12 @@ pub struct SeedArgs {
 pub fn bench(root: &Path, args: &BenchArgs) -> anyhow::Result<Outcome> {
     let release = build(root)?;
     let engine = if args.sqlite { "sqlite" } else { "postgres" };
-    let suffix = if args.quick { "-quick" } else { "" };
+    let suffix = match (args.observability, args.quick) {
+        (false, false) => "",
+        (false, true) => "-quick",
+        (true, false) => "-observability",
+        (true, true) => "-observability-quick",
+    };
     let report = release
         .parent()
         .unwrap_or(&release)
@@ -85,6 +94,9 @@ pub fn bench(root: &Path, args: &BenchArgs) -> anyhow::Result<Outcome> {
         .arg(&report);
     if args.quick {
         command.arg("--quick");
+    }
+    if args.observability {
+        command.arg("--observability");
     }
     status(command)
 }

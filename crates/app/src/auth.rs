@@ -105,7 +105,10 @@ impl FromRequestParts<AppState> for Caller {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AppError> {
         let token = bearer_token(parts).ok_or(identity::IdentityError::Unauthenticated)?;
         let principal = state.identity.authenticate(token).await?;
-        Ok(Self::from_principal(principal))
+        let caller = Self::from_principal(principal);
+        // The request's span says who called (the id, never the token).
+        tracing::Span::current().record("user_id", tracing::field::display(caller.user));
+        Ok(caller)
     }
 }
 

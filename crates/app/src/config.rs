@@ -116,6 +116,15 @@ pub struct Config {
     #[arg(long = "event-retention-days", env = "EVENT_RETENTION_DAYS", default_value = "7",
         value_parser = clap::value_parser!(u64).range(1..=3650).map(|days| Duration::from_secs(days * DAY)))]
     pub event_retention: Duration,
+    /// Where Prometheus scrapes `/metrics`, on a listener of its own (never the public port);
+    /// unset, no metrics are kept.
+    #[arg(long = "metrics-addr", env = "METRICS_ADDR")]
+    pub metrics_addr: Option<SocketAddr>,
+    /// With it, spans are exported over OTLP/HTTP (the exporter reads the standard `OTEL_*`
+    /// variables itself); unset, nothing is exported.
+    #[arg(long = "otlp-endpoint", env = "OTEL_EXPORTER_OTLP_ENDPOINT",
+        value_parser = clap::builder::NonEmptyStringValueParser::new())]
+    pub otlp_endpoint: Option<String>,
     /// Armed fault points (tests only; inert unless built with `fault-injection`).
     #[arg(skip)]
     pub faults: Faults,
@@ -146,6 +155,8 @@ impl Config {
             cursor_codec: None,
             nats_url: None,
             event_retention: Duration::from_secs(7 * DAY),
+            metrics_addr: None,
+            otlp_endpoint: None,
             faults: Faults::default(),
         }
     }

@@ -10,6 +10,7 @@ pub mod customers;
 mod error;
 pub mod events;
 mod extract;
+pub mod observability;
 pub mod openapi;
 pub mod problems;
 pub mod relay;

@@ -16,13 +16,15 @@ async fn main() -> ExitCode {
     // A bad setting exits here with code 2 and a message naming its variable (`--help`
     // prints every setting and exits 0), before anything has started.
     let config = Config::from_env().unwrap_or_else(|err| err.exit());
-    telemetry::init(config.log_format);
+    let telemetry = telemetry::init(config.log_format, config.otlp_endpoint.as_deref());
     let result = async {
         let app = Application::build(config).await?;
         app.run_until_stopped().await?;
         anyhow::Ok(())
     }
     .await;
+    // Exports the spans not sent yet.
+    drop(telemetry);
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {

@@ -17,7 +17,7 @@ use crate::customers::UsersAsCustomers;
 use crate::events;
 use crate::state::AppState;
 use crate::workflows::Workflows;
-use crate::{relay, routes, server};
+use crate::{observability, relay, routes, server};
 
 /// A built, bound, not-yet-serving service. `build` returns it so that callers (tests, `main`)
 /// know the real port before the first request, even when asked for port 0.
@@ -29,6 +29,8 @@ pub struct Application {
     identity: Identity,
     config: Config,
     draining: Arc<AtomicBool>,
+    /// The metrics listener and its recorder, with `METRICS_ADDR`.
+    metrics: Option<(TcpListener, metrics_exporter_prometheus::PrometheusHandle)>,
 }
 
 impl Application {
@@ -38,6 +40,11 @@ impl Application {
     /// On PostgreSQL the service refuses to start while migrations are pending, unless
     /// `MIGRATE_ON_START=1`: schema changes there are an operator's deliberate step.
     pub async fn build(config: Config) -> anyhow::Result<Self> {
+        // Before anything is measured (the pending migrations are).
+        let metrics = match config.metrics_addr {
+            Some(addr) => Some((observability::bind(addr).await?, observability::recorder()?)),
+            None => None,
+        };
         let mut db_config = DbConfig::new(&config.database_url);
         db_config.max_connections = config.db_max_connections;
         db_config.acquire_timeout = config.db_timeouts.acquire;
@@ -100,7 +107,15 @@ impl Application {
             identity,
             config,
             draining,
+            metrics,
         })
+    }
+
+    /// The metrics listener's address, with `METRICS_ADDR`.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics
+            .as_ref()
+            .and_then(|(listener, _)| listener.local_addr().ok())
     }
 
     /// The address actually bound.
@@ -179,6 +194,19 @@ impl Application {
                 async move { relay::purge(&db, retention, relay_runs).await }
             },
         ));
+        let metrics = self.metrics.map(|(listener, handle)| {
+            if let Ok(addr) = listener.local_addr() {
+                tracing::info!(%addr, "serving metrics");
+            }
+            tokio::spawn(observability::serve(
+                listener,
+                observability::Sampler {
+                    handle,
+                    db: self.db.clone(),
+                    identity: self.identity.clone(),
+                },
+            ))
+        });
         if let Ok(addr) = self.listener.local_addr() {
             tracing::info!(%addr, "listening");
         }
@@ -201,6 +229,9 @@ impl Application {
         if let Some(relay) = relay {
             relay.abort();
         }
+        if let Some(metrics) = metrics {
+            metrics.abort();
+        }
         if let Err(err) = self.db.close().await {
             tracing::warn!(error = %err.detail(), "closing the pool failed");
         }
@@ -214,6 +245,7 @@ const EVENT_PURGE_INTERVAL: std::time::Duration = std::time::Duration::from_secs
 
 async fn prepare_schema(db: &Db, config: &Config) -> anyhow::Result<()> {
     let pending = migration::pending(db).await?;
+    observability::migrations_pending(pending.len());
     if pending.is_empty() {
         return Ok(());
     }

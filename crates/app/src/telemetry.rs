@@ -1,32 +1,187 @@
-//! Logging: `RUST_LOG` filters, `LOG_FORMAT` picks JSON or pretty lines.
+//! Logs and traces: `RUST_LOG` filters the log lines, `LOG_FORMAT` picks JSON or pretty lines,
+//! and with `OTEL_EXPORTER_OTLP_ENDPOINT` every request's spans go to an OpenTelemetry collector.
+//!
+//! Without the endpoint no OpenTelemetry layer is installed at all: no trace ids are made, no
+//! statement spans exist, nothing is exported, and requests cost what they did before. With it,
+//! W3C `traceparent` headers continue the caller's trace, responses carry `traceparent`, and
+//! JSON log lines carry `trace_id` and `span_id` so that logs and traces join.
 
+use std::fmt;
 use std::io::Write;
+use std::sync::atomic::{AtomicBool, Ordering};
 
-use tracing_subscriber::EnvFilter;
-use tracing_subscriber::fmt::MakeWriter;
+use http::{HeaderMap, HeaderName, HeaderValue};
+use opentelemetry::propagation::{Extractor, Injector, TextMapPropagator};
+use opentelemetry::trace::{TraceContextExt, TracerProvider as _};
+use opentelemetry_sdk::propagation::TraceContextPropagator;
+use opentelemetry_sdk::trace::{SdkTracerProvider, SpanExporter};
+use tracing::{Level, Subscriber};
+use tracing_opentelemetry::OpenTelemetrySpanExt;
+use tracing_subscriber::filter::Targets;
+use tracing_subscriber::fmt::format::Writer;
+use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields, MakeWriter};
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::registry::LookupSpan;
+use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::{EnvFilter, Layer};
 
 use crate::LogFormat;
 
 /// The filter when `RUST_LOG` is not set.
 pub const DEFAULT_FILTER: &str = "info,sqlx=warn,sea_orm=warn";
 
-/// Installs the global subscriber once, writing to stdout; later calls (tests) are no-ops.
-pub fn init(format: LogFormat) {
-    let filter =
-        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(DEFAULT_FILTER));
-    init_with(format, filter, std::io::stdout);
+/// The service's name in exported traces, unless `OTEL_SERVICE_NAME` says otherwise.
+pub const SERVICE_NAME: &str = "orders-backend";
+
+/// Whether an OpenTelemetry layer is installed: the HTTP layer reads and writes `traceparent`
+/// only then.
+static TRACING_ON: AtomicBool = AtomicBool::new(false);
+
+/// Whether spans are exported (and trace context propagated) in this process.
+pub fn tracing_on() -> bool {
+    TRACING_ON.load(Ordering::Relaxed)
 }
 
-/// Installs the global subscriber with an explicit filter and destination: what tests use to
-/// read the service's log lines (for example, to prove no secret is ever written).
+/// Keeps the exporter alive; dropping it (at the end of `main`) flushes the spans not sent yet.
+#[must_use = "dropping the guard stops the exporter"]
+pub struct Telemetry {
+    provider: Option<SdkTracerProvider>,
+}
+
+impl Telemetry {
+    /// Sends every finished span now: what tests call before reading an in-memory exporter.
+    pub fn flush(&self) {
+        if let Some(provider) = &self.provider
+            && let Err(err) = provider.force_flush()
+        {
+            tracing::warn!(error = %err, "flushing spans failed");
+        }
+    }
+}
+
+impl Drop for Telemetry {
+    fn drop(&mut self) {
+        if let Some(provider) = self.provider.take()
+            && let Err(err) = provider.shutdown()
+        {
+            eprintln!("warning: exporting the last spans failed: {err}");
+        }
+    }
+}
+
+/// Installs the global subscriber once, writing to stdout; later calls (tests) are no-ops. With
+/// an OTLP endpoint (see [`crate::Config::otlp_endpoint`]) spans are exported over OTLP/HTTP;
+/// an exporter that cannot be built is reported on stderr and the service runs without it.
+pub fn init(format: LogFormat, otlp_endpoint: Option<&str>) -> Telemetry {
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(DEFAULT_FILTER));
+    if otlp_endpoint.is_none() {
+        init_with(format, filter, std::io::stdout);
+        return Telemetry { provider: None };
+    }
+    // The exporter reads OTEL_EXPORTER_OTLP_ENDPOINT (and _HEADERS, _TIMEOUT…) itself.
+    match opentelemetry_otlp::SpanExporter::builder()
+        .with_http()
+        .build()
+    {
+        Ok(exporter) => {
+            let provider = SdkTracerProvider::builder()
+                .with_resource(resource())
+                .with_batch_exporter(exporter)
+                .build();
+            install(format, filter, std::io::stdout, Some(provider))
+        }
+        Err(err) => {
+            eprintln!("warning: OTEL_EXPORTER_OTLP_ENDPOINT is set but unusable: {err}");
+            init_with(format, filter, std::io::stdout);
+            Telemetry { provider: None }
+        }
+    }
+}
+
+/// Installs the global subscriber with an explicit filter and destination and no tracing
+/// export: what tests use to read the service's log lines (for example, to prove no secret is
+/// ever written).
 pub fn init_with<W>(format: LogFormat, filter: EnvFilter, writer: W)
 where
     W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
 {
-    let _ = tracing::subscriber::set_global_default(subscriber(format, filter, writer));
+    drop(install(format, filter, writer, None));
 }
 
-/// The service's subscriber, not yet installed.
+/// Installs the global subscriber with spans going to `exporter`, synchronously as each span
+/// ends: what the span-tree test uses with an in-memory exporter.
+pub fn init_with_exporter<W, E>(
+    format: LogFormat,
+    filter: EnvFilter,
+    writer: W,
+    exporter: E,
+) -> Telemetry
+where
+    W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
+    E: SpanExporter + 'static,
+{
+    let provider = SdkTracerProvider::builder()
+        .with_resource(resource())
+        .with_simple_exporter(exporter)
+        .build();
+    install(format, filter, writer, Some(provider))
+}
+
+fn resource() -> opentelemetry_sdk::Resource {
+    let builder = opentelemetry_sdk::Resource::builder();
+    if std::env::var_os("OTEL_SERVICE_NAME").is_some() {
+        builder.build()
+    } else {
+        builder.with_service_name(SERVICE_NAME).build()
+    }
+}
+
+/// What the OpenTelemetry layer sees: every span of the service and of SeaORM's statements at
+/// INFO and above; events only from WARN up (they become span events).
+fn trace_filter() -> Targets {
+    Targets::new()
+        .with_default(Level::INFO)
+        .with_target("sqlx", Level::WARN)
+        .with_target("hyper", Level::WARN)
+        .with_target("reqwest", Level::WARN)
+        .with_target("async_nats", Level::WARN)
+}
+
+/// The log-line layer: JSON (with trace ids when tracing is on) or pretty, written through
+/// [`Escaping`] so that request data cannot forge a line. No ANSI colours: the escaping writer
+/// would escape them, and escape sequences in request data must not reach a terminal either.
+fn log_layer<S, W>(
+    format: LogFormat,
+    filter: EnvFilter,
+    writer: W,
+) -> Box<dyn Layer<S> + Send + Sync + 'static>
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+    W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
+{
+    let writer = Escaping(writer);
+    match format {
+        LogFormat::Json => tracing_subscriber::fmt::layer()
+            .json()
+            .flatten_event(true)
+            .event_format(WithTraceIds(
+                tracing_subscriber::fmt::format().json().flatten_event(true),
+            ))
+            .with_ansi(false)
+            .with_writer(writer)
+            .with_filter(filter)
+            .boxed(),
+        LogFormat::Pretty => tracing_subscriber::fmt::layer()
+            .with_ansi(false)
+            .with_writer(writer)
+            .with_filter(filter)
+            .boxed(),
+    }
+}
+
+/// The service's log subscriber without tracing, not yet installed (tests use it scoped).
+#[cfg(test)]
 fn subscriber<W>(
     format: LogFormat,
     filter: EnvFilter,
@@ -35,15 +190,122 @@ fn subscriber<W>(
 where
     W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
 {
-    // No ANSI colours: the escaping writer below would escape them, and escape sequences in
-    // request data must not reach a terminal either.
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(false)
-        .with_writer(Escaping(writer));
-    match format {
-        LogFormat::Json => Box::new(builder.json().flatten_event(true).finish()),
-        LogFormat::Pretty => Box::new(builder.finish()),
+    Box::new(tracing_subscriber::registry().with(log_layer(format, filter, writer)))
+}
+
+fn install<W>(
+    format: LogFormat,
+    filter: EnvFilter,
+    writer: W,
+    provider: Option<SdkTracerProvider>,
+) -> Telemetry
+where
+    W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
+{
+    let logs = log_layer(format, filter, writer);
+    let traces = provider.as_ref().map(|provider| {
+        tracing_opentelemetry::layer()
+            .with_tracer(provider.tracer("app"))
+            .with_filter(trace_filter())
+    });
+    let installed = tracing_subscriber::registry()
+        .with(logs)
+        .with(traces)
+        .try_init()
+        .is_ok();
+    if installed && provider.is_some() {
+        opentelemetry::global::set_text_map_propagator(TraceContextPropagator::new());
+        TRACING_ON.store(true, Ordering::Relaxed);
+    }
+    Telemetry {
+        provider: provider.filter(|_| installed),
+    }
+}
+
+/// Continues the caller's trace: makes `span` (a request's span, not yet entered) a child of
+/// the W3C `traceparent` in `headers`, if there is one and tracing is on.
+pub fn continue_trace(span: &tracing::Span, headers: &HeaderMap) {
+    if !tracing_on() {
+        return;
+    }
+    let parent = TraceContextPropagator::new().extract(&HeaderReader(headers));
+    if parent.span().span_context().is_valid() {
+        // Fails only for a disabled span, which has nothing to continue.
+        let _ = span.set_parent(parent);
+    }
+}
+
+/// Writes the `traceparent` of the current span into a response's headers, so that a caller
+/// can find the request's trace; nothing when tracing is off.
+pub fn write_traceparent(headers: &mut HeaderMap) {
+    if !tracing_on() {
+        return;
+    }
+    let context = tracing::Span::current().context();
+    TraceContextPropagator::new().inject_context(&context, &mut HeaderWriter(headers));
+}
+
+struct HeaderReader<'h>(&'h HeaderMap);
+
+impl Extractor for HeaderReader<'_> {
+    fn get(&self, key: &str) -> Option<&str> {
+        self.0.get(key).and_then(|value| value.to_str().ok())
+    }
+
+    fn keys(&self) -> Vec<&str> {
+        self.0.keys().map(HeaderName::as_str).collect()
+    }
+}
+
+struct HeaderWriter<'h>(&'h mut HeaderMap);
+
+impl Injector for HeaderWriter<'_> {
+    fn set(&mut self, key: &str, value: String) {
+        if let (Ok(name), Ok(value)) = (
+            HeaderName::from_bytes(key.as_bytes()),
+            HeaderValue::from_str(&value),
+        ) {
+            self.0.insert(name, value);
+        }
+    }
+}
+
+/// A JSON event format that starts each line with the `trace_id` and `span_id` of the span the
+/// event happened in, when tracing is on; otherwise the line is the inner format's, unchanged.
+struct WithTraceIds<F>(F);
+
+impl<S, N, F> FormatEvent<S, N> for WithTraceIds<F>
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+    N: for<'a> FormatFields<'a> + 'static,
+    F: FormatEvent<S, N>,
+{
+    fn format_event(
+        &self,
+        ctx: &FmtContext<'_, S, N>,
+        mut writer: Writer<'_>,
+        event: &tracing::Event<'_>,
+    ) -> fmt::Result {
+        if !tracing_on() {
+            return self.0.format_event(ctx, writer, event);
+        }
+        let context = opentelemetry::Context::current();
+        let span = context.span();
+        let ids = span.span_context();
+        if !ids.is_valid() {
+            return self.0.format_event(ctx, writer, event);
+        }
+        let mut line = String::new();
+        self.0.format_event(ctx, Writer::new(&mut line), event)?;
+        match line.strip_prefix('{') {
+            Some(rest) => write!(
+                writer,
+                "{{\"trace_id\":\"{}\",\"span_id\":\"{}\",{rest}",
+                ids.trace_id(),
+                ids.span_id()
+            ),
+            None => writer.write_str(&line),
+        }
     }
 }
 

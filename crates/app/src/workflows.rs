@@ -66,6 +66,7 @@ impl Workflows {
     /// Sign-up: the user and the credential are written in one transaction, so a failure
     /// between them leaves neither. The password is hashed before the transaction begins, so
     /// no database lock is held while argon2 runs.
+    #[tracing::instrument(name = "workflows.sign_up", skip_all)]
     pub async fn sign_up(&self, new: NewUser, password: Password) -> Result<UserView, AppError> {
         let hash = self.identity.hash_password(password).await?;
         let tx = self.db.begin().await?;
@@ -85,6 +86,7 @@ impl Workflows {
     /// Sign-in: the users context says who owns the address and whether the account is
     /// active; identity verifies the password (against a dummy hash when there is no active
     /// account, so every failure looks and takes alike) and issues the session.
+    #[tracing::instrument(name = "workflows.sign_in", skip_all)]
     pub async fn sign_in(&self, email: &str, password: &str) -> Result<IssuedSession, AppError> {
         let account = match Email::parse(email) {
             Ok(email) => self
@@ -102,6 +104,7 @@ impl Workflows {
 
     /// Deactivates a user, cancels the user's pending orders and revokes every session of the
     /// user in one transaction: a failure anywhere leaves all three unchanged.
+    #[tracing::instrument(name = "workflows.deactivate_user", skip_all)]
     pub async fn deactivate_user(&self, caller: &Caller, id: UserId) -> Result<UserView, AppError> {
         let tx = self.db.begin().await?;
         let user = self.users.deactivate(&tx, id).await?;
@@ -120,6 +123,7 @@ impl Workflows {
 
     /// One user with its role. The caller's own role is already known from its token, so
     /// only an admin looking at someone else costs a second (concurrent) query.
+    #[tracing::instrument(name = "workflows.user", skip_all)]
     pub async fn user(&self, caller: &Caller, id: UserId) -> Result<UserView, AppError> {
         if caller.user == id {
             let user = self.users.get(id).await?;
@@ -136,6 +140,7 @@ impl Workflows {
     }
 
     /// Attaches the role to a user the caller just changed.
+    #[tracing::instrument(name = "workflows.view", skip_all)]
     pub async fn view(&self, caller: &Caller, user: User) -> Result<UserView, AppError> {
         let role = if caller.user == user.id {
             caller.role
@@ -149,6 +154,7 @@ impl Workflows {
     }
 
     /// A page of users with their roles: two queries whatever the page size.
+    #[tracing::instrument(name = "workflows.users", skip_all)]
     pub async fn users(&self, page: PageRequest) -> Result<Page<UserView>, AppError> {
         let page = self.users.list(page).await?;
         let accounts: Vec<_> = page.items.iter().map(|user| account_of(user.id)).collect();
@@ -171,6 +177,7 @@ impl Workflows {
     }
 
     /// A user's orders, newest first; 404 for an unknown user rather than an empty list.
+    #[tracing::instrument(name = "workflows.user_orders", skip_all)]
     pub async fn user_orders(
         &self,
         id: UserId,

@@ -39,6 +39,8 @@ const VARIABLES: &[&str] = &[
     "CURSOR_KEY",
     "NATS_URL",
     "EVENT_RETENTION_DAYS",
+    "METRICS_ADDR",
+    "OTEL_EXPORTER_OTLP_ENDPOINT",
 ];
 
 /// The binary with no inherited settings (the test runner's environment must not leak in).
@@ -91,6 +93,8 @@ async fn every_bad_setting_exits_2_naming_its_variable() {
         ("LOG_FORMAT", "xml"),
         ("BIND_ADDR", "localhost"),
         ("NATS_URL", ""),
+        ("METRICS_ADDR", "localhost:9000"),
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", ""),
         ("CURSOR_KEY", "too-short-secret"),
     ];
     for (variable, value) in cases {

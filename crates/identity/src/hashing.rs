@@ -12,6 +12,7 @@
 //! flood left the service at 457 MB resident that way; a fixed set of threads reuses its arenas.
 
 use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
 
 use argon2::{Algorithm, Argon2, Params, PasswordHasher, PasswordVerifier, Version};
@@ -66,6 +67,8 @@ pub(crate) struct Hasher {
     /// The hash that sign-ins without a credential verify against, so that they cost as much
     /// as a wrong password. Computed on first use, with the same parameters as real hashes.
     dummy: Arc<OnceCell<String>>,
+    /// Hashes queued and not yet started: the argon2 queue an operator watches.
+    waiting: Arc<AtomicUsize>,
 }
 
 impl Hasher {
@@ -88,12 +91,18 @@ impl Hasher {
             jobs,
             concurrency,
             dummy: Arc::new(OnceCell::new()),
+            waiting: Arc::default(),
         }
     }
 
     /// How many hashes may run at once.
     pub(crate) fn concurrency(&self) -> usize {
         self.concurrency
+    }
+
+    /// How many hashes wait for a worker thread right now.
+    pub(crate) fn waiting(&self) -> usize {
+        self.waiting.load(Ordering::Relaxed)
     }
 
     /// Queues `job` for the worker threads and waits for its result. A queued job runs even if
@@ -105,10 +114,15 @@ impl Hasher {
         F: FnOnce() -> Result<T, IdentityError> + Send + 'static,
     {
         let (done, result) = oneshot::channel();
+        let waiting = self.waiting.clone();
+        waiting.fetch_add(1, Ordering::Relaxed);
+        let started = waiting.clone();
         let queued = self.jobs.send(Box::new(move || {
+            started.fetch_sub(1, Ordering::Relaxed);
             let _ = done.send(job());
         }));
         if queued.is_err() {
+            waiting.fetch_sub(1, Ordering::Relaxed);
             tracing::error!("no password hashing thread is running");
             return Err(IdentityError::Hashing);
         }

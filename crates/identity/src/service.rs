@@ -85,6 +85,13 @@ impl Identity {
         }
     }
 
+    /// How many password hashes (sign-ups, sign-ins) wait for a hashing thread right now: a
+    /// queue that stays long means sign-ins are slow and `PASSWORD_HASH_CONCURRENCY` or the
+    /// machine is too small. Sampled for the metrics endpoint.
+    pub fn hashes_waiting(&self) -> usize {
+        self.hasher.waiting()
+    }
+
     /// Hashes a new password, off the async runtime (`tokio::task::spawn_blocking`) behind the
     /// bounded semaphore, so a flood of sign-ups and sign-ins queues instead of starving other
     /// requests. argon2id with OWASP's recommended parameters (m = 19456 KiB, t = 2, p = 1), a
@@ -92,12 +99,14 @@ impl Identity {
     ///
     /// Call it before beginning the transaction that enrolls the account, so no database lock
     /// is held while argon2 runs.
+    #[tracing::instrument(name = "identity.hash_password", skip_all)]
     pub async fn hash_password(&self, password: Password) -> Result<PasswordHash, IdentityError> {
         self.hasher.hash(password).await
     }
 
     /// Stores the credential of a new account, with its role, as one step of the caller's
     /// transaction (sign-up writes the user and the credential together).
+    #[tracing::instrument(name = "identity.enroll", skip_all)]
     pub async fn enroll(
         &self,
         tx: &Tx,
@@ -135,6 +144,7 @@ impl Identity {
     /// 4. A failure is recorded and answered with [`IdentityError::InvalidCredentials`]; a
     ///    success clears the login's failures and stores the new session (only the token's
     ///    SHA-256 digest) in one transaction.
+    #[tracing::instrument(name = "identity.sign_in", skip_all)]
     pub async fn sign_in(
         &self,
         login: &str,
@@ -247,6 +257,7 @@ impl Identity {
     ///
     /// A token that is not 43 base64url characters, unknown, expired or revoked is
     /// [`IdentityError::Unauthenticated`] (the first without touching the database).
+    #[tracing::instrument(name = "identity.authenticate", skip_all)]
     pub async fn authenticate(&self, token: &str) -> Result<Principal, IdentityError> {
         let digest = token_digest(token).ok_or(IdentityError::Unauthenticated)?;
         let found = sessions::Entity::find()
@@ -269,6 +280,7 @@ impl Identity {
 
     /// Signs out: deletes this token's session, so it stops working at once on every instance.
     /// Returns whether a live one was removed (a malformed or expired token never matches).
+    #[tracing::instrument(name = "identity.sign_out", skip_all)]
     pub async fn sign_out(&self, token: &str) -> Result<bool, IdentityError> {
         let Some(digest) = token_digest(token) else {
             return Ok(false);
@@ -286,6 +298,7 @@ impl Identity {
 
     /// Revokes every session of the account as one step of the caller's transaction
     /// (deactivation signs the user out everywhere, or not at all); returns how many.
+    #[tracing::instrument(name = "identity.revoke_all", skip_all)]
     pub async fn revoke_all(&self, tx: &Tx, account: AccountId) -> Result<u64, IdentityError> {
         let deleted = sessions::Entity::delete_many()
             .filter(sessions::Column::AccountId.eq(account.as_uuid()))
@@ -296,6 +309,7 @@ impl Identity {
     }
 
     /// The role of one account, or `None` when it has no credential.
+    #[tracing::instrument(name = "identity.role_of", skip_all)]
     pub async fn role_of(&self, account: AccountId) -> Result<Option<Role>, IdentityError> {
         let role = credentials::Entity::find_by_id(account.as_uuid())
             .select_only()
@@ -309,6 +323,7 @@ impl Identity {
 
     /// The roles of many accounts in one query (a list page must not cost a query per row);
     /// accounts without a credential are absent from the map. No accounts, no query.
+    #[tracing::instrument(name = "identity.roles_of", skip_all)]
     pub async fn roles_of(
         &self,
         accounts: &[AccountId],
@@ -332,6 +347,7 @@ impl Identity {
 
     /// Gives an account a role (the operator verbs grant-admin / revoke-admin). Takes effect
     /// on the account's next request; [`IdentityError::NotFound`] when it has no credential.
+    #[tracing::instrument(name = "identity.set_role", skip_all)]
     pub async fn set_role(&self, account: AccountId, role: Role) -> Result<(), IdentityError> {
         let updated = credentials::Entity::update_many()
             .col_expr(credentials::Column::Role, Expr::value(role.as_str()))
@@ -350,6 +366,7 @@ impl Identity {
     /// Purges sessions that expired at or before `now` and failed sign-ins older than this
     /// service's throttling window (two `DELETE`s, each served by an index). Housekeeping,
     /// not correctness: expired sessions never authenticate and old failures never count.
+    #[tracing::instrument(name = "identity.purge_expired", skip_all)]
     pub async fn purge_expired(&self, now: DateTime<Utc>) -> Result<Purged, IdentityError> {
         purge(self.db.orm(), now, self.config.failure_window).await
     }
@@ -357,6 +374,7 @@ impl Identity {
 
 /// [`Identity::purge_expired`] for maintenance jobs that have only a [`Db`] (`cargo xtask
 /// purge-sessions`), with the default throttling window.
+#[tracing::instrument(name = "identity.purge_expired", skip_all)]
 pub async fn purge_expired(db: &Db, now: DateTime<Utc>) -> Result<Purged, IdentityError> {
     purge(db.orm(), now, IdentityConfig::default().failure_window).await
 }

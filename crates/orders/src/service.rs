@@ -88,6 +88,7 @@ impl Orders {
     /// concurrency: the `(user_id, key)` primary key lets exactly one request commit a key. The
     /// key is looked up before the customer's standing is judged, so a replay returns the
     /// original order even after the customer was deactivated.
+    #[tracing::instrument(name = "orders.place", skip_all)]
     pub async fn place(
         &self,
         order: NewOrder,
@@ -228,6 +229,7 @@ impl Orders {
     }
 
     /// One order with its lines (two queries: the order, then its lines).
+    #[tracing::instrument(name = "orders.get", skip_all)]
     pub async fn get(&self, id: OrderId) -> Result<Order, OrdersError> {
         load(self.db.orm(), id.as_uuid())
             .await?
@@ -238,6 +240,7 @@ impl Orders {
     /// page size: the orders, served by the `(user_id, id)` index without a sort, then the
     /// lines of all of them). An unknown customer simply has no orders: whether the customer
     /// exists is the caller's question (see [`Customers::exists`]).
+    #[tracing::instrument(name = "orders.list_for_customer", skip_all)]
     pub async fn list_for_customer(
         &self,
         customer: CustomerId,
@@ -267,6 +270,7 @@ impl Orders {
 
     /// Marks a pending order paid. With `expected_version`, only if the caller's copy is
     /// current; otherwise [`OrdersError::VersionConflict`].
+    #[tracing::instrument(name = "orders.pay", skip_all)]
     pub async fn pay(
         &self,
         id: OrderId,
@@ -278,6 +282,7 @@ impl Orders {
 
     /// Marks a paid order shipped. With `expected_version`, only if the caller's copy is
     /// current.
+    #[tracing::instrument(name = "orders.ship", skip_all)]
     pub async fn ship(
         &self,
         id: OrderId,
@@ -289,6 +294,7 @@ impl Orders {
 
     /// Cancels a pending or paid order. With `expected_version`, only if the caller's copy is
     /// current.
+    #[tracing::instrument(name = "orders.cancel", skip_all)]
     pub async fn cancel(
         &self,
         id: OrderId,
@@ -309,6 +315,7 @@ impl Orders {
     /// With `owner`, the move applies only to that customer's order: another customer's order
     /// is [`OrdersError::NotFound`], exactly like a missing one, so ids cannot be probed. The
     /// owner is part of the same conditional `UPDATE`, so it costs no extra round trip.
+    #[tracing::instrument(name = "orders.transition", skip_all)]
     pub async fn transition(
         &self,
         id: OrderId,
@@ -375,6 +382,7 @@ impl Orders {
     /// customer's deactivation), bumping each one's version and appending one
     /// `order.cancelled` per order; returns how many were cancelled.
     /// Paid orders are left alone: money has changed hands, so they need a human decision.
+    #[tracing::instrument(name = "orders.cancel_pending_for_customer", skip_all)]
     pub async fn cancel_pending_for_customer(
         &self,
         tx: &Tx,
@@ -414,6 +422,7 @@ impl Orders {
     /// Forgets idempotency keys that expired at or before `now` (one `DELETE`, served by the
     /// `expires_at` index); returns how many. Run periodically; expired keys are also ignored
     /// (and replaced) by `place`, so purging is housekeeping, not correctness.
+    #[tracing::instrument(name = "orders.purge_expired_idempotency_keys", skip_all)]
     pub async fn purge_expired_idempotency_keys(
         &self,
         now: DateTime<Utc>,
@@ -426,6 +435,7 @@ impl Orders {
 ///
 /// A free function as well as a method, because maintenance jobs (`cargo xtask
 /// purge-idempotency-keys`) need only the database, not a fully wired [`Orders`] service.
+#[tracing::instrument(name = "orders.purge_expired_idempotency_keys", skip_all)]
 pub async fn purge_expired_idempotency_keys(
     db: &Db,
     now: DateTime<Utc>,

@@ -1,4 +1,6 @@
 use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use persistence_orm::{Connection, FromOrm, HoldsConnection, Pool};
@@ -73,6 +75,38 @@ pub struct Db {
     /// database outage from a merely busy `pool`.
     probe: Pool,
     backend: Backend,
+    /// Transactions waiting for a connection (and their `BEGIN`), shared by every clone.
+    beginning: Arc<AtomicU64>,
+}
+
+/// One transaction waiting for its connection and `BEGIN`, while it lives.
+struct Waiting<'a>(&'a AtomicU64);
+
+impl<'a> Waiting<'a> {
+    fn enter(count: &'a AtomicU64) -> Self {
+        count.fetch_add(1, Ordering::Relaxed);
+        Self(count)
+    }
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// How busy the pool is, as plain numbers for metrics (no driver type leaks out).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolStatus {
+    /// Connections open now, idle or in use.
+    pub size: u32,
+    /// Open connections nobody is using.
+    pub idle: u32,
+    /// The most connections the pool opens.
+    pub max: u32,
+    /// Transactions waiting for a connection and their `BEGIN`: above zero for long, the pool
+    /// is too small or the database too slow.
+    pub waiting: u64,
 }
 
 impl Db {
@@ -95,6 +129,7 @@ impl Db {
             pool,
             probe,
             backend,
+            beginning: Arc::default(),
         })
     }
 
@@ -126,9 +161,10 @@ impl Db {
         {
             options.statement_timeout(timeout);
         }
-        let conn = Database::connect(options)
+        let mut conn = Database::connect(options)
             .await
             .map_err(StoreError::from_orm)?;
+        conn.set_metric_callback(crate::observe::on_statement);
         Ok(Pool::new(conn))
     }
 
@@ -148,13 +184,51 @@ impl Db {
                 .then_some(SqliteTransactionMode::Immediate),
             ..TransactionOptions::default()
         };
-        let inner = self
-            .pool
-            .connection()
-            .begin_with_options(options)
-            .await
-            .map_err(StoreError::from_orm)?;
-        Ok(Tx::new(inner, self.backend))
+        let observer = crate::observe::TxObserver::begin(self.system());
+        let begun = {
+            // Counted down on drop too, so that a caller giving up mid-wait is not counted on.
+            let _waiting = Waiting::enter(&self.beginning);
+            self.pool.connection().begin_with_options(options).await
+        };
+        let inner = begun.map_err(StoreError::from_orm)?;
+        Ok(Tx::new(inner, self.backend, observer))
+    }
+
+    /// The pool's current occupancy, sampled for metrics.
+    pub fn pool_status(&self) -> PoolStatus {
+        let connection = self.pool.connection();
+        let (size, idle, max) = match self.backend {
+            Backend::Postgres => {
+                let pool = connection.get_postgres_connection_pool();
+                (
+                    pool.size(),
+                    pool.num_idle(),
+                    pool.options().get_max_connections(),
+                )
+            }
+            Backend::Sqlite => {
+                let pool = connection.get_sqlite_connection_pool();
+                (
+                    pool.size(),
+                    pool.num_idle(),
+                    pool.options().get_max_connections(),
+                )
+            }
+        };
+        PoolStatus {
+            size,
+            idle: u32::try_from(idle).unwrap_or(u32::MAX),
+            max,
+            waiting: self.beginning.load(Ordering::Relaxed),
+        }
+    }
+
+    /// The engine's name in OpenTelemetry's `db.system` terms.
+    fn system(&self) -> &'static str {
+        match self.backend {
+            Backend::Sqlite => "sqlite",
+            Backend::Postgres => "postgresql",
+        }
     }
 
     /// Runs `work` in a new transaction: committed when it returns `Ok`, rolled back when it
@@ -219,9 +293,10 @@ impl Db {
     pub fn count_statements(&mut self) -> crate::testing::StatementCounter {
         let counter = crate::testing::StatementCounter::default();
         let shared = counter.clone();
-        self.pool
-            .get_mut()
-            .set_metric_callback(move |_| shared.increment());
+        self.pool.get_mut().set_metric_callback(move |info| {
+            crate::observe::on_statement(info);
+            shared.increment();
+        });
         counter
     }
 }

@@ -27,6 +27,7 @@ mod db;
 mod error;
 mod fault;
 mod ids;
+mod observe;
 pub mod outbox;
 pub mod text;
 mod tx;
@@ -37,9 +38,10 @@ pub mod testing;
 pub use cursor::{
     Cursor, CursorCodec, CursorError, CursorSecretError, Limit, LimitError, Page, PageRequest,
 };
-pub use db::{Backend, Db, DbConfig, sqlite_file_path};
+pub use db::{Backend, Db, DbConfig, PoolStatus, sqlite_file_path};
 pub use error::{StoreError, StoreErrorKind};
 pub use fault::{FaultPoint, Faults};
 pub use ids::{new_id, now_utc};
+pub use observe::count_statements_of;
 pub use outbox::{DomainEvent, Event, EventData, Outbox};
 pub use tx::Tx;

@@ -4,6 +4,7 @@ use persistence_orm::{FromOrm, HoldsConnection, Transaction};
 use sea_orm::DatabaseTransaction;
 use uuid::Uuid;
 
+use crate::observe::TxObserver;
 use crate::{Backend, StoreError};
 
 /// A transaction owned by whoever called [`crate::Db::begin`].
@@ -18,14 +19,17 @@ pub struct Tx {
     /// Ids of the events appended in this transaction, in append order: [`Tx::commit`] gives
     /// them their feed positions (see [`crate::outbox`]).
     appended: Mutex<Vec<Uuid>>,
+    /// The transaction's span and clock; a `Tx` dropped uncommitted records a rollback.
+    observer: TxObserver,
 }
 
 impl Tx {
-    pub(crate) fn new(inner: DatabaseTransaction, backend: Backend) -> Self {
+    pub(crate) fn new(inner: DatabaseTransaction, backend: Backend, observer: TxObserver) -> Self {
         Self {
             inner: Transaction::new(inner),
             backend,
             appended: Mutex::new(Vec::new()),
+            observer,
         }
     }
 
@@ -39,23 +43,23 @@ impl Tx {
         if !appended.is_empty() {
             crate::outbox::seal(&self, &appended).await?;
         }
-        self.inner
-            .into_inner()
-            .commit()
-            .await
-            .map_err(StoreError::from_orm)?;
-        Ok(())
+        let mut observer = self.observer;
+        let committed = self.inner.into_inner().commit().await;
+        observer.end(if committed.is_ok() {
+            "commit"
+        } else {
+            "rollback"
+        });
+        committed.map_err(StoreError::from_orm)
     }
 
     /// Discards every write of this transaction. Dropping does the same; this form reports
     /// failures.
     pub async fn rollback(self) -> Result<(), StoreError> {
-        self.inner
-            .into_inner()
-            .rollback()
-            .await
-            .map_err(StoreError::from_orm)?;
-        Ok(())
+        let mut observer = self.observer;
+        let rolled_back = self.inner.into_inner().rollback().await;
+        observer.end("rollback");
+        rolled_back.map_err(StoreError::from_orm)
     }
 
     /// The engine behind this transaction.

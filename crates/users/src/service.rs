@@ -34,6 +34,7 @@ impl Users {
     /// Registers a user in a transaction of its own. A second registration with the same
     /// address, in any letter case, fails with [`UsersError::EmailTaken`] — decided by the
     /// database's unique index, so it holds under concurrency.
+    #[tracing::instrument(name = "users.register", skip_all)]
     pub async fn register(&self, new: NewUser) -> Result<User, UsersError> {
         self.db
             .transaction(async |tx| self.register_in(tx, new).await)
@@ -42,6 +43,7 @@ impl Users {
 
     /// Registers a user as one step of the caller's transaction (sign-up also writes the
     /// user's credential, which another context owns). Same rules as [`Users::register`].
+    #[tracing::instrument(name = "users.register_in", skip_all)]
     pub async fn register_in(&self, tx: &Tx, new: NewUser) -> Result<User, UsersError> {
         let now = now_utc();
         let row = entity::ActiveModel {
@@ -74,6 +76,7 @@ impl Users {
 
     /// The user with this address, whatever its status (sign-in looks users up this way;
     /// served by the unique index on `lower(email)`).
+    #[tracing::instrument(name = "users.find_by_email", skip_all)]
     pub async fn find_by_email(&self, email: &Email) -> Result<Option<User>, UsersError> {
         Entity::find()
             .filter(Expr::expr(Func::lower(Expr::col(Column::Email))).eq(email.as_str()))
@@ -85,6 +88,7 @@ impl Users {
     }
 
     /// One user by id.
+    #[tracing::instrument(name = "users.get", skip_all)]
     pub async fn get(&self, id: UserId) -> Result<User, UsersError> {
         find(self.db.orm(), id)
             .await?
@@ -92,6 +96,7 @@ impl Users {
     }
 
     /// Whether a user with this id exists, whatever its status.
+    #[tracing::instrument(name = "users.exists", skip_all)]
     pub async fn exists(&self, id: UserId) -> Result<bool, UsersError> {
         let found = Entity::find_by_id(id.as_uuid())
             .select_only()
@@ -105,6 +110,7 @@ impl Users {
 
     /// Users in registration order, one keyset page at a time (served by the primary-key
     /// index: no `OFFSET`, no count).
+    #[tracing::instrument(name = "users.list", skip_all)]
     pub async fn list(&self, page: PageRequest) -> Result<Page<User>, UsersError> {
         let rows = list_query(page)
             .all(self.db.orm())
@@ -124,6 +130,7 @@ impl Users {
 
     /// Changes the display name, if the caller's copy is current (`expected_version`).
     /// A stale copy yields [`UsersError::VersionConflict`] and changes nothing.
+    #[tracing::instrument(name = "users.rename", skip_all)]
     pub async fn rename(
         &self,
         id: UserId,
@@ -157,6 +164,7 @@ impl Users {
     /// Deactivates a user as one step of the caller's transaction (deactivation also cancels
     /// the user's orders, which another context owns). Deactivating an already deactivated
     /// user changes nothing and returns it as it is.
+    #[tracing::instrument(name = "users.deactivate", skip_all)]
     pub async fn deactivate(&self, tx: &Tx, id: UserId) -> Result<User, UsersError> {
         let conn = tx.orm();
         let updated = Entity::update_many()
@@ -189,6 +197,7 @@ impl Users {
     /// This is how another context (orders) checks "is this customer active?" and keeps the
     /// answer true until it commits: on PostgreSQL a concurrent deactivation waits for the lock;
     /// on SQLite every write transaction is `BEGIN IMMEDIATE`, so writers are serialised anyway.
+    #[tracing::instrument(name = "users.lock_standing", skip_all)]
     pub async fn lock_standing(
         &self,
         tx: &Tx,

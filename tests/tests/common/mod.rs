@@ -3,6 +3,9 @@
 
 #![allow(dead_code)]
 
+pub mod nats;
+
+use std::future::Future;
 use std::time::Duration;
 
 use app::{Application, Config};
@@ -34,6 +37,8 @@ impl Account {
 
 pub struct TestApp {
     pub address: String,
+    /// `http://…/metrics` when the test set `METRICS_ADDR` (`config.metrics_addr`).
+    pub metrics_url: Option<String>,
     pub client: Client,
     pub faults: Faults,
     pub database: TestDatabase,
@@ -66,6 +71,7 @@ pub async fn spawn_via(
     let instance = start(&route(database.url()), tweak).await;
     Some(TestApp {
         address: instance.address,
+        metrics_url: instance.metrics_url,
         client: client(),
         faults: instance.faults,
         database,
@@ -84,6 +90,7 @@ pub fn client() -> Client {
 /// One running instance of the service.
 pub struct Instance {
     pub address: String,
+    pub metrics_url: Option<String>,
     pub faults: Faults,
     pub shutdown: oneshot::Sender<()>,
     pub server: tokio::task::JoinHandle<std::io::Result<()>>,
@@ -97,12 +104,16 @@ pub async fn start(url: &str, tweak: impl FnOnce(&mut Config)) -> Instance {
     let faults = config.faults.clone();
     let app = Application::build(config).await.expect("service builds");
     let address = format!("http://127.0.0.1:{}", app.port());
+    let metrics_url = app
+        .metrics_addr()
+        .map(|addr| format!("http://{addr}/metrics"));
     let (tx, rx) = oneshot::channel::<()>();
     let server = tokio::spawn(app.run_until(async move {
         let _ = rx.await;
     }));
     Instance {
         address,
+        metrics_url,
         faults,
         shutdown: tx,
         server,
@@ -293,4 +304,29 @@ pub async fn assert_problem(response: Response, status: u16, code: &str) -> Valu
         assert!(body[member].is_string(), "problem lacks {member}: {body}");
     }
     body
+}
+
+/// How long [`wait_until`] waits before failing the test.
+pub const DEADLINE: Duration = Duration::from_secs(60);
+
+/// Polls `condition` every 20 ms (on a timer's ticks, never a sleep) until it holds; fails the
+/// test after [`DEADLINE`].
+pub async fn wait_until<F, Fut>(what: &str, mut condition: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + DEADLINE;
+    let mut ticks = tokio::time::interval(Duration::from_millis(20));
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        if condition().await {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting until {what}"
+        );
+    }
 }

@@ -10,7 +10,7 @@ mod users;
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::Request;
+use axum::extract::{MatchedPath, Request};
 use axum::http::{HeaderName, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
@@ -26,7 +26,7 @@ use utoipa_axum::router::OpenApiRouter;
 use crate::error::problem_for_bare_errors;
 use crate::extract::etag;
 use crate::state::AppState;
-use crate::{AppError, problems};
+use crate::{AppError, observability, problems, telemetry};
 
 /// Largest accepted request body.
 pub(crate) const BODY_LIMIT: usize = 1024 * 1024;
@@ -58,17 +58,31 @@ pub(crate) fn router(state: AppState, request_timeout: Duration) -> Router {
                             .get("x-request-id")
                             .and_then(|v| v.to_str().ok())
                             .unwrap_or("-");
-                        tracing::info_span!(
+                        // The route template names the span in traces (never the raw path,
+                        // which holds ids); logs keep the path.
+                        let route = request
+                            .extensions()
+                            .get::<MatchedPath>()
+                            .map_or("unmatched", MatchedPath::as_str);
+                        let span = tracing::info_span!(
                             "request",
+                            otel.name = %format_args!("{} {route}", request.method()),
+                            otel.kind = "server",
                             method = %request.method(),
                             path = %request.uri().path(),
+                            http.route = route,
                             request_id = %id,
-                        )
+                            user_id = tracing::field::Empty,
+                            http.response.status_code = tracing::field::Empty,
+                        );
+                        telemetry::continue_trace(&span, request.headers());
+                        span
                     })
                     // One INFO line per request (status, latency) inside the request's span,
                     // so it carries the request id like every other line of the request.
                     .on_response(DefaultOnResponse::new().level(tracing::Level::INFO)),
             )
+            .layer(axum::middleware::from_fn(observability::observe_request))
             .layer(PropagateRequestIdLayer::new(request_id))
             .layer(MapResponseLayer::new(problem_for_bare_errors))
             .layer(CatchPanicLayer::new())

@@ -74,6 +74,7 @@ async fn place(
     let order = OrderBody::from(placed.order);
     let mut response = created(order.location(), order.version, &order);
     if placed.replayed {
+        crate::observability::idempotent_replay();
         response
             .headers_mut()
             .insert("idempotent-replayed", HeaderValue::from_static("true"));

@@ -33,7 +33,14 @@ async fn sign_in(
     State(state): State<AppState>,
     Json(body): Json<SignInRequest>,
 ) -> Result<Response, AppError> {
-    let session = state.workflows.sign_in(&body.email, &body.password).await?;
+    let signed_in = state.workflows.sign_in(&body.email, &body.password).await;
+    crate::observability::sign_in(match &signed_in {
+        Ok(_) => "success",
+        Err(AppError::Identity(IdentityError::InvalidCredentials)) => "invalid_credentials",
+        Err(AppError::Identity(IdentityError::TooManyAttempts { .. })) => "throttled",
+        Err(_) => "error",
+    });
+    let session = signed_in?;
     let mut response =
         (StatusCode::CREATED, axum::Json(SessionBody::from(session))).into_response();
     let headers = response.headers_mut();

@@ -337,6 +337,19 @@ pub async fn unpublished_count(db: &Db) -> Result<u64, StoreError> {
         .map_err(StoreError::from_orm)
 }
 
+/// When the oldest committed event the relay has not published yet happened (`None`: nothing
+/// waits): its age is how far behind the relay is, what an operator alerts on.
+pub async fn oldest_unpublished(db: &Db) -> Result<Option<DateTime<Utc>>, StoreError> {
+    let oldest = events::Entity::find()
+        .filter(events::Column::PublishedAt.is_null())
+        .filter(events::Column::Position.is_not_null())
+        .order_by_asc(events::Column::Position)
+        .one(db.orm())
+        .await
+        .map_err(StoreError::from_orm)?;
+    Ok(oldest.map(|row| row.time))
+}
+
 /// A batch of unpublished events that one relay instance has the right to publish.
 ///
 /// On PostgreSQL the claim holds the relay lease (a row locked `FOR UPDATE SKIP LOCKED`) in an

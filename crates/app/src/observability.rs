@@ -1,0 +1,262 @@
+//! Metrics in Prometheus' text format, on a listener of their own (`METRICS_ADDR`), never on the
+//! public port: what an operator alerts on when the database, the pool, sign-ins or the event
+//! relay are in trouble. README, "Observability", lists every series.
+//!
+//! The `metrics` facade records nothing until [`recorder`] installs the Prometheus recorder, and
+//! the HTTP layer checks [`metrics_on`] before it builds a label, so a service without
+//! `METRICS_ADDR` pays nothing. Gauges that describe state (the pool, the argon2 queue, the
+//! outbox) are sampled when Prometheus scrapes rather than kept up to date on every request.
+
+use std::net::SocketAddr;
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::header;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use identity::Identity;
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use persistence::Db;
+use tokio::net::TcpListener;
+
+use crate::telemetry;
+
+static METRICS_ON: AtomicBool = AtomicBool::new(false);
+static RECORDER: OnceLock<PrometheusHandle> = OnceLock::new();
+
+/// Latency buckets in seconds: from a cached read to a queued argon2 hash.
+const SECONDS: &[f64] = &[
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+/// Statements-per-request buckets: a hot path sends a handful; dozens is an N+1.
+const STATEMENTS: &[f64] = &[
+    0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0, 15.0, 20.0, 50.0,
+];
+
+/// Whether this process keeps metrics (a recorder is installed).
+pub fn metrics_on() -> bool {
+    METRICS_ON.load(Ordering::Relaxed)
+}
+
+/// Installs the process-wide Prometheus recorder on first use and returns its handle; every
+/// later call (another service in the same test process) shares it.
+pub fn recorder() -> anyhow::Result<PrometheusHandle> {
+    if let Some(handle) = RECORDER.get() {
+        return Ok(handle.clone());
+    }
+    let handle = PrometheusBuilder::new()
+        .set_buckets_for_metric(Matcher::Suffix("_seconds".to_owned()), SECONDS)?
+        .set_buckets_for_metric(
+            Matcher::Full("db_statements_per_request".to_owned()),
+            STATEMENTS,
+        )?
+        .install_recorder()?;
+    let handle = RECORDER.get_or_init(|| handle).clone();
+    METRICS_ON.store(true, Ordering::Relaxed);
+    describe();
+    // Counters that alert by rising are there from the start, at zero.
+    for cause in ["nats", "store"] {
+        metrics::counter!("relay_publish_errors_total", "cause" => cause).increment(0);
+    }
+    metrics::counter!("idempotent_replays_total").increment(0);
+    Ok(handle)
+}
+
+fn describe() {
+    use metrics::{Unit, describe_counter, describe_gauge, describe_histogram};
+    describe_counter!(
+        "http_requests_total",
+        "Requests answered, by method, route template and status class."
+    );
+    describe_histogram!(
+        "http_request_duration_seconds",
+        Unit::Seconds,
+        "Time to answer a request, by method, route template and status class."
+    );
+    describe_histogram!(
+        "db_statements_per_request",
+        "SQL statements one request sent, by method and route template."
+    );
+    describe_gauge!(
+        "db_pool_connections",
+        "Pooled database connections: state=open (idle or in use), idle, max."
+    );
+    describe_gauge!(
+        "db_pool_waiting",
+        "Transactions waiting for a pooled connection and their BEGIN."
+    );
+    describe_counter!(
+        "db_transactions_total",
+        "Transactions ended, by outcome (commit, rollback)."
+    );
+    describe_histogram!(
+        "db_transaction_duration_seconds",
+        Unit::Seconds,
+        "Time from BEGIN to COMMIT or ROLLBACK, by outcome."
+    );
+    describe_counter!(
+        "sign_ins_total",
+        "Sign-in attempts, by outcome (success, invalid_credentials, throttled, error)."
+    );
+    describe_gauge!(
+        "password_hashes_waiting",
+        "Password hashes (argon2) queued for a hashing thread."
+    );
+    describe_gauge!(
+        "outbox_backlog_events",
+        "Committed events the relay has not published yet."
+    );
+    describe_gauge!(
+        "outbox_oldest_unpublished_age_seconds",
+        Unit::Seconds,
+        "Age of the oldest committed event not published yet (0 when none waits)."
+    );
+    describe_counter!(
+        "relay_publish_errors_total",
+        "Relay rounds that failed, by cause (nats, store)."
+    );
+    describe_counter!(
+        "idempotent_replays_total",
+        "Order placements answered from an earlier request with the same Idempotency-Key."
+    );
+    describe_gauge!(
+        "migrations_pending",
+        "Schema migrations that were pending when the service started."
+    );
+}
+
+/// What the metrics endpoint samples when Prometheus scrapes it.
+#[derive(Clone)]
+pub(crate) struct Sampler {
+    pub(crate) handle: PrometheusHandle,
+    pub(crate) db: Db,
+    pub(crate) identity: Identity,
+}
+
+/// Serves `GET /metrics` on `listener` until the task is aborted, and keeps the histograms'
+/// memory bounded in the background.
+pub(crate) async fn serve(listener: TcpListener, sampler: Sampler) -> std::io::Result<()> {
+    let upkeep = sampler.handle.clone();
+    let upkeep = tokio::spawn(async move {
+        let mut ticks = tokio::time::interval(Duration::from_secs(5));
+        loop {
+            ticks.tick().await;
+            upkeep.run_upkeep();
+        }
+    });
+    let router = axum::Router::new()
+        .route("/metrics", axum::routing::get(scrape))
+        .with_state(sampler);
+    let served = axum::serve(listener, router).await;
+    upkeep.abort();
+    served
+}
+
+async fn scrape(State(sampler): State<Sampler>) -> Response {
+    let pool = sampler.db.pool_status();
+    metrics::gauge!("db_pool_connections", "state" => "open").set(f64::from(pool.size));
+    metrics::gauge!("db_pool_connections", "state" => "idle").set(f64::from(pool.idle));
+    metrics::gauge!("db_pool_connections", "state" => "max").set(f64::from(pool.max));
+    metrics::gauge!("db_pool_waiting").set(pool.waiting as f64);
+    metrics::gauge!("password_hashes_waiting").set(sampler.identity.hashes_waiting() as f64);
+    match persistence::outbox::unpublished_count(&sampler.db).await {
+        Ok(backlog) => metrics::gauge!("outbox_backlog_events").set(backlog as f64),
+        Err(err) => tracing::warn!(error = %err.detail(), "sampling the outbox backlog failed"),
+    }
+    match persistence::outbox::oldest_unpublished(&sampler.db).await {
+        Ok(oldest) => {
+            let age = oldest.map_or(0.0, |time| {
+                (persistence::now_utc() - time).num_milliseconds().max(0) as f64 / 1000.0
+            });
+            metrics::gauge!("outbox_oldest_unpublished_age_seconds").set(age);
+        }
+        Err(err) => tracing::warn!(error = %err.detail(), "sampling the outbox age failed"),
+    }
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        sampler.handle.render(),
+    )
+        .into_response()
+}
+
+/// Binds the metrics listener.
+pub(crate) async fn bind(addr: SocketAddr) -> anyhow::Result<TcpListener> {
+    use anyhow::Context as _;
+    TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot bind METRICS_ADDR {addr}"))
+}
+
+/// The HTTP layer's part, inside the request's span: records the status on the span, counts the request, its latency and its statements by route template (never the
+/// raw path), and hands the caller the trace id in `traceparent`.
+pub(crate) async fn observe_request(request: Request, next: Next) -> Response {
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|path| path.as_str().to_owned());
+    let mut response = if metrics_on() {
+        let method = request.method().as_str().to_owned();
+        let started = Instant::now();
+        let (response, statements) = persistence::count_statements_of(next.run(request)).await;
+        let route = route.unwrap_or_else(|| "unmatched".to_owned());
+        let status = status_class(response.status().as_u16());
+        let labels = [
+            ("method", method),
+            ("route", route),
+            ("status", status.to_owned()),
+        ];
+        metrics::counter!("http_requests_total", &labels).increment(1);
+        metrics::histogram!("http_request_duration_seconds", &labels)
+            .record(started.elapsed().as_secs_f64());
+        metrics::histogram!("db_statements_per_request", &labels[..2]).record(statements as f64);
+        response
+    } else {
+        next.run(request).await
+    };
+    tracing::Span::current().record("http.response.status_code", response.status().as_u16());
+    telemetry::write_traceparent(response.headers_mut());
+    response
+}
+
+fn status_class(status: u16) -> &'static str {
+    match status {
+        100..=199 => "1xx",
+        200..=299 => "2xx",
+        300..=399 => "3xx",
+        400..=499 => "4xx",
+        _ => "5xx",
+    }
+}
+
+/// Counts a sign-in attempt by how it ended.
+pub(crate) fn sign_in(outcome: &'static str) {
+    if metrics_on() {
+        metrics::counter!("sign_ins_total", "outcome" => outcome).increment(1);
+    }
+}
+
+/// Counts an order placement answered from its idempotency record.
+pub(crate) fn idempotent_replay() {
+    if metrics_on() {
+        metrics::counter!("idempotent_replays_total").increment(1);
+    }
+}
+
+/// Counts a failed relay round.
+pub(crate) fn relay_error(cause: &'static str) {
+    if metrics_on() {
+        metrics::counter!("relay_publish_errors_total", "cause" => cause).increment(1);
+    }
+}
+
+/// Records how many migrations were pending at start.
+pub(crate) fn migrations_pending(count: usize) {
+    if metrics_on() {
+        metrics::gauge!("migrations_pending").set(count as f64);
+    }
+}

@@ -1,0 +1,350 @@
+//! One request is one trace: the HTTP span continues the caller's `traceparent`, the context
+//! operation is its child, and every SQL statement and transaction hangs below that, with the
+//! statement's kind and table and never a bound value. Its own test binary, because it installs
+//! the process-wide subscriber (with an in-memory span exporter) and reads the log lines.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+
+use app::LogFormat;
+use common::{TestApp, spawn};
+use opentelemetry::trace::{SpanId, Status, TraceId};
+use opentelemetry_sdk::trace::{InMemorySpanExporter, SpanData};
+use persistence::Backend;
+use serde_json::json;
+use tracing_subscriber::EnvFilter;
+
+/// Every log byte the service writes, shared with the test.
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// The spans of one trace, by span id.
+struct Trace(HashMap<SpanId, SpanData>);
+
+impl Trace {
+    fn of(spans: Vec<SpanData>, trace: TraceId) -> Self {
+        Self(
+            spans
+                .into_iter()
+                .filter(|span| span.span_context.trace_id() == trace)
+                .map(|span| (span.span_context.span_id(), span))
+                .collect(),
+        )
+    }
+
+    fn named(&self, name: &str) -> Vec<&SpanData> {
+        self.0.values().filter(|span| span.name == name).collect()
+    }
+
+    fn one(&self, name: &str) -> &SpanData {
+        let found = self.named(name);
+        assert_eq!(found.len(), 1, "one {name} span in {:#?}", self.names());
+        found[0]
+    }
+
+    fn names(&self) -> Vec<String> {
+        self.0.values().map(|span| span.name.to_string()).collect()
+    }
+
+    /// Whether `ancestor` is `span`'s parent, grandparent, ….
+    fn descends(&self, span: &SpanData, ancestor: &SpanData) -> bool {
+        let mut parent = span.parent_span_id;
+        while let Some(up) = self.0.get(&parent) {
+            if up.span_context.span_id() == ancestor.span_context.span_id() {
+                return true;
+            }
+            parent = up.parent_span_id;
+        }
+        false
+    }
+
+    /// The tree below `root`, one span a line with its duration and telling attributes: what
+    /// the README's example trace is copied from (`--nocapture`).
+    fn render(&self, root: &SpanData) -> String {
+        let mut out = String::new();
+        self.render_into(root, 0, &mut out);
+        out
+    }
+
+    fn render_into(&self, span: &SpanData, depth: usize, out: &mut String) {
+        let shown: Vec<String> = [
+            "http.route",
+            "http.response.status_code",
+            "user_id",
+            "db.operation",
+            "db.sql.table",
+            "db.transaction.outcome",
+        ]
+        .iter()
+        .filter_map(|key| attribute(span, key).map(|value| format!("{key}={value}")))
+        .collect();
+        let micros = span
+            .end_time
+            .duration_since(span.start_time)
+            .unwrap_or_default()
+            .as_micros();
+        out.push_str(&format!(
+            "{}{} ({micros} µs) {}\n",
+            "  ".repeat(depth),
+            span.name,
+            shown.join(" ")
+        ));
+        let mut children: Vec<&SpanData> = self
+            .0
+            .values()
+            .filter(|child| child.parent_span_id == span.span_context.span_id())
+            .collect();
+        children.sort_by_key(|child| child.start_time);
+        for child in children {
+            self.render_into(child, depth + 1, out);
+        }
+    }
+
+    /// The statement spans (SeaORM's, one per SQL statement) below `ancestor`.
+    fn statements_below(&self, ancestor: &SpanData) -> Vec<&SpanData> {
+        self.0
+            .values()
+            .filter(|span| span.name.starts_with("sea_orm.") && self.descends(span, ancestor))
+            .collect()
+    }
+}
+
+/// The spans of trace `id` once its `root` span has ended: the HTTP span ends when the server
+/// has sent the last byte, which can be just after the client read it.
+async fn finished_trace(
+    exporter: &InMemorySpanExporter,
+    telemetry: &app::telemetry::Telemetry,
+    id: &str,
+    root: &str,
+) -> Trace {
+    let id = TraceId::from_hex(id).unwrap();
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    let mut ticks = tokio::time::interval(std::time::Duration::from_millis(10));
+    loop {
+        telemetry.flush();
+        let trace = Trace::of(exporter.get_finished_spans().unwrap(), id);
+        if !trace.named(root).is_empty() {
+            return trace;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no {root} span ended in trace {id}: {:#?}",
+            exporter
+                .get_finished_spans()
+                .unwrap()
+                .iter()
+                .map(|s| (
+                    s.name.to_string(),
+                    s.span_context.trace_id().to_string(),
+                    s.parent_span_id.to_string()
+                ))
+                .collect::<Vec<_>>()
+        );
+        ticks.tick().await;
+    }
+}
+
+fn attribute(span: &SpanData, key: &str) -> Option<String> {
+    span.attributes
+        .iter()
+        .find(|kv| kv.key.as_str() == key)
+        .map(|kv| kv.value.to_string())
+}
+
+#[tokio::test]
+async fn an_order_is_one_trace_from_http_to_each_statement() {
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let exporter = InMemorySpanExporter::default();
+    let telemetry = app::telemetry::init_with_exporter(
+        LogFormat::Json,
+        EnvFilter::new(app::telemetry::DEFAULT_FILTER),
+        move || writer.clone(),
+        exporter.clone(),
+    );
+    assert!(app::telemetry::tracing_on());
+    for backend in [Backend::Sqlite, Backend::Postgres] {
+        let Some(app) = spawn(backend).await else {
+            continue;
+        };
+        placing_an_order(&app, &exporter, &telemetry, &captured).await;
+        a_failed_placement_shows_its_rollback(&app, &exporter, &telemetry).await;
+        app.stop().await;
+    }
+}
+
+async fn placing_an_order(
+    app: &TestApp,
+    exporter: &InMemorySpanExporter,
+    telemetry: &app::telemetry::Telemetry,
+    captured: &Captured,
+) {
+    let buyer = app.create_user("buyer@example.com").await;
+    exporter.reset();
+
+    // The caller's trace: ours must continue it.
+    let caller_trace = "4bf92f3577b34da6a3ce929d0e0e4736";
+    let caller_span = "00f067aa0ba902b7";
+    let response = app
+        .post_as(&buyer, "/v1/orders")
+        .header("traceparent", format!("00-{caller_trace}-{caller_span}-01"))
+        .json(&json!({
+            "currency": "EUR",
+            "items": [{ "sku": "SECRET-SKU-77", "quantity": 2, "unit_price_cents": 150 }]
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201);
+    let traceparent = response.headers()["traceparent"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let request_id = response.headers()["x-request-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        traceparent.starts_with(&format!("00-{caller_trace}-")),
+        "the response names the caller's trace: {traceparent}"
+    );
+    let trace = finished_trace(exporter, telemetry, caller_trace, "POST /v1/orders").await;
+    let http = trace.one("POST /v1/orders");
+    assert_eq!(
+        http.parent_span_id,
+        SpanId::from_hex(caller_span).unwrap(),
+        "the HTTP span is the caller's child"
+    );
+    assert!(traceparent.contains(&http.span_context.span_id().to_string()));
+    assert_eq!(
+        attribute(http, "request_id").as_deref(),
+        Some(request_id.as_str())
+    );
+    assert_eq!(
+        attribute(http, "user_id").as_deref(),
+        Some(buyer.id.as_str())
+    );
+    assert_eq!(attribute(http, "http.route").as_deref(), Some("/v1/orders"));
+    assert_eq!(
+        attribute(http, "http.response.status_code").as_deref(),
+        Some("201")
+    );
+
+    eprintln!("{}", trace.render(http));
+    let place = trace.one("orders.place");
+    assert!(
+        trace.descends(place, http),
+        "orders.place is below the HTTP span"
+    );
+    let transaction = trace
+        .named("db.transaction")
+        .into_iter()
+        .find(|span| trace.descends(span, place))
+        .expect("the order's transaction is below orders.place");
+    assert_eq!(
+        attribute(transaction, "db.transaction.outcome").as_deref(),
+        Some("commit")
+    );
+
+    let statements = trace.statements_below(place);
+    let inserted: Vec<String> = statements
+        .iter()
+        .filter(|span| attribute(span, "db.operation").as_deref() == Some("INSERT"))
+        .filter_map(|span| attribute(span, "db.sql.table"))
+        .collect();
+    assert!(
+        inserted.iter().any(|table| table == "orders"),
+        "an INSERT into orders below orders.place: {inserted:?}"
+    );
+    assert!(
+        inserted.iter().any(|table| table == "order_items"),
+        "an INSERT into order_items below orders.place: {inserted:?}"
+    );
+    for statement in &statements {
+        assert!(attribute(statement, "db.operation").is_some());
+    }
+
+    // No bound value, no token, anywhere in the trace.
+    for span in trace.0.values() {
+        for kv in &span.attributes {
+            let value = kv.value.to_string();
+            assert!(
+                !value.contains("SECRET-SKU-77") && !value.contains(&buyer.token),
+                "{} carries a bound value or the token in {}: {value}",
+                span.name,
+                kv.key
+            );
+        }
+    }
+
+    // The request's log lines join the trace.
+    let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let joined = logs
+        .lines()
+        .filter(|line| line.contains(&request_id))
+        .map(|line| serde_json::from_str::<serde_json::Value>(line).unwrap())
+        .filter(|line| line["trace_id"] == caller_trace && line["span_id"].is_string())
+        .count();
+    assert!(
+        joined >= 1,
+        "the request's JSON log lines carry its trace_id:\n{logs}"
+    );
+}
+
+async fn a_failed_placement_shows_its_rollback(
+    app: &TestApp,
+    exporter: &InMemorySpanExporter,
+    telemetry: &app::telemetry::Telemetry,
+) {
+    let admin = app.create_admin("admin@example.com").await;
+    exporter.reset();
+    let trace_id = "0af7651916cd43dd8448eb211c80319c";
+    let response = app
+        .post_as(&admin, "/v1/orders")
+        .header("traceparent", format!("00-{trace_id}-b7ad6b7169203331-01"))
+        .json(&json!({
+            "user_id": uuid::Uuid::now_v7(),
+            "currency": "EUR",
+            "items": [{ "sku": "SKU-1", "quantity": 1, "unit_price_cents": 100 }]
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 422);
+    let trace = finished_trace(exporter, telemetry, trace_id, "POST /v1/orders").await;
+    let place = trace.one("orders.place");
+    let transaction = trace
+        .named("db.transaction")
+        .into_iter()
+        .find(|span| trace.descends(span, place))
+        .expect("the placement's transaction is below orders.place");
+    assert_eq!(
+        attribute(transaction, "db.transaction.outcome").as_deref(),
+        Some("rollback")
+    );
+    assert!(
+        matches!(transaction.status, Status::Error { .. }),
+        "a rolled-back transaction is an error in its span: {:?}",
+        transaction.status
+    );
+    assert_eq!(
+        attribute(trace.one("POST /v1/orders"), "http.response.status_code").as_deref(),
+        Some("422")
+    );
+}

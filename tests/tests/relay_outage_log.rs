@@ -1,0 +1,130 @@
+//! A NATS outage is one warning however many rounds fail, and its end is one line: an operator
+//! reading the logs sees when it started and when it ended, not a line per retry. Its own test
+//! binary, because it installs the process-wide log subscriber and reads everything written.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+
+use app::LogFormat;
+use common::nats::Nats;
+use common::{TestApp, spawn_with, wait_until};
+use persistence::Backend;
+use persistence::outbox;
+use tracing_subscriber::EnvFilter;
+
+const OUTAGE: &str = "NATS is unreachable; events wait in the outbox";
+const RECOVERY: &str = "NATS is reachable again; relaying the waiting events";
+
+/// Every log byte the service writes, shared with the test.
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl Captured {
+    fn text(&self) -> String {
+        String::from_utf8(self.0.lock().unwrap().clone()).unwrap()
+    }
+
+    fn count(&self, message: &str) -> usize {
+        self.text()
+            .lines()
+            .filter(|line| line.contains(message))
+            .count()
+    }
+}
+
+impl Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Failed relay rounds so far, from the metrics endpoint.
+async fn relay_errors(app: &TestApp) -> f64 {
+    let url = app.metrics_url.as_deref().unwrap();
+    let scrape = app
+        .client
+        .get(url)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    scrape
+        .lines()
+        .find(|line| line.starts_with("relay_publish_errors_total{cause=\"nats\"}"))
+        .and_then(|line| line.rsplit(' ').next())
+        .and_then(|value| value.parse().ok())
+        .unwrap_or(0.0)
+}
+
+async fn unpublished(app: &TestApp) -> u64 {
+    outbox::unpublished_count(app.database.db()).await.unwrap()
+}
+
+#[tokio::test]
+async fn an_outage_is_logged_once_and_its_end_once() {
+    let captured = Captured::default();
+    let writer = captured.clone();
+    app::telemetry::init_with(
+        LogFormat::Json,
+        EnvFilter::new(app::telemetry::DEFAULT_FILTER),
+        move || writer.clone(),
+    );
+    for backend in [Backend::Sqlite, Backend::Postgres] {
+        let mut nats = Nats::start().await;
+        let url = nats.url();
+        let Some(app) = spawn_with(backend, move |config| {
+            config.nats_url = Some(url);
+            config.metrics_addr = Some("127.0.0.1:0".parse().unwrap());
+        })
+        .await
+        else {
+            continue;
+        };
+        let (outages, recoveries) = (captured.count(OUTAGE), captured.count(RECOVERY));
+        let buyer = app.create_user("buyer@example.com").await;
+        wait_until("the relay is caught up", || async {
+            unpublished(&app).await == 0
+        })
+        .await;
+
+        nats.kill();
+        let before = relay_errors(&app).await;
+        app.create_order(&buyer).await;
+        wait_until("the relay failed three rounds in a row", || async {
+            relay_errors(&app).await >= before + 3.0
+        })
+        .await;
+        assert_eq!(
+            captured.count(OUTAGE),
+            outages + 1,
+            "one warning for the whole outage:\n{}",
+            captured.text()
+        );
+        assert_eq!(captured.count(RECOVERY), recoveries);
+
+        nats.restart().await;
+        wait_until("the waiting events are published", || async {
+            unpublished(&app).await == 0
+        })
+        .await;
+        assert_eq!(
+            captured.count(RECOVERY),
+            recoveries + 1,
+            "one line when NATS is back:\n{}",
+            captured.text()
+        );
+        assert_eq!(captured.count(OUTAGE), outages + 1);
+        app.stop().await;
+    }
+}
