@@ -167,7 +167,7 @@ impl Identity {
                 login_digest: Set(key.to_vec()),
                 attempted_at: Set(now_utc()),
             })
-            .exec_without_returning(self.db.orm())
+            .exec_without_returning(self.db.orm_write())
             .await
             .map_err(StoreError::from_orm)?;
             tracing::info!("sign-in failed");
@@ -278,7 +278,7 @@ impl Identity {
         let deleted = sessions::Entity::delete_many()
             .filter(sessions::Column::TokenDigest.eq(digest.to_vec()))
             .filter(sessions::Column::ExpiresAt.gt(now_utc()))
-            .exec(self.db.orm())
+            .exec(self.db.orm_write())
             .await
             .map_err(StoreError::from_orm)?;
         Ok(deleted.rows_affected > 0)
@@ -337,7 +337,7 @@ impl Identity {
             .col_expr(credentials::Column::Role, Expr::value(role.as_str()))
             .col_expr(credentials::Column::UpdatedAt, Expr::value(now_utc()))
             .filter(credentials::Column::AccountId.eq(account.as_uuid()))
-            .exec(self.db.orm())
+            .exec(self.db.orm_write())
             .await
             .map_err(StoreError::from_orm)?;
         if updated.rows_affected == 0 {
@@ -351,14 +351,19 @@ impl Identity {
     /// service's throttling window (two `DELETE`s, each served by an index). Housekeeping,
     /// not correctness: expired sessions never authenticate and old failures never count.
     pub async fn purge_expired(&self, now: DateTime<Utc>) -> Result<Purged, IdentityError> {
-        purge(self.db.orm(), now, self.config.failure_window).await
+        purge(self.db.orm_write(), now, self.config.failure_window).await
     }
 }
 
 /// [`Identity::purge_expired`] for maintenance jobs that have only a [`Db`] (`cargo xtask
 /// purge-sessions`), with the default throttling window.
 pub async fn purge_expired(db: &Db, now: DateTime<Utc>) -> Result<Purged, IdentityError> {
-    purge(db.orm(), now, IdentityConfig::default().failure_window).await
+    purge(
+        db.orm_write(),
+        now,
+        IdentityConfig::default().failure_window,
+    )
+    .await
 }
 
 async fn purge(

@@ -428,7 +428,7 @@ pub async fn purge_expired_idempotency_keys(
 ) -> Result<u64, OrdersError> {
     let result = idempotency_keys::Entity::delete_many()
         .filter(idempotency_keys::Column::ExpiresAt.lte(now))
-        .exec(db.orm())
+        .exec(db.orm_write())
         .await
         .map_err(StoreError::from_orm)?;
     Ok(result.rows_affected)

@@ -2,7 +2,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use persistence_orm::{Connection, FromOrm, HoldsConnection, Pool};
-use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
+use sea_orm::sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
 use sea_orm::{
     ConnectOptions, ConnectionTrait, Database, SqliteTransactionMode, TransactionOptions,
     TransactionTrait,
@@ -75,31 +75,69 @@ impl Db {
 
     /// Opens a pool. SQLite files (and their directory) are created when missing and opened in
     /// WAL mode with a busy timeout and foreign keys on, so both engines enforce the same rules.
+    ///
+    /// An SQLite file gets two pools: a writer of exactly one connection, which
+    /// [`Db::begin`] and standalone writes queue for in arrival order (SQLite admits one
+    /// writer at a time; queueing on the pool replaces sleeping and retrying on the busy
+    /// timeout, which starved unlucky writers for hundreds of milliseconds), and up to
+    /// `max_connections` readers, which WAL lets run beside the writer and which refuse writes
+    /// (`PRAGMA query_only`). PostgreSQL, and an in-memory SQLite database (private to each
+    /// connection), keep one pool for everything.
     pub async fn connect_with(config: &DbConfig) -> Result<Self, StoreError> {
         let backend = Backend::from_url(&config.url)?;
-        let mut options = ConnectOptions::new(config.url.clone());
-        options
-            .max_connections(config.max_connections)
-            .min_connections(0)
-            .acquire_timeout(config.acquire_timeout)
-            .connect_timeout(config.acquire_timeout)
-            .sqlx_logging(false);
-        if backend == Backend::Sqlite {
-            create_sqlite_parent_dir(&config.url)?;
-            let busy = config.sqlite_busy_timeout;
-            options.map_sqlx_sqlite_opts(move |o| {
-                o.create_if_missing(true)
-                    .journal_mode(SqliteJournalMode::Wal)
-                    .synchronous(SqliteSynchronous::Normal)
-                    .busy_timeout(busy)
-                    .foreign_keys(true)
+        let options = |max_connections: u32| {
+            let mut options = ConnectOptions::new(config.url.clone());
+            options
+                .max_connections(max_connections)
+                .min_connections(0)
+                .acquire_timeout(config.acquire_timeout)
+                .connect_timeout(config.acquire_timeout)
+                .sqlx_logging(false);
+            options
+        };
+        if backend == Backend::Postgres {
+            let conn = Database::connect(options(config.max_connections))
+                .await
+                .map_err(StoreError::from_orm)?;
+            return Ok(Self {
+                pool: Pool::new(conn),
+                backend,
             });
         }
-        let conn = Database::connect(options)
+        create_sqlite_parent_dir(&config.url)?;
+        let busy = config.sqlite_busy_timeout;
+        let sqlite = move |o: SqliteConnectOptions| {
+            o.create_if_missing(true)
+                .journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Normal)
+                .busy_timeout(busy)
+                .foreign_keys(true)
+        };
+        if sqlite_file_path(&config.url).is_none() {
+            let mut options = options(config.max_connections);
+            options.map_sqlx_sqlite_opts(sqlite);
+            let conn = Database::connect(options)
+                .await
+                .map_err(StoreError::from_orm)?;
+            return Ok(Self {
+                pool: Pool::new(conn),
+                backend,
+            });
+        }
+        // The writer first: connecting creates the file and switches it to WAL, so readers
+        // never race to do either.
+        let mut writer = options(1);
+        writer.map_sqlx_sqlite_opts(sqlite);
+        let writer = Database::connect(writer)
+            .await
+            .map_err(StoreError::from_orm)?;
+        let mut reader = options(config.max_connections.max(1));
+        reader.map_sqlx_sqlite_opts(move |o| sqlite(o).pragma("query_only", "ON"));
+        let reader = Database::connect(reader)
             .await
             .map_err(StoreError::from_orm)?;
         Ok(Self {
-            pool: Pool::new(conn),
+            pool: Pool::split(reader, writer),
             backend,
         })
     }
@@ -112,8 +150,10 @@ impl Db {
     /// Starts a transaction that the caller owns: commit it with [`Tx::commit`]; dropping it
     /// uncommitted rolls it back.
     ///
-    /// On SQLite the transaction is `BEGIN IMMEDIATE`: it takes the write lock up front, so two
-    /// writers queue on the busy timeout instead of one failing when it upgrades a read lock.
+    /// On SQLite the transaction runs on the single writer connection (callers queue for it in
+    /// arrival order) and is `BEGIN IMMEDIATE`: it takes the write lock up front, so it never
+    /// fails upgrading a read lock, and another process writing the same file is waited for
+    /// on the busy timeout.
     pub async fn begin(&self) -> Result<Tx, StoreError> {
         let options = TransactionOptions {
             sqlite_transaction_mode: (self.backend == Backend::Sqlite)
@@ -122,7 +162,7 @@ impl Db {
         };
         let inner = self
             .pool
-            .connection()
+            .writer()
             .begin_with_options(options)
             .await
             .map_err(StoreError::from_orm)?;
@@ -171,13 +211,11 @@ impl Db {
         Ok(())
     }
 
-    /// Closes the pool, waiting for connections to be returned.
+    /// Closes the pool (both of SQLite's), waiting for connections to be returned.
     pub async fn close(self) -> Result<(), StoreError> {
-        self.pool
-            .into_inner()
-            .close()
-            .await
-            .map_err(StoreError::from_orm)?;
+        for pool in self.pool.into_inner() {
+            pool.close().await.map_err(StoreError::from_orm)?;
+        }
         Ok(())
     }
 
@@ -188,9 +226,10 @@ impl Db {
     pub fn count_statements(&mut self) -> crate::testing::StatementCounter {
         let counter = crate::testing::StatementCounter::default();
         let shared = counter.clone();
-        self.pool
-            .get_mut()
-            .set_metric_callback(move |_| shared.increment());
+        for pool in self.pool.each_mut() {
+            let shared = shared.clone();
+            pool.set_metric_callback(move |_| shared.increment());
+        }
         counter
     }
 }
@@ -287,5 +326,81 @@ mod sqlite_settings {
         assert_eq!(pragma(&test, "busy_timeout").await, "10000");
         // NORMAL = 1: durable at checkpoints, safe with WAL.
         assert_eq!(pragma(&test, "synchronous").await, "1");
+    }
+}
+
+#[cfg(test)]
+mod sqlite_writer {
+    use std::time::Duration;
+
+    use persistence_orm::{FromOrm, Orm};
+    use sea_orm::{ConnectionTrait, Statement};
+
+    use crate::testing::TestDatabase;
+    use crate::{Backend, Db, DbConfig};
+
+    async fn count(db: &Db) -> i64 {
+        let stmt = Statement::from_string(
+            db.orm().get_database_backend(),
+            "SELECT COUNT(*) AS n FROM notes",
+        );
+        let row = db.orm().query_one_raw(stmt).await.unwrap().unwrap();
+        row.try_get::<i64>("", "n").unwrap()
+    }
+
+    #[tokio::test]
+    async fn sqlite_readers_refuse_writes_that_the_writer_takes() {
+        let test = TestDatabase::create(Backend::Sqlite).await.unwrap();
+        let db = test.db();
+        let refused = db
+            .orm()
+            .execute_unprepared("CREATE TABLE notes (body TEXT NOT NULL)")
+            .await;
+        assert!(refused.is_err(), "a reader connection accepted a write");
+        db.orm_write()
+            .execute_unprepared("CREATE TABLE notes (body TEXT NOT NULL)")
+            .await
+            .unwrap();
+        db.orm_write()
+            .execute_unprepared("INSERT INTO notes (body) VALUES ('autocommitted')")
+            .await
+            .unwrap();
+        // A reader sees what the writer committed.
+        assert_eq!(count(db).await, 1);
+    }
+
+    /// With no busy timeout at all, SQLite reports a second concurrent writer busy at once; 32
+    /// concurrent write transactions all commit only because they queue for the one writer.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sqlite_writers_queue_for_the_single_writer_instead_of_failing_busy() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = DbConfig::new(format!("sqlite://{}/queue.db", dir.path().display()));
+        config.sqlite_busy_timeout = Duration::ZERO;
+        config.acquire_timeout = Duration::from_secs(30);
+        let db = Db::connect_with(&config).await.unwrap();
+        db.orm_write()
+            .execute_unprepared("CREATE TABLE notes (body TEXT NOT NULL)")
+            .await
+            .unwrap();
+        let writers: Vec<_> = (0..32)
+            .map(|n| {
+                let db = db.clone();
+                tokio::spawn(async move {
+                    let tx = db.begin().await?;
+                    tx.orm()
+                        .execute_unprepared(&format!("INSERT INTO notes (body) VALUES ('{n}')"))
+                        .await
+                        .map_err(crate::StoreError::from_orm)?;
+                    // Hold the write lock across an await, as real units of work do.
+                    tokio::task::yield_now().await;
+                    tx.commit().await
+                })
+            })
+            .collect();
+        for writer in writers {
+            writer.await.unwrap().unwrap();
+        }
+        assert_eq!(count(&db).await, 32);
+        db.close().await.unwrap();
     }
 }
