@@ -107,3 +107,65 @@ impl Report {
 fn cpus() -> usize {
     std::thread::available_parallelism().map_or(1, usize::from)
 }
+
+/// The scale run's figures: each row a workload at some size.
+pub struct Scale {
+    engine: &'static str,
+    pub rows: Vec<(String, Measured)>,
+    /// How many orders the database held at scale, and how long growing it took.
+    pub seeded: Option<(usize, Duration)>,
+}
+
+impl Scale {
+    pub fn new(engine: &'static str) -> Self {
+        Self {
+            engine,
+            rows: Vec::new(),
+            seeded: None,
+        }
+    }
+
+    pub fn to_markdown(&self) -> String {
+        let mut out = String::new();
+        let _ = writeln!(out, "### Scale, {} ({} CPUs)\n", self.engine, cpus());
+        let _ = writeln!(
+            out,
+            "| workload | req/s | p50 ms | p99 ms | non-2xx | p50 ratio |"
+        );
+        let _ = writeln!(out, "|---|---:|---:|---:|---:|---:|");
+        let mut base: Option<f64> = None;
+        for (index, (name, measured)) in self.rows.iter().enumerate() {
+            // Rows come in pairs: small then large, first page then deep page.
+            if index % 2 == 0 {
+                base = Some(measured.quantile_ms(0.5));
+            }
+            let ratio = match base {
+                Some(b) if b > 0.0 => format!("{:.2}x", measured.quantile_ms(0.5) / b),
+                _ => "-".into(),
+            };
+            let _ = writeln!(
+                out,
+                "| {} | {:.0} | {:.2} | {:.2} | {} | {} |",
+                name,
+                measured.rate(),
+                measured.quantile_ms(0.5),
+                measured.quantile_ms(0.99),
+                measured.failures,
+                ratio,
+            );
+        }
+        if let Some((orders, took)) = self.seeded {
+            let _ = writeln!(
+                out,
+                "\n- grown to {orders} orders through `Orders::place_in` in {:.0} s",
+                took.as_secs_f64()
+            );
+        }
+        let _ = writeln!(
+            out,
+            "- {} keep-alive connections per workload; the ratio compares each row with the row above it (the same workload, small vs large)",
+            crate::CONNECTIONS
+        );
+        out
+    }
+}

@@ -20,6 +20,19 @@ pub struct BenchArgs {
     /// A smoke run (small data, 3 s per workload): proves the harness works, in under a minute.
     #[arg(long)]
     quick: bool,
+    /// The scale run instead of the workloads: seeds 20,000 orders and measures GET of an
+    /// order, then gives one customer `--heavy-orders` orders, grows the database to
+    /// `--scale-orders` (through `Orders::place_in`, in batches) and measures GET of an order
+    /// again and that customer's first list page next to a page 90% deep. Writes
+    /// `target/bench/<engine>-scale.md`.
+    #[arg(long)]
+    scale: bool,
+    /// Orders of the scale run's one heavy customer.
+    #[arg(long, default_value_t = 100_000)]
+    heavy_orders: usize,
+    /// Orders in the database for the scale run's second measurement.
+    #[arg(long, default_value_t = 1_000_000)]
+    scale_orders: usize,
     /// A PostgreSQL role allowed to create databases; the run creates `bench_<uuid>` there and
     /// drops it afterwards.
     #[arg(
@@ -46,7 +59,12 @@ pub struct SeedArgs {
 pub fn bench(root: &Path, args: &BenchArgs) -> anyhow::Result<Outcome> {
     let release = build(root)?;
     let engine = if args.sqlite { "sqlite" } else { "postgres" };
-    let suffix = if args.quick { "-quick" } else { "" };
+    let suffix = match (args.scale, args.quick) {
+        (true, true) => "-scale-quick",
+        (true, false) => "-scale",
+        (false, true) => "-quick",
+        (false, false) => "",
+    };
     let report = release
         .parent()
         .unwrap_or(&release)
@@ -65,6 +83,14 @@ pub fn bench(root: &Path, args: &BenchArgs) -> anyhow::Result<Outcome> {
         .arg(&report);
     if args.quick {
         command.arg("--quick");
+    }
+    if args.scale {
+        command
+            .arg("--scale")
+            .arg("--heavy-orders")
+            .arg(args.heavy_orders.to_string())
+            .arg("--scale-orders")
+            .arg(args.scale_orders.to_string());
     }
     status(command)
 }

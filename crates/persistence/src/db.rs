@@ -2,6 +2,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use persistence_orm::{Connection, FromOrm, HoldsConnection, Pool};
+use sea_orm::sqlx::postgres::PgSslMode;
 use sea_orm::sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
 use sea_orm::{
     ConnectOptions, ConnectionTrait, Database, SqliteTransactionMode, TransactionOptions,
@@ -83,6 +84,11 @@ impl Db {
     /// `max_connections` readers, which WAL lets run beside the writer and which refuse writes
     /// (`PRAGMA query_only`). PostgreSQL, and an in-memory SQLite database (private to each
     /// connection), keep one pool for everything.
+    ///
+    /// PostgreSQL on a loopback address or a Unix socket is reached without TLS unless the URL
+    /// names an `sslmode`: the default `prefer` would run a TLS handshake per new connection
+    /// (most of the service's start-up time) to protect traffic that never leaves the host,
+    /// and `prefer` neither verifies the server nor refuses plaintext anyway.
     pub async fn connect_with(config: &DbConfig) -> Result<Self, StoreError> {
         let backend = Backend::from_url(&config.url)?;
         let options = |max_connections: u32| {
@@ -96,7 +102,17 @@ impl Db {
             options
         };
         if backend == Backend::Postgres {
-            let conn = Database::connect(options(config.max_connections))
+            let mut options = options(config.max_connections);
+            if !names_ssl_mode(&config.url) {
+                options.map_sqlx_postgres_opts(|o| {
+                    if is_loopback(o.get_host()) {
+                        o.ssl_mode(PgSslMode::Disable)
+                    } else {
+                        o
+                    }
+                });
+            }
+            let conn = Database::connect(options)
                 .await
                 .map_err(StoreError::from_orm)?;
             return Ok(Self {
@@ -244,6 +260,22 @@ impl HoldsConnection for Db {
     }
 }
 
+/// Whether a PostgreSQL URL chooses its TLS mode itself (`?sslmode=...`).
+fn names_ssl_mode(url: &str) -> bool {
+    url.split_once('?')
+        .is_some_and(|(_, query)| query.split('&').any(|pair| pair.starts_with("sslmode=")))
+}
+
+/// Whether a PostgreSQL host is this machine: a loopback name or address, or a socket path.
+fn is_loopback(host: &str) -> bool {
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    host.starts_with('/')
+        || bare.eq_ignore_ascii_case("localhost")
+        || bare
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
 /// The file path of a `sqlite:` URL, if it names a file (not `:memory:`).
 pub fn sqlite_file_path(url: &str) -> Option<&str> {
     let rest = url
@@ -286,6 +318,25 @@ mod tests {
             Some(Backend::Postgres)
         );
         assert!(Backend::from_url("mysql://u@h/db").is_err());
+    }
+
+    #[test]
+    fn tls_is_skipped_only_on_loopback_without_an_explicit_sslmode() {
+        assert!(is_loopback("127.0.0.1"));
+        assert!(is_loopback("localhost"));
+        assert!(is_loopback("::1"));
+        assert!(is_loopback("[::1]"));
+        assert!(is_loopback("/var/run/postgresql"));
+        assert!(!is_loopback("db.internal"));
+        assert!(!is_loopback("10.0.0.5"));
+        assert!(names_ssl_mode("postgres://u@127.0.0.1/db?sslmode=require"));
+        assert!(names_ssl_mode(
+            "postgres://u@h/db?application_name=x&sslmode=verify-full"
+        ));
+        assert!(!names_ssl_mode("postgres://u@127.0.0.1/db"));
+        assert!(!names_ssl_mode(
+            "postgres://u@127.0.0.1/db?application_name=x"
+        ));
     }
 
     #[test]
