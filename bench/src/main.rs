@@ -209,6 +209,24 @@ async fn run(app: &std::path::Path, url: &str, quick: bool) -> anyhow::Result<Re
             floor: floor_measured,
         });
     }
+    // Reads while sign-ins saturate the hashing threads: 8 connections reading orders beside
+    // 32 signing in, next to the same 8 reading alone.
+    eprintln!("bench: GET /v1/orders/{{id}} alone, then during a sign-in flood");
+    let readers = || {
+        let mut workers = http_workers(WORKLOADS[0], &service.base, &sessions);
+        workers.truncate(8);
+        workers
+    };
+    let alone = drive(readers(), warmup, measure).await;
+    let (during, flood) = tokio::join!(
+        drive(readers(), warmup, measure),
+        drive(
+            http_workers(WORKLOADS[4], &service.base, &sessions),
+            warmup,
+            measure
+        ),
+    );
+    report.reads_under_sign_ins = Some((alone, during, flood));
     report.peak_rss = service.peak_rss()?;
     floor.close().await;
     service.stop()?;
