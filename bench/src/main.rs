@@ -65,6 +65,16 @@ enum Command {
         /// A smoke run: small data, 1 s warm-up and 3 s per workload.
         #[arg(long)]
         quick: bool,
+        /// The scale run instead: one customer with `--heavy-orders` orders and the
+        /// database grown to `--scale-orders`, measuring keyset depth and table size.
+        #[arg(long)]
+        scale: bool,
+        /// Scale run: orders of the one heavy customer.
+        #[arg(long, default_value_t = 100_000)]
+        heavy_orders: usize,
+        /// Scale run: orders in the database when measured at scale.
+        #[arg(long, default_value_t = 1_000_000)]
+        scale_orders: usize,
         /// Where to write the Markdown report.
         #[arg(long)]
         report: PathBuf,
@@ -115,13 +125,24 @@ async fn main() -> anyhow::Result<()> {
             engine,
             admin_url,
             quick,
+            scale,
+            heavy_orders,
+            scale_orders,
             report,
             observability,
         } => {
             let scratch = scratch::Scratch::create(engine, &admin_url).await?;
-            let measured = run(&app, scratch.url(), quick, observability).await;
+            let measured = if scale {
+                run_scale(&app, scratch.url(), quick, heavy_orders, scale_orders)
+                    .await
+                    .map(|scale| scale.to_markdown())
+            } else {
+                run(&app, scratch.url(), quick, observability)
+                    .await
+                    .map(|report| report.to_markdown())
+            };
             scratch.remove().await?;
-            let report_text = measured?.to_markdown();
+            let report_text = measured?;
             println!("{report_text}");
             if let Some(dir) = report.parent() {
                 std::fs::create_dir_all(dir)?;
@@ -203,19 +224,7 @@ async fn run(
         service.stop()?;
     }
     let service = Service::start(app, url, &env).await?;
-    let client = reqwest::Client::new();
-    let mut sessions = Vec::new();
-    for customer in customers.iter().take(SIGNED_IN) {
-        let token = sign_in(&client, &service.base, &customer.email).await?;
-        let raw = URL_SAFE_NO_PAD.decode(&token)?;
-        let digest = Sha256::digest(raw).to_vec();
-        sessions.push(Session {
-            customer: customer.clone(),
-            token,
-            digest,
-        });
-    }
-    let sessions = Arc::new(sessions);
+    let sessions = sign_in_all(&service.base, &customers).await?;
     let floor = Floor::connect(url, POOL).await?;
     let db = persistence::Db::connect(url).await?;
     let hasher = identity::Identity::new(db.clone(), identity::IdentityConfig::default());
@@ -258,6 +267,24 @@ async fn run(
             floor: floor_measured,
         });
     }
+    // Reads while sign-ins saturate the hashing threads: 8 connections reading orders beside
+    // 32 signing in, next to the same 8 reading alone.
+    eprintln!("bench: GET /v1/orders/{{id}} alone, then during a sign-in flood");
+    let readers = || {
+        let mut workers = http_workers(WORKLOADS[0], &service.base, &sessions);
+        workers.truncate(8);
+        workers
+    };
+    let alone = drive(readers(), warmup, measure).await;
+    let (during, flood) = tokio::join!(
+        drive(readers(), warmup, measure),
+        drive(
+            http_workers(WORKLOADS[4], &service.base, &sessions),
+            warmup,
+            measure
+        ),
+    );
+    report.reads_under_sign_ins = Some((alone, during, flood));
     report.peak_rss = service.peak_rss()?;
     floor.close().await;
     service.stop()?;
@@ -404,6 +431,26 @@ fn floor_workers(
         .collect()
 }
 
+/// Signs the first `SIGNED_IN` customers in.
+async fn sign_in_all(
+    base: &str,
+    customers: &[seed::Customer],
+) -> anyhow::Result<Arc<Vec<Session>>> {
+    let client = reqwest::Client::new();
+    let mut sessions = Vec::new();
+    for customer in customers.iter().take(SIGNED_IN) {
+        let token = sign_in(&client, base, &customer.email).await?;
+        let raw = URL_SAFE_NO_PAD.decode(&token)?;
+        let digest = Sha256::digest(raw).to_vec();
+        sessions.push(Session {
+            customer: customer.clone(),
+            token,
+            digest,
+        });
+    }
+    Ok(Arc::new(sessions))
+}
+
 async fn sign_in(client: &reqwest::Client, base: &str, email: &str) -> anyhow::Result<String> {
     let response = client
         .post(format!("{base}/v1/sessions"))
@@ -432,4 +479,132 @@ async fn argon2_cost(identity: &identity::Identity) -> anyhow::Result<Duration> 
             .await?;
     }
     Ok(started.elapsed() / rounds)
+}
+
+/// The scale run: GET of an order at the normal size and at `scale_orders`, and one customer's
+/// first page next to a page deep in its `heavy_orders` orders.
+async fn run_scale(
+    app: &std::path::Path,
+    url: &str,
+    quick: bool,
+    heavy_orders: usize,
+    scale_orders: usize,
+) -> anyhow::Result<report::Scale> {
+    let (users, orders) = (1_000, 20_000);
+    let (warmup, measure) = if quick {
+        (Duration::from_secs(1), Duration::from_secs(3))
+    } else {
+        (Duration::from_secs(3), Duration::from_secs(10))
+    };
+    migrate(url).await?;
+    eprintln!("bench: seeding {users} users and {orders} orders");
+    let customers = seed::seed(url, users, orders, false).await?;
+    let mut scale = report::Scale::new(if url.starts_with("sqlite:") {
+        "SQLite"
+    } else {
+        "PostgreSQL"
+    });
+
+    let service = Service::start(app, url, &[]).await?;
+    let sessions = sign_in_all(&service.base, &customers).await?;
+    eprintln!("bench: GET of an order at {orders} orders");
+    let small = drive(
+        http_workers(WORKLOADS[0], &service.base, &sessions),
+        warmup,
+        measure,
+    )
+    .await;
+    scale
+        .rows
+        .push((format!("GET /v1/orders/{{id}} at {orders} orders"), small));
+    service.stop()?;
+
+    // The heavy customer is the first signed-in one; the rest of the growth is spread.
+    let heavy = customers[0].id;
+    let started = Instant::now();
+    seed::place_for(url, heavy, heavy_orders).await?;
+    let rest = scale_orders.saturating_sub(orders + heavy_orders);
+    let others: Vec<uuid::Uuid> = customers.iter().skip(1).map(|c| c.id).collect();
+    seed::place_spread(url, &others, rest).await?;
+    let total = orders + heavy_orders + rest;
+    scale.seeded = Some((total, started.elapsed()));
+
+    let service = Service::start(app, url, &[]).await?;
+    let sessions = sign_in_all(&service.base, &customers).await?;
+    eprintln!("bench: GET of an order at {total} orders");
+    let large = drive(
+        http_workers(WORKLOADS[0], &service.base, &sessions),
+        warmup,
+        measure,
+    )
+    .await;
+    scale
+        .rows
+        .push((format!("GET /v1/orders/{{id}} at {total} orders"), large));
+
+    // Walk the heavy customer's list 100 at a time to 90% of its depth, for a deep cursor.
+    let owner = &sessions[0];
+    let client = reqwest::Client::new();
+    let list = format!("{}/v1/users/{}/orders", service.base, owner.customer.id);
+    let depth = (heavy_orders + orders / users) * 9 / 10;
+    let mut cursor: Option<String> = None;
+    let mut walked = 0;
+    while walked + 100 <= depth {
+        let mut request = client
+            .get(&list)
+            .query(&[("limit", "100")])
+            .bearer_auth(&owner.token);
+        if let Some(after) = &cursor {
+            request = request.query(&[("after", after.as_str())]);
+        }
+        let body: serde_json::Value = request.send().await?.error_for_status()?.json().await?;
+        cursor = body["next"].as_str().map(str::to_owned);
+        walked += 100;
+        if cursor.is_none() {
+            break;
+        }
+    }
+    let deep = cursor.context("the heavy customer's list ended early")?;
+    for (name, after) in [
+        ("first page".to_owned(), None),
+        (format!("page after {walked} orders"), Some(deep)),
+    ] {
+        eprintln!("bench: the heavy customer's list, {name}");
+        let workers = (0..CONNECTIONS)
+            .map(|_| {
+                let client = reqwest::Client::builder()
+                    .pool_max_idle_per_host(1)
+                    .build()
+                    .unwrap_or_default();
+                let (list, token, after) = (list.clone(), owner.token.clone(), after.clone());
+                move || -> Op {
+                    let mut request = client
+                        .get(&list)
+                        .query(&[("limit", "20")])
+                        .bearer_auth(&token);
+                    if let Some(after) = &after {
+                        request = request.query(&[("after", after.as_str())]);
+                    }
+                    Box::pin(async move {
+                        match request.send().await {
+                            Ok(response) => {
+                                response.status().is_success() && response.bytes().await.is_ok()
+                            }
+                            Err(_) => false,
+                        }
+                    })
+                }
+            })
+            .collect();
+        let measured = drive(workers, warmup, measure).await;
+        scale.rows.push((
+            format!(
+                "GET /v1/users/{{id}}/orders?limit=20, {} orders, {name}",
+                heavy_orders + orders / users
+            ),
+            measured,
+        ));
+    }
+    service.stop()?;
+    Ok(scale)
 }

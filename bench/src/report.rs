@@ -28,6 +28,8 @@ pub struct Report {
     pub argon2: Duration,
     /// How the service ran, when not as `cargo run` does (`--observability`).
     pub note: Option<String>,
+    /// 8 connections reading orders alone, the same during a sign-in flood, and the flood.
+    pub reads_under_sign_ins: Option<(Measured, Measured, Measured)>,
 }
 
 impl Report {
@@ -39,6 +41,7 @@ impl Report {
             peak_rss: 0,
             argon2: Duration::ZERO,
             note: None,
+            reads_under_sign_ins: None,
         }
     }
 
@@ -95,12 +98,29 @@ impl Report {
             "- peak RSS of the service: {:.1} MB",
             self.peak_rss as f64 / 1e6
         );
+        // The service's default PASSWORD_HASH_CONCURRENCY: half the CPUs, at least one.
+        let hashers = (cpus() / 2).max(1);
         let _ = writeln!(
             out,
-            "- argon2id per hash, one at a time: {hash_ms:.1} ms, so at most {:.0} sign-ins or sign-ups/s on {} CPUs",
+            "- argon2id per hash, one at a time: {hash_ms:.1} ms, so at most {:.0} sign-ins or sign-ups/s on the service's {hashers} hashing thread(s) ({:.0}/s on all {} CPUs)",
+            hashers as f64 * 1000.0 / hash_ms.max(0.001),
             cpus() as f64 * 1000.0 / hash_ms.max(0.001),
             cpus()
         );
+        if let Some((alone, during, flood)) = &self.reads_under_sign_ins {
+            let _ = writeln!(
+                out,
+                "- GET /v1/orders/{{id}} on 8 connections: alone {:.0} req/s, p50 {:.1} ms, p99 {:.1} ms; while 32 connections sign in ({:.0} sign-ins/s): {:.0} req/s, p50 {:.1} ms, p99 {:.1} ms ({:.2}x the p99 alone)",
+                alone.rate(),
+                alone.quantile_ms(0.5),
+                alone.quantile_ms(0.99),
+                flood.rate(),
+                during.rate(),
+                during.quantile_ms(0.5),
+                during.quantile_ms(0.99),
+                during.quantile_ms(0.99) / alone.quantile_ms(0.99).max(0.001),
+            );
+        }
         let _ = writeln!(
             out,
             "- {} keep-alive connections per workload; a failed floor operation counts in non-2xx's place",
@@ -112,4 +132,66 @@ impl Report {
 
 fn cpus() -> usize {
     std::thread::available_parallelism().map_or(1, usize::from)
+}
+
+/// The scale run's figures: each row a workload at some size.
+pub struct Scale {
+    engine: &'static str,
+    pub rows: Vec<(String, Measured)>,
+    /// How many orders the database held at scale, and how long growing it took.
+    pub seeded: Option<(usize, Duration)>,
+}
+
+impl Scale {
+    pub fn new(engine: &'static str) -> Self {
+        Self {
+            engine,
+            rows: Vec::new(),
+            seeded: None,
+        }
+    }
+
+    pub fn to_markdown(&self) -> String {
+        let mut out = String::new();
+        let _ = writeln!(out, "### Scale, {} ({} CPUs)\n", self.engine, cpus());
+        let _ = writeln!(
+            out,
+            "| workload | req/s | p50 ms | p99 ms | non-2xx | p50 ratio |"
+        );
+        let _ = writeln!(out, "|---|---:|---:|---:|---:|---:|");
+        let mut base: Option<f64> = None;
+        for (index, (name, measured)) in self.rows.iter().enumerate() {
+            // Rows come in pairs: small then large, first page then deep page.
+            if index % 2 == 0 {
+                base = Some(measured.quantile_ms(0.5));
+            }
+            let ratio = match base {
+                Some(b) if b > 0.0 => format!("{:.2}x", measured.quantile_ms(0.5) / b),
+                _ => "-".into(),
+            };
+            let _ = writeln!(
+                out,
+                "| {} | {:.0} | {:.2} | {:.2} | {} | {} |",
+                name,
+                measured.rate(),
+                measured.quantile_ms(0.5),
+                measured.quantile_ms(0.99),
+                measured.failures,
+                ratio,
+            );
+        }
+        if let Some((orders, took)) = self.seeded {
+            let _ = writeln!(
+                out,
+                "\n- grown to {orders} orders through `Orders::place_in` in {:.0} s",
+                took.as_secs_f64()
+            );
+        }
+        let _ = writeln!(
+            out,
+            "- {} keep-alive connections per workload; the ratio compares each row with the row above it (the same workload, small vs large)",
+            crate::CONNECTIONS
+        );
+        out
+    }
 }

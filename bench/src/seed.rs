@@ -1,6 +1,7 @@
 //! Fills a database through the contexts' public APIs, as the service itself would write it:
 //! users and their credentials in batches, one explicit transaction per batch, then orders
-//! placed through `Orders::place` by several tasks at once.
+//! placed through `Orders::place_in`, also in batches of one transaction each, several batches
+//! at once.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -20,8 +21,12 @@ pub const PASSWORD: &str = "bench password 1234";
 
 /// How many users one transaction registers.
 const USER_BATCH: usize = 500;
-/// How many placements run at once.
-const PLACERS: usize = 8;
+/// How many orders one transaction places.
+const ORDER_BATCH: usize = 500;
+/// How many order transactions run at once.
+const PLACERS: usize = 4;
+/// Progress is printed every this many orders.
+const PROGRESS_EVERY: usize = 50_000;
 
 /// A seeded customer: who it is, how it signs in, and the orders it owns.
 #[derive(Debug, Clone)]
@@ -92,11 +97,67 @@ async fn register(db: &Db, count: usize, progress: bool) -> anyhow::Result<Vec<C
             });
         }
         tx.commit().await?;
-        if progress && customers.len() % 10_000 == 0 {
+        if progress && customers.len() % PROGRESS_EVERY == 0 {
             eprintln!("seed: {} users", customers.len());
         }
     }
     Ok(customers)
+}
+
+/// The orders service the seed places through.
+fn orders_service(db: &Db) -> Orders {
+    let users = Users::new(db.clone(), user_outbox(Faults::default()));
+    Orders::new(
+        db.clone(),
+        Arc::new(UsersAsCustomers(users)),
+        order_outbox(Faults::default()),
+    )
+}
+
+/// Places `count` orders, order `n` for `owner(n)`, through `Orders::place_in`: `ORDER_BATCH`
+/// orders per transaction, `PLACERS` transactions at once (SQLite queues them for its one
+/// writer). Returns `(n, order id)` pairs in no particular order.
+async fn place_batches(
+    db: &Db,
+    count: usize,
+    owner: impl Fn(usize) -> Uuid,
+    progress: bool,
+) -> anyhow::Result<Vec<(usize, Uuid)>> {
+    let service = orders_service(db);
+    let started = Instant::now();
+    let done = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let batches: Vec<Vec<(usize, Uuid)>> = stream::iter((0..count).step_by(ORDER_BATCH))
+        .map(|start| {
+            let service = service.clone();
+            let db = db.clone();
+            let done = done.clone();
+            let batch: Vec<(usize, Uuid)> = (start..(start + ORDER_BATCH).min(count))
+                .map(|n| (n, owner(n)))
+                .collect();
+            async move {
+                let tx = db.begin().await?;
+                let mut placed = Vec::with_capacity(batch.len());
+                for (n, owner) in batch {
+                    let order = NewOrder::new(CustomerId::from_uuid(owner), "EUR", three_lines(n))?;
+                    let order = service.place_in(&tx, order).await?;
+                    placed.push((n, order.id.as_uuid()));
+                }
+                tx.commit().await?;
+                let before = done.fetch_add(placed.len(), std::sync::atomic::Ordering::Relaxed);
+                let after = before + placed.len();
+                if progress && after / PROGRESS_EVERY != before / PROGRESS_EVERY {
+                    eprintln!(
+                        "seed: {after} orders ({:.0}/s)",
+                        after as f64 / started.elapsed().as_secs_f64()
+                    );
+                }
+                anyhow::Ok(placed)
+            }
+        })
+        .buffer_unordered(PLACERS)
+        .try_collect()
+        .await?;
+    Ok(batches.into_iter().flatten().collect())
 }
 
 async fn place(
@@ -105,34 +166,41 @@ async fn place(
     count: usize,
     progress: bool,
 ) -> anyhow::Result<()> {
-    let users = Users::new(db.clone(), user_outbox(Faults::default()));
-    let service = Orders::new(
-        db.clone(),
-        Arc::new(UsersAsCustomers(users)),
-        order_outbox(Faults::default()),
-    );
     let owners: Vec<Uuid> = customers.iter().map(|c| c.id).collect();
-    let placed: Vec<(usize, Uuid)> = stream::iter(0..count)
-        .map(|n| {
-            let service = service.clone();
-            let owner = n % owners.len();
-            let customer = CustomerId::from_uuid(owners[owner]);
-            async move {
-                let order = NewOrder::new(customer, "EUR", three_lines(n))?;
-                let placed = service.place(order, None).await?;
-                if progress && (n + 1) % 100_000 == 0 {
-                    eprintln!("seed: {} orders", n + 1);
-                }
-                anyhow::Ok((owner, placed.order.id.as_uuid()))
-            }
-        })
-        .buffer_unordered(PLACERS)
-        .try_collect()
-        .await?;
-    for (owner, order) in placed {
-        customers[owner].orders.push(order);
+    let placed = place_batches(db, count, |n| owners[n % owners.len()], progress).await?;
+    for (n, order) in placed {
+        customers[n % owners.len()].orders.push(order);
     }
     Ok(())
+}
+
+/// Places `count` more orders spread evenly over `owners` (growing the database for the scale
+/// run).
+pub async fn place_spread(url: &str, owners: &[Uuid], count: usize) -> anyhow::Result<()> {
+    if count == 0 || owners.is_empty() {
+        return Ok(());
+    }
+    let mut config = DbConfig::new(url);
+    config.max_connections = PLACERS as u32 + 2;
+    let db = Db::connect_with(&config)
+        .await
+        .with_context(|| format!("cannot connect to {url}"))?;
+    place_batches(&db, count, |n| owners[n % owners.len()], true).await?;
+    db.close().await?;
+    Ok(())
+}
+
+/// Places `count` more orders for one existing customer (the scale run's heavy customer);
+/// returns their ids.
+pub async fn place_for(url: &str, customer: Uuid, count: usize) -> anyhow::Result<Vec<Uuid>> {
+    let mut config = DbConfig::new(url);
+    config.max_connections = PLACERS as u32 + 2;
+    let db = Db::connect_with(&config)
+        .await
+        .with_context(|| format!("cannot connect to {url}"))?;
+    let placed = place_batches(&db, count, |_| customer, true).await?;
+    db.close().await?;
+    Ok(placed.into_iter().map(|(_, id)| id).collect())
 }
 
 /// The three lines every seeded and benchmarked order has.

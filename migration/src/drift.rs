@@ -447,7 +447,7 @@ pub async fn snapshot(db: &Db) -> Result<SchemaSnapshot, MigrateError> {
 /// declares is applied to a scratch database (and how tests drift one on purpose).
 pub async fn execute_script(db: &Db, statements: &[String]) -> Result<(), MigrateError> {
     for statement in statements {
-        db.orm()
+        db.orm_write()
             .execute_unprepared(statement)
             .await
             .map_err(|e| MigrateError::Database(format!("{e} (in `{statement}`)")))?;

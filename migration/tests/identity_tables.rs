@@ -36,7 +36,7 @@ async fn insert(
         .values(values)
         .unwrap()
         .to_owned();
-    db.orm().execute(&stmt).await
+    db.orm_write().execute(&stmt).await
 }
 
 async fn credential(db: &Db, account: Uuid, role: &str) -> Result<ExecResult, DbErr> {
@@ -137,7 +137,7 @@ async fn identity_tables_enforce_their_invariants(backend: Backend) {
         .from_table("credentials".to_owned())
         .and_where(Expr::col("account_id".to_owned()).eq(account))
         .to_owned();
-    db.orm().execute(&delete).await.unwrap();
+    db.orm_write().execute(&delete).await.unwrap();
     assert_eq!(count(db, "sessions").await, 0);
 }
 

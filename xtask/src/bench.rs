@@ -24,6 +24,19 @@ pub struct BenchArgs {
     /// Prometheus metrics on, to compare with a plain run; the report is `<engine>-observability.md`.
     #[arg(long)]
     observability: bool,
+    /// The scale run instead of the workloads: seeds 20,000 orders and measures GET of an
+    /// order, then gives one customer `--heavy-orders` orders, grows the database to
+    /// `--scale-orders` (through `Orders::place_in`, in batches) and measures GET of an order
+    /// again and that customer's first list page next to a page 90% deep. Writes
+    /// `target/bench/<engine>-scale.md`.
+    #[arg(long, conflicts_with = "observability")]
+    scale: bool,
+    /// Orders of the scale run's one heavy customer.
+    #[arg(long, default_value_t = 100_000)]
+    heavy_orders: usize,
+    /// Orders in the database for the scale run's second measurement.
+    #[arg(long, default_value_t = 1_000_000)]
+    scale_orders: usize,
     /// A PostgreSQL role allowed to create databases; the run creates `bench_<uuid>` there and
     /// drops it afterwards.
     #[arg(
@@ -70,11 +83,14 @@ pub struct SeedArgs {
 pub fn bench(root: &Path, args: &BenchArgs) -> anyhow::Result<Outcome> {
     let release = build(root)?;
     let engine = if args.sqlite { "sqlite" } else { "postgres" };
-    let suffix = match (args.observability, args.quick) {
-        (false, false) => "",
-        (false, true) => "-quick",
-        (true, false) => "-observability",
-        (true, true) => "-observability-quick",
+    let suffix = match (args.scale, args.observability, args.quick) {
+        // `--scale` and `--observability` exclude each other (clap refuses both).
+        (true, _, true) => "-scale-quick",
+        (true, _, false) => "-scale",
+        (false, false, false) => "",
+        (false, false, true) => "-quick",
+        (false, true, false) => "-observability",
+        (false, true, true) => "-observability-quick",
     };
     let report = release
         .parent()
@@ -97,6 +113,14 @@ pub fn bench(root: &Path, args: &BenchArgs) -> anyhow::Result<Outcome> {
     }
     if args.observability {
         command.arg("--observability");
+    }
+    if args.scale {
+        command
+            .arg("--scale")
+            .arg("--heavy-orders")
+            .arg(args.heavy_orders.to_string())
+            .arg("--scale-orders")
+            .arg(args.scale_orders.to_string());
     }
     status(command)
 }

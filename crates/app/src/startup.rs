@@ -264,13 +264,20 @@ async fn prepare_schema(db: &Db, config: &Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Runs a housekeeping job now and then every `period`, logging what it removed.
+/// How long after start the housekeeping jobs first run (or after one period, if shorter): off
+/// the path to the first ready answer, whose pool connections they would otherwise take, yet
+/// soon enough that a service restarted more often than every period still purges.
+const FIRST_PURGE_AFTER: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Runs a housekeeping job shortly after start and then every `period`, logging what it
+/// removed.
 async fn every<F, Fut>(period: std::time::Duration, what: &'static str, job: F)
 where
     F: Fn() -> Fut,
     Fut: Future<Output = Result<u64, String>>,
 {
-    let mut ticks = tokio::time::interval(period);
+    let first = tokio::time::Instant::now() + FIRST_PURGE_AFTER.min(period);
+    let mut ticks = tokio::time::interval_at(first, period);
     loop {
         ticks.tick().await;
         match job().await {

@@ -177,7 +177,7 @@ impl Identity {
                 login_digest: Set(key.to_vec()),
                 attempted_at: Set(now_utc()),
             })
-            .exec_without_returning(self.db.orm())
+            .exec_without_returning(self.db.orm_write())
             .await
             .map_err(StoreError::from_orm)?;
             tracing::info!("sign-in failed");
@@ -290,7 +290,7 @@ impl Identity {
         let deleted = sessions::Entity::delete_many()
             .filter(sessions::Column::TokenDigest.eq(digest.to_vec()))
             .filter(sessions::Column::ExpiresAt.gt(now_utc()))
-            .exec(self.db.orm())
+            .exec(self.db.orm_write())
             .await
             .map_err(StoreError::from_orm)?;
         Ok(deleted.rows_affected > 0)
@@ -353,7 +353,7 @@ impl Identity {
             .col_expr(credentials::Column::Role, Expr::value(role.as_str()))
             .col_expr(credentials::Column::UpdatedAt, Expr::value(now_utc()))
             .filter(credentials::Column::AccountId.eq(account.as_uuid()))
-            .exec(self.db.orm())
+            .exec(self.db.orm_write())
             .await
             .map_err(StoreError::from_orm)?;
         if updated.rows_affected == 0 {
@@ -368,7 +368,7 @@ impl Identity {
     /// not correctness: expired sessions never authenticate and old failures never count.
     #[tracing::instrument(name = "identity.purge_expired", skip_all)]
     pub async fn purge_expired(&self, now: DateTime<Utc>) -> Result<Purged, IdentityError> {
-        purge(self.db.orm(), now, self.config.failure_window).await
+        purge(self.db.orm_write(), now, self.config.failure_window).await
     }
 }
 
@@ -376,7 +376,12 @@ impl Identity {
 /// purge-sessions`), with the default throttling window.
 #[tracing::instrument(name = "identity.purge_expired", skip_all)]
 pub async fn purge_expired(db: &Db, now: DateTime<Utc>) -> Result<Purged, IdentityError> {
-    purge(db.orm(), now, IdentityConfig::default().failure_window).await
+    purge(
+        db.orm_write(),
+        now,
+        IdentityConfig::default().failure_window,
+    )
+    .await
 }
 
 async fn purge(

@@ -32,23 +32,49 @@ use sea_orm::{DatabaseConnection, DatabaseTransaction, DbBackend, DbErr, EntityT
 pub use sea_orm::ConnectionTrait;
 
 /// The pool behind a `persistence::Db`, opaque to every crate that cannot name this one.
+///
+/// On PostgreSQL it is one pool. On an SQLite file it is two: readers, and a writer of exactly
+/// one connection that write transactions queue for (first come, first served) instead of
+/// sleeping and retrying on SQLite's busy timeout, since SQLite admits one writer at a time
+/// anyway.
 #[derive(Debug, Clone)]
-pub struct Pool(DatabaseConnection);
+pub struct Pool {
+    reader: DatabaseConnection,
+    writer: Option<DatabaseConnection>,
+}
 
 impl Pool {
-    /// Wraps an open SeaORM pool (only `persistence` opens them).
+    /// Wraps one open SeaORM pool that serves reads and writes alike (only `persistence`
+    /// opens them).
     pub fn new(connection: DatabaseConnection) -> Self {
-        Self(connection)
+        Self {
+            reader: connection,
+            writer: None,
+        }
     }
 
-    /// Mutable access, for installing statement callbacks before the pool is shared.
-    pub fn get_mut(&mut self) -> &mut DatabaseConnection {
-        &mut self.0
+    /// Wraps a pool of readers and a separate pool for writes (SQLite's single writer).
+    pub fn split(reader: DatabaseConnection, writer: DatabaseConnection) -> Self {
+        Self {
+            reader,
+            writer: Some(writer),
+        }
     }
 
-    /// The pool itself, for closing it.
-    pub fn into_inner(self) -> DatabaseConnection {
-        self.0
+    /// The pool that runs writes: the writer when split, else the one pool.
+    pub fn writer(&self) -> &DatabaseConnection {
+        self.writer.as_ref().unwrap_or(&self.reader)
+    }
+
+    /// Mutable access to every pool (one or two), for installing statement callbacks before
+    /// the pool is shared.
+    pub fn each_mut(&mut self) -> impl Iterator<Item = &mut DatabaseConnection> {
+        std::iter::once(&mut self.reader).chain(self.writer.as_mut())
+    }
+
+    /// The pools themselves (one or two), for closing them.
+    pub fn into_inner(self) -> Vec<DatabaseConnection> {
+        std::iter::once(self.reader).chain(self.writer).collect()
     }
 }
 
@@ -73,15 +99,25 @@ pub trait Connection {
     /// The SeaORM type that runs statements.
     type Inner: ConnectionTrait;
 
-    /// The SeaORM connection or transaction.
+    /// The SeaORM connection or transaction, for reads (and, in a transaction, writes).
     fn connection(&self) -> &Self::Inner;
+
+    /// Where a write outside any transaction runs: the pool's writer, or the transaction
+    /// itself.
+    fn write_connection(&self) -> &Self::Inner {
+        self.connection()
+    }
 }
 
 impl Connection for Pool {
     type Inner = DatabaseConnection;
 
     fn connection(&self) -> &DatabaseConnection {
-        &self.0
+        &self.reader
+    }
+
+    fn write_connection(&self) -> &DatabaseConnection {
+        self.writer()
     }
 }
 
@@ -103,14 +139,22 @@ pub trait HoldsConnection {
     fn held(&self) -> &Self::Held;
 }
 
-/// The accessor the contexts use: `db.orm()` is the SeaORM pool, `tx.orm()` the SeaORM
-/// transaction, each ready for `.one(…)`, `.exec(…)` and friends.
+/// The accessor the contexts use: `db.orm()` is the SeaORM pool for reads, `db.orm_write()`
+/// the one for a write outside any transaction, `tx.orm()` the SeaORM transaction; each is
+/// ready for `.one(…)`, `.exec(…)` and friends.
+///
+/// On SQLite the read pool refuses writes (`PRAGMA query_only`), so a write sent to
+/// `db.orm()` fails loudly in tests instead of bypassing the writer queue.
 pub trait Orm {
     /// `DatabaseConnection` for a `Db`, `DatabaseTransaction` for a `Tx`.
     type Connection: ConnectionTrait;
 
-    /// The SeaORM connection behind this handle.
+    /// The SeaORM connection behind this handle, for reads (in a transaction, for anything).
     fn orm(&self) -> &Self::Connection;
+
+    /// The SeaORM connection for a write that is a unit of work by itself (one statement,
+    /// autocommitted): on SQLite the single writer, queued for like a transaction.
+    fn orm_write(&self) -> &Self::Connection;
 }
 
 impl<T: HoldsConnection> Orm for T {
@@ -118,6 +162,10 @@ impl<T: HoldsConnection> Orm for T {
 
     fn orm(&self) -> &Self::Connection {
         self.held().connection()
+    }
+
+    fn orm_write(&self) -> &Self::Connection {
+        self.held().write_connection()
     }
 }
 

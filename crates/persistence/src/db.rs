@@ -4,10 +4,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use persistence_orm::{Connection, FromOrm, HoldsConnection, Pool};
-use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
+use sea_orm::sqlx::postgres::PgSslMode;
+use sea_orm::sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
 use sea_orm::{
-    ConnectOptions, ConnectionTrait, Database, SqliteTransactionMode, TransactionOptions,
-    TransactionTrait,
+    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, SqliteTransactionMode,
+    TransactionOptions, TransactionTrait,
 };
 
 use crate::{StoreError, Tx};
@@ -120,11 +121,37 @@ impl Db {
     ///
     /// Every wait is bounded: for a pooled connection by `acquire_timeout`, for a lock by
     /// SQLite's busy timeout or PostgreSQL's `statement_timeout`; each ends in a
-    /// [`StoreError`] of kind [`crate::StoreErrorKind::Unavailable`].
+    /// [`StoreError`] of kind [`crate::StoreErrorKind::Unavailable`]. A one-connection pool of
+    /// its own serves [`Db::ping`], so readiness tells an outage from a busy pool.
+    ///
+    /// An SQLite file gets two pools: a writer of exactly one connection, which
+    /// [`Db::begin`] and standalone writes queue for in arrival order (SQLite admits one
+    /// writer at a time; queueing on the pool replaces sleeping and retrying on the busy
+    /// timeout, which starved unlucky writers for hundreds of milliseconds), and up to
+    /// `max_connections` readers, which WAL lets run beside the writer and which refuse writes
+    /// (`PRAGMA query_only`). PostgreSQL, and an in-memory SQLite database (private to each
+    /// connection), keep one pool for everything.
+    ///
+    /// PostgreSQL on a loopback address or a Unix socket is reached without TLS unless the URL
+    /// names an `sslmode`: the default `prefer` would run a TLS handshake per new connection
+    /// (most of the service's start-up time) to protect traffic that never leaves the host,
+    /// and `prefer` neither verifies the server nor refuses plaintext anyway.
     pub async fn connect_with(config: &DbConfig) -> Result<Self, StoreError> {
         let backend = Backend::from_url(&config.url)?;
-        let pool = Self::open(config, backend, config.max_connections).await?;
-        let probe = Self::open(config, backend, 1).await?;
+        let split = backend == Backend::Sqlite && sqlite_file_path(&config.url).is_some();
+        if backend == Backend::Sqlite {
+            create_sqlite_parent_dir(&config.url)?;
+        }
+        let pool = if split {
+            // The writer first: connecting creates the file and switches it to WAL, so readers
+            // never race to do either.
+            let writer = Self::open(config, backend, 1, false).await?;
+            let readers = Self::open(config, backend, config.max_connections, true).await?;
+            Pool::split(readers, writer)
+        } else {
+            Pool::new(Self::open(config, backend, config.max_connections, false).await?)
+        };
+        let probe = Pool::new(Self::open(config, backend, 1, split).await?);
         Ok(Self {
             pool,
             probe,
@@ -133,11 +160,14 @@ impl Db {
         })
     }
 
+    /// One SeaORM pool of up to `max_connections`, its statements observed; `read_only` makes
+    /// SQLite connections refuse writes.
     async fn open(
         config: &DbConfig,
         backend: Backend,
         max_connections: u32,
-    ) -> Result<Pool, StoreError> {
+        read_only: bool,
+    ) -> Result<DatabaseConnection, StoreError> {
         let mut options = ConnectOptions::new(config.url.clone());
         options
             .max_connections(max_connections)
@@ -145,27 +175,43 @@ impl Db {
             .acquire_timeout(config.acquire_timeout)
             .connect_timeout(config.acquire_timeout)
             .sqlx_logging(false);
-        if backend == Backend::Sqlite {
-            create_sqlite_parent_dir(&config.url)?;
-            let busy = config.sqlite_busy_timeout;
-            options.map_sqlx_sqlite_opts(move |o| {
-                o.create_if_missing(true)
-                    .journal_mode(SqliteJournalMode::Wal)
-                    .synchronous(SqliteSynchronous::Normal)
-                    .busy_timeout(busy)
-                    .foreign_keys(true)
-            });
-        }
-        if backend == Backend::Postgres
-            && let Some(timeout) = config.statement_timeout
-        {
-            options.statement_timeout(timeout);
+        match backend {
+            Backend::Sqlite => {
+                let busy = config.sqlite_busy_timeout;
+                options.map_sqlx_sqlite_opts(move |o: SqliteConnectOptions| {
+                    let o = o
+                        .create_if_missing(true)
+                        .journal_mode(SqliteJournalMode::Wal)
+                        .synchronous(SqliteSynchronous::Normal)
+                        .busy_timeout(busy)
+                        .foreign_keys(true);
+                    if read_only {
+                        o.pragma("query_only", "ON")
+                    } else {
+                        o
+                    }
+                });
+            }
+            Backend::Postgres => {
+                if let Some(timeout) = config.statement_timeout {
+                    options.statement_timeout(timeout);
+                }
+                if !names_ssl_mode(&config.url) {
+                    options.map_sqlx_postgres_opts(|o| {
+                        if is_loopback(o.get_host()) {
+                            o.ssl_mode(PgSslMode::Disable)
+                        } else {
+                            o
+                        }
+                    });
+                }
+            }
         }
         let mut conn = Database::connect(options)
             .await
             .map_err(StoreError::from_orm)?;
         conn.set_metric_callback(crate::observe::on_statement);
-        Ok(Pool::new(conn))
+        Ok(conn)
     }
 
     /// The engine behind this handle.
@@ -176,8 +222,10 @@ impl Db {
     /// Starts a transaction that the caller owns: commit it with [`Tx::commit`]; dropping it
     /// uncommitted rolls it back.
     ///
-    /// On SQLite the transaction is `BEGIN IMMEDIATE`: it takes the write lock up front, so two
-    /// writers queue on the busy timeout instead of one failing when it upgrades a read lock.
+    /// On SQLite the transaction runs on the single writer connection (callers queue for it in
+    /// arrival order) and is `BEGIN IMMEDIATE`: it takes the write lock up front, so it never
+    /// fails upgrading a read lock, and another process writing the same file is waited for
+    /// on the busy timeout.
     pub async fn begin(&self) -> Result<Tx, StoreError> {
         let options = TransactionOptions {
             sqlite_transaction_mode: (self.backend == Backend::Sqlite)
@@ -188,7 +236,7 @@ impl Db {
         let begun = {
             // Counted down on drop too, so that a caller giving up mid-wait is not counted on.
             let _waiting = Waiting::enter(&self.beginning);
-            self.pool.connection().begin_with_options(options).await
+            self.pool.writer().begin_with_options(options).await
         };
         let inner = begun.map_err(StoreError::from_orm)?;
         Ok(Tx::new(inner, self.backend, observer))
@@ -275,15 +323,13 @@ impl Db {
         Ok(())
     }
 
-    /// Closes the pool, waiting for connections to be returned.
+    /// Closes the pool (both of SQLite's), waiting for connections to be returned.
     pub async fn close(self) -> Result<(), StoreError> {
-        let probe = self.probe.into_inner().close().await;
-        self.pool
-            .into_inner()
-            .close()
-            .await
-            .map_err(StoreError::from_orm)?;
-        probe.map_err(StoreError::from_orm)
+        let probe = self.probe.into_inner();
+        for pool in self.pool.into_inner().into_iter().chain(probe) {
+            pool.close().await.map_err(StoreError::from_orm)?;
+        }
+        Ok(())
     }
 
     /// Counts every statement this handle (and every transaction begun from it) sends from
@@ -293,10 +339,13 @@ impl Db {
     pub fn count_statements(&mut self) -> crate::testing::StatementCounter {
         let counter = crate::testing::StatementCounter::default();
         let shared = counter.clone();
-        self.pool.get_mut().set_metric_callback(move |info| {
-            crate::observe::on_statement(info);
-            shared.increment();
-        });
+        for pool in self.pool.each_mut() {
+            let shared = shared.clone();
+            pool.set_metric_callback(move |info| {
+                crate::observe::on_statement(info);
+                shared.increment();
+            });
+        }
         counter
     }
 }
@@ -309,6 +358,22 @@ impl HoldsConnection for Db {
     fn held(&self) -> &Pool {
         &self.pool
     }
+}
+
+/// Whether a PostgreSQL URL chooses its TLS mode itself (`?sslmode=...`).
+fn names_ssl_mode(url: &str) -> bool {
+    url.split_once('?')
+        .is_some_and(|(_, query)| query.split('&').any(|pair| pair.starts_with("sslmode=")))
+}
+
+/// Whether a PostgreSQL host is this machine: a loopback name or address, or a socket path.
+fn is_loopback(host: &str) -> bool {
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    host.starts_with('/')
+        || bare.eq_ignore_ascii_case("localhost")
+        || bare
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 /// The file path of a `sqlite:` URL, if it names a file (not `:memory:`).
@@ -353,6 +418,25 @@ mod tests {
             Some(Backend::Postgres)
         );
         assert!(Backend::from_url("mysql://u@h/db").is_err());
+    }
+
+    #[test]
+    fn tls_is_skipped_only_on_loopback_without_an_explicit_sslmode() {
+        assert!(is_loopback("127.0.0.1"));
+        assert!(is_loopback("localhost"));
+        assert!(is_loopback("::1"));
+        assert!(is_loopback("[::1]"));
+        assert!(is_loopback("/var/run/postgresql"));
+        assert!(!is_loopback("db.internal"));
+        assert!(!is_loopback("10.0.0.5"));
+        assert!(names_ssl_mode("postgres://u@127.0.0.1/db?sslmode=require"));
+        assert!(names_ssl_mode(
+            "postgres://u@h/db?application_name=x&sslmode=verify-full"
+        ));
+        assert!(!names_ssl_mode("postgres://u@127.0.0.1/db"));
+        assert!(!names_ssl_mode(
+            "postgres://u@127.0.0.1/db?application_name=x"
+        ));
     }
 
     #[test]
@@ -476,4 +560,80 @@ mod bounded_waits {
         a_saturated_pool_is_unavailable_but_pings,
         a_blocked_write_is_unavailable
     );
+}
+
+#[cfg(test)]
+mod sqlite_writer {
+    use std::time::Duration;
+
+    use persistence_orm::{FromOrm, Orm};
+    use sea_orm::{ConnectionTrait, Statement};
+
+    use crate::testing::TestDatabase;
+    use crate::{Backend, Db, DbConfig};
+
+    async fn count(db: &Db) -> i64 {
+        let stmt = Statement::from_string(
+            db.orm().get_database_backend(),
+            "SELECT COUNT(*) AS n FROM notes",
+        );
+        let row = db.orm().query_one_raw(stmt).await.unwrap().unwrap();
+        row.try_get::<i64>("", "n").unwrap()
+    }
+
+    #[tokio::test]
+    async fn sqlite_readers_refuse_writes_that_the_writer_takes() {
+        let test = TestDatabase::create(Backend::Sqlite).await.unwrap();
+        let db = test.db();
+        let refused = db
+            .orm()
+            .execute_unprepared("CREATE TABLE notes (body TEXT NOT NULL)")
+            .await;
+        assert!(refused.is_err(), "a reader connection accepted a write");
+        db.orm_write()
+            .execute_unprepared("CREATE TABLE notes (body TEXT NOT NULL)")
+            .await
+            .unwrap();
+        db.orm_write()
+            .execute_unprepared("INSERT INTO notes (body) VALUES ('autocommitted')")
+            .await
+            .unwrap();
+        // A reader sees what the writer committed.
+        assert_eq!(count(db).await, 1);
+    }
+
+    /// With no busy timeout at all, SQLite reports a second concurrent writer busy at once; 32
+    /// concurrent write transactions all commit only because they queue for the one writer.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sqlite_writers_queue_for_the_single_writer_instead_of_failing_busy() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = DbConfig::new(format!("sqlite://{}/queue.db", dir.path().display()));
+        config.sqlite_busy_timeout = Duration::ZERO;
+        config.acquire_timeout = Duration::from_secs(30);
+        let db = Db::connect_with(&config).await.unwrap();
+        db.orm_write()
+            .execute_unprepared("CREATE TABLE notes (body TEXT NOT NULL)")
+            .await
+            .unwrap();
+        let writers: Vec<_> = (0..32)
+            .map(|n| {
+                let db = db.clone();
+                tokio::spawn(async move {
+                    let tx = db.begin().await?;
+                    tx.orm()
+                        .execute_unprepared(&format!("INSERT INTO notes (body) VALUES ('{n}')"))
+                        .await
+                        .map_err(crate::StoreError::from_orm)?;
+                    // Hold the write lock across an await, as real units of work do.
+                    tokio::task::yield_now().await;
+                    tx.commit().await
+                })
+            })
+            .collect();
+        for writer in writers {
+            writer.await.unwrap().unwrap();
+        }
+        assert_eq!(count(&db).await, 32);
+        db.close().await.unwrap();
+    }
 }

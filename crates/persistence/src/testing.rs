@@ -161,7 +161,7 @@ impl TestDatabase {
     /// refuse (written under older rules, or by hand) to see how the service reads them.
     pub async fn execute(&self, sql: &str) {
         self.db
-            .orm()
+            .orm_write()
             .execute_unprepared(sql)
             .await
             .unwrap_or_else(|err| panic!("{sql}: {err}"));

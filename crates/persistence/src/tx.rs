@@ -103,7 +103,7 @@ mod tests {
     async fn setup(backend: Backend) -> Option<TestDatabase> {
         let test = TestDatabase::create(backend).await?;
         test.db()
-            .orm()
+            .orm_write()
             .execute_unprepared("CREATE TABLE notes (body TEXT NOT NULL)")
             .await
             .unwrap();

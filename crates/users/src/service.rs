@@ -146,7 +146,7 @@ impl Users {
             .col_expr(Column::UpdatedAt, Expr::value(now_utc()))
             .filter(Column::Id.eq(id.as_uuid()))
             .filter(Column::Version.eq(expected_version))
-            .exec_with_returning(self.db.orm())
+            .exec_with_returning(self.db.orm_write())
             .await
             .map_err(StoreError::from_orm)?;
         match updated.into_iter().next() {

@@ -11,7 +11,8 @@ persistence::both_backends!(
     unknown_and_deactivated_customers_are_refused,
     get_returns_the_order_with_its_items,
     get_unknown_order_is_not_found,
-    fault_after_order_row_leaves_nothing_behind
+    fault_after_order_row_leaves_nothing_behind,
+    place_in_commits_or_rolls_back_with_the_callers_transaction
 );
 
 async fn placement_computes_total_and_keeps_item_order(backend: Backend) {
@@ -178,4 +179,54 @@ async fn fault_after_order_row_leaves_nothing_behind(backend: Backend) {
     assert_eq!(ctx.count("orders").await, 2);
     assert_eq!(ctx.count("order_items").await, 3);
     assert_eq!(ctx.count("idempotency_keys").await, 1);
+}
+
+/// A bulk load places many orders in one transaction of its own: they appear together at its
+/// commit, with their `order.placed` events, and vanish together when it rolls back; a
+/// deactivated customer is refused inside it just as by `place`.
+async fn place_in_commits_or_rolls_back_with_the_callers_transaction(backend: Backend) {
+    let Some(ctx) = setup(backend).await else {
+        return;
+    };
+    let customer = ctx.customer();
+    let tx = ctx.db().begin().await.unwrap();
+    let mut placed = Vec::new();
+    for n in 0..3 {
+        let order = ctx
+            .orders
+            .place_in(&tx, order(customer, vec![item("SKU-1", n + 1, 100)]))
+            .await
+            .unwrap();
+        placed.push(order);
+    }
+    assert_eq!(
+        ctx.count("orders").await,
+        0,
+        "nothing visible before commit"
+    );
+    tx.commit().await.unwrap();
+    assert_eq!(ctx.count("orders").await, 3);
+    assert_eq!(ctx.count("order_items").await, 3);
+    assert_eq!(ctx.count("events").await, 3);
+    for order in &placed {
+        assert_eq!(&ctx.orders.get(order.id).await.unwrap(), order);
+        assert_eq!(order.status, OrderStatus::Pending);
+    }
+
+    let tx = ctx.db().begin().await.unwrap();
+    ctx.orders
+        .place_in(&tx, order(customer, vec![item("SKU-2", 1, 100)]))
+        .await
+        .unwrap();
+    tx.rollback().await.unwrap();
+    assert_eq!(ctx.count("orders").await, 3);
+    assert_eq!(ctx.count("events").await, 3);
+
+    let gone = ctx.customers.add(CustomerStanding::Deactivated);
+    let tx = ctx.db().begin().await.unwrap();
+    let refused = ctx
+        .orders
+        .place_in(&tx, order(gone, vec![item("SKU-3", 1, 100)]))
+        .await;
+    assert!(matches!(refused, Err(OrdersError::CustomerDeactivated(c)) if c == gone));
 }

@@ -446,7 +446,10 @@ pub async fn purge(
     } else {
         delete.filter(events::Column::Time.lt(before))
     };
-    let result = delete.exec(db.orm()).await.map_err(StoreError::from_orm)?;
+    let result = delete
+        .exec(db.orm_write())
+        .await
+        .map_err(StoreError::from_orm)?;
     Ok(result.rows_affected)
 }
 

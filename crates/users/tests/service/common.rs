@@ -59,6 +59,6 @@ pub async fn delete_row(db: &Db, id: users::UserId) {
         .from_table("users")
         .and_where(Expr::col("id").eq(id.as_uuid()))
         .to_owned();
-    let result = db.orm().execute(&delete).await.unwrap();
+    let result = db.orm_write().execute(&delete).await.unwrap();
     assert_eq!(result.rows_affected(), 1, "deleted on {backend:?}");
 }
