@@ -481,6 +481,32 @@ async fn argon2_cost(identity: &identity::Identity) -> anyhow::Result<Duration> 
     Ok(started.elapsed() / rounds)
 }
 
+/// Starts the service, signs the customers in and measures GET of an order with `orders` in
+/// the database, as one row of the scale report; the service keeps running for more.
+async fn get_order_at(
+    app: &std::path::Path,
+    url: &str,
+    customers: &[seed::Customer],
+    orders: usize,
+    scale: &mut report::Scale,
+    (warmup, measure): (Duration, Duration),
+) -> anyhow::Result<(Service, Arc<Vec<Session>>)> {
+    let service = Service::start(app, url, &[]).await?;
+    let sessions = sign_in_all(&service.base, customers).await?;
+    eprintln!("bench: GET of an order at {orders} orders");
+    let measured = drive(
+        http_workers(WORKLOADS[0], &service.base, &sessions),
+        warmup,
+        measure,
+    )
+    .await;
+    scale.rows.push((
+        format!("GET /v1/orders/{{id}} at {orders} orders"),
+        measured,
+    ));
+    Ok((service, sessions))
+}
+
 /// The scale run: GET of an order at the normal size and at `scale_orders`, and one customer's
 /// first page next to a page deep in its `heavy_orders` orders.
 async fn run_scale(
@@ -505,18 +531,8 @@ async fn run_scale(
         "PostgreSQL"
     });
 
-    let service = Service::start(app, url, &[]).await?;
-    let sessions = sign_in_all(&service.base, &customers).await?;
-    eprintln!("bench: GET of an order at {orders} orders");
-    let small = drive(
-        http_workers(WORKLOADS[0], &service.base, &sessions),
-        warmup,
-        measure,
-    )
-    .await;
-    scale
-        .rows
-        .push((format!("GET /v1/orders/{{id}} at {orders} orders"), small));
+    let (service, _) =
+        get_order_at(app, url, &customers, orders, &mut scale, (warmup, measure)).await?;
     service.stop()?;
 
     // The heavy customer is the first signed-in one; the rest of the growth is spread.
@@ -529,18 +545,8 @@ async fn run_scale(
     let total = orders + heavy_orders + rest;
     scale.seeded = Some((total, started.elapsed()));
 
-    let service = Service::start(app, url, &[]).await?;
-    let sessions = sign_in_all(&service.base, &customers).await?;
-    eprintln!("bench: GET of an order at {total} orders");
-    let large = drive(
-        http_workers(WORKLOADS[0], &service.base, &sessions),
-        warmup,
-        measure,
-    )
-    .await;
-    scale
-        .rows
-        .push((format!("GET /v1/orders/{{id}} at {total} orders"), large));
+    let (service, sessions) =
+        get_order_at(app, url, &customers, total, &mut scale, (warmup, measure)).await?;
 
     // Walk the heavy customer's list 100 at a time to 90% of its depth, for a deep cursor.
     let owner = &sessions[0];

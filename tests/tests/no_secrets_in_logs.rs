@@ -5,30 +5,13 @@
 
 mod common;
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
-
 use app::LogFormat;
+use common::logs::Captured;
 use common::{PASSWORD, spawn};
 use persistence::Backend;
 use serde_json::json;
 use sha2::{Digest, Sha256};
 use tracing_subscriber::EnvFilter;
-
-/// Every log byte the service writes, shared with the test.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
 
 #[tokio::test]
 async fn sign_up_sign_in_and_use_log_no_secret() {
@@ -67,7 +50,7 @@ async fn sign_up_sign_in_and_use_log_no_secret() {
         assert_eq!(response.status(), 204);
         app.stop().await;
 
-        let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+        let logs = captured.text();
         assert!(
             logs.contains("user signed in"),
             "the capture works and sees the service's lines:\n{logs}"

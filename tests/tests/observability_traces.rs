@@ -8,31 +8,15 @@
 mod common;
 
 use std::collections::HashMap;
-use std::io::Write;
-use std::sync::{Arc, Mutex};
 
 use app::LogFormat;
+use common::logs::Captured;
 use common::{TestApp, spawn};
 use opentelemetry::trace::{SpanId, Status, TraceId};
 use opentelemetry_sdk::trace::{InMemorySpanExporter, SpanData};
 use persistence::Backend;
 use serde_json::json;
 use tracing_subscriber::EnvFilter;
-
-/// Every log byte the service writes, shared with the test.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
 
 /// The spans of one trace, by span id.
 struct Trace(HashMap<SpanId, SpanData>);
@@ -294,7 +278,7 @@ async fn placing_an_order(
     }
 
     // The request's log lines join the trace.
-    let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let logs = captured.text();
     let joined = logs
         .lines()
         .filter(|line| line.contains(&request_id))

@@ -6,10 +6,8 @@
 
 mod common;
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
-
 use app::LogFormat;
+use common::logs::Captured;
 use common::nats::Nats;
 use common::{TestApp, spawn_with, wait_until};
 use persistence::Backend;
@@ -18,34 +16,6 @@ use tracing_subscriber::EnvFilter;
 
 const OUTAGE: &str = "NATS is unreachable; events wait in the outbox";
 const RECOVERY: &str = "NATS is reachable again; relaying the waiting events";
-
-/// Every log byte the service writes, shared with the test.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Captured {
-    fn text(&self) -> String {
-        String::from_utf8(self.0.lock().unwrap().clone()).unwrap()
-    }
-
-    fn count(&self, message: &str) -> usize {
-        self.text()
-            .lines()
-            .filter(|line| line.contains(message))
-            .count()
-    }
-}
-
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
 
 /// Failed relay rounds so far, from the metrics endpoint.
 async fn relay_errors(app: &TestApp) -> f64 {

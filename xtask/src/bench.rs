@@ -37,15 +37,8 @@ pub struct BenchArgs {
     /// Orders in the database for the scale run's second measurement.
     #[arg(long, default_value_t = 1_000_000)]
     scale_orders: usize,
-    /// A PostgreSQL role allowed to create databases; the run creates `bench_<uuid>` there and
-    /// drops it afterwards.
-    #[arg(
-        long,
-        env = "BENCH_POSTGRES_URL",
-        hide_env_values = true,
-        default_value = "postgres://postgres@127.0.0.1:5432/postgres"
-    )]
-    postgres_url: String,
+    #[command(flatten)]
+    scratch: ScratchArgs,
 }
 
 /// Options of `cargo xtask soak`.
@@ -57,6 +50,13 @@ pub struct SoakArgs {
     /// Soak the embedded SQLite engine instead of PostgreSQL.
     #[arg(long)]
     sqlite: bool,
+    #[command(flatten)]
+    scratch: ScratchArgs,
+}
+
+/// Where `bench` and `soak` create their scratch PostgreSQL database.
+#[derive(Debug, clap::Args)]
+pub struct ScratchArgs {
     /// A PostgreSQL role allowed to create databases; the run creates `bench_<uuid>` there and
     /// drops it afterwards.
     #[arg(
@@ -105,7 +105,7 @@ pub fn bench(root: &Path, args: &BenchArgs) -> anyhow::Result<Outcome> {
         .arg("--engine")
         .arg(engine)
         .arg("--admin-url")
-        .arg(&args.postgres_url)
+        .arg(&args.scratch.postgres_url)
         .arg("--report")
         .arg(&report);
     if args.quick {
@@ -137,7 +137,7 @@ pub fn soak(root: &Path, args: &SoakArgs) -> anyhow::Result<Outcome> {
         .arg("--engine")
         .arg(if args.sqlite { "sqlite" } else { "postgres" })
         .arg("--admin-url")
-        .arg(&args.postgres_url)
+        .arg(&args.scratch.postgres_url)
         .arg("--duration")
         .arg(&args.duration);
     status(command)
