@@ -13,7 +13,7 @@ pub enum StoreErrorKind {
     /// connection within the acquire timeout, a connection that broke or cannot be opened, a
     /// statement or lock timeout, a server shutting down or out of connections (SQLSTATE
     /// 57014, 55P03, 08xxx, 53300, 57P01..03, 3D000), SQLite busy or locked past its busy
-    /// timeout. Clients are told to retry (503), not that the server is broken.
+    /// timeout, no answer within the client-side deadline (a stalled link). Clients are told to retry (503), not that the server is broken.
     Unavailable,
     /// A fault point armed by a test fired (only with the `fault-injection` feature).
     InjectedFault,
@@ -99,6 +99,9 @@ impl FromOrm for StoreError {
 /// Whether `err` says the database is out of reach or too slow right now, from the error's
 /// structure and codes (SQLSTATE, SQLite result codes), never from its message.
 fn is_unavailable(err: &DbErr) -> bool {
+    if persistence_orm::is_deadline_expired(err) {
+        return true;
+    }
     match err {
         DbErr::ConnectionAcquire(_) => true,
         DbErr::Conn(RuntimeErr::SqlxError(e))
