@@ -411,14 +411,12 @@ async fn a_statement_in_flight_when_the_link_stalls_is_a_bounded_503() {
     // crosses the link (sqlx sends a statement's text once per connection, then its name).
     proxy.stall_on(br#"INSERT INTO "orders""#);
     let started = Instant::now();
-    let placing = tokio::spawn(
-        app.post_as(&customer, "/v1/orders")
-            .json(&order(3))
-            .send(),
-    );
-    poll_until(Duration::from_secs(30), "the order's INSERT in flight", || async {
-        proxy.tripped() > 0
-    })
+    let placing = tokio::spawn(app.post_as(&customer, "/v1/orders").json(&order(3)).send());
+    poll_until(
+        Duration::from_secs(30),
+        "the order's INSERT in flight",
+        || async { proxy.tripped() > 0 },
+    )
     .await;
     // Then the whole link goes silent, as a stalled network does.
     proxy.stall();

@@ -269,7 +269,9 @@ impl std::error::Error for DeadlineExpired {}
 impl From<DeadlineExpired> for DbErr {
     fn from(expired: DeadlineExpired) -> Self {
         let io = std::io::Error::new(std::io::ErrorKind::TimedOut, expired);
-        DbErr::Query(RuntimeErr::SqlxError(Arc::new(sea_orm::sqlx::Error::Io(io))))
+        DbErr::Query(RuntimeErr::SqlxError(Arc::new(sea_orm::sqlx::Error::Io(
+            io,
+        ))))
     }
 }
 

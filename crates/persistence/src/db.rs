@@ -675,7 +675,11 @@ mod client_deadline {
             .expect_err("the deadline passes first");
         let elapsed = started.elapsed();
         assert_eq!(err.kind(), StoreErrorKind::Unavailable, "{}", err.detail());
-        assert!(err.detail().contains("client-side deadline"), "{}", err.detail());
+        assert!(
+            err.detail().contains("client-side deadline"),
+            "{}",
+            err.detail()
+        );
         assert!(elapsed >= DEADLINE, "{elapsed:?}");
         assert!(elapsed < DEADLINE + acquire + SLACK, "{elapsed:?}");
         // The probe has a connection of its own: the service can still tell it is up.
@@ -691,7 +695,8 @@ mod client_deadline {
         let Some(test) = TestDatabase::create(Backend::Postgres).await else {
             return;
         };
-        test.execute("CREATE TABLE notes (body TEXT NOT NULL)").await;
+        test.execute("CREATE TABLE notes (body TEXT NOT NULL)")
+            .await;
         let db = Db::connect_with(&config(&test, Duration::from_secs(10)))
             .await
             .expect("connect");
@@ -708,7 +713,11 @@ mod client_deadline {
             .map_err(StoreError::from_orm)
             .expect_err("the deadline passes first");
         assert_eq!(err.kind(), StoreErrorKind::Unavailable, "{}", err.detail());
-        assert!(started.elapsed() < DEADLINE + SLACK, "{:?}", started.elapsed());
+        assert!(
+            started.elapsed() < DEADLINE + SLACK,
+            "{:?}",
+            started.elapsed()
+        );
         let committed = Instant::now();
         let err = tx.commit().await.expect_err("not committed");
         assert_eq!(err.kind(), StoreErrorKind::Unavailable, "{}", err.detail());
@@ -732,7 +741,8 @@ mod client_deadline {
         let Some(test) = TestDatabase::create(Backend::Sqlite).await else {
             return;
         };
-        test.execute("CREATE TABLE notes (body TEXT NOT NULL)").await;
+        test.execute("CREATE TABLE notes (body TEXT NOT NULL)")
+            .await;
         let holder = test.db().begin().await.expect("the write lock");
         let acquire = Duration::from_millis(200);
         let mut config = config(&test, acquire);

@@ -198,4 +198,18 @@ mod tests {
         let other = DbErr::Custom("no such column".to_owned());
         assert_eq!(StoreError::from_orm(other).kind(), StoreErrorKind::Other);
     }
+
+    #[test]
+    fn a_client_side_deadline_is_unavailable_and_told_by_type() {
+        let expired = DbErr::from(persistence_orm::DeadlineExpired {
+            after: std::time::Duration::from_millis(300),
+        });
+        assert!(persistence_orm::is_deadline_expired(&expired));
+        assert!(StoreError::from_orm(expired).is_unavailable());
+        // Another I/O time-out is a broken connection too, but not the deadline.
+        let timed_out =
+            sea_orm::sqlx::Error::Io(std::io::Error::from(std::io::ErrorKind::TimedOut));
+        let timed_out = DbErr::Query(RuntimeErr::SqlxError(std::sync::Arc::new(timed_out)));
+        assert!(!persistence_orm::is_deadline_expired(&timed_out));
+    }
 }
