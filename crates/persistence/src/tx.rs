@@ -80,7 +80,7 @@ impl Tx {
     ///
     /// After a statement outlived the client-side deadline it does not wait for the link that
     /// failed to answer: the transaction is dropped, which queues the `ROLLBACK` for the pool
-    /// to send (or closes the connection, if it stays silent) before anyone reuses it.
+    /// to send before anyone reuses the connection (sqlx closes it instead if the link breaks).
     pub async fn rollback(self) -> Result<(), StoreError> {
         let mut observer = self.observer;
         let rolled_back = if self.inner.expired() {
