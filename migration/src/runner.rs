@@ -106,7 +106,7 @@ impl Runner {
             .map(|m| m.name)
             .collect();
         let count = steps.map_or(pending.len(), |s| pending.len().min(s as usize));
-        Migrator::up(self.db.orm_write(), steps).await?;
+        Migrator::up(self.db.orm_write().unbounded(), steps).await?;
         Ok(pending.into_iter().take(count).collect())
     }
 
@@ -121,14 +121,14 @@ impl Runner {
             .rev()
             .take(steps as usize)
             .collect();
-        Migrator::down(self.db.orm_write(), Some(steps)).await?;
+        Migrator::down(self.db.orm_write().unbounded(), Some(steps)).await?;
         Ok(applied)
     }
 
     /// Drops every table and reapplies all migrations. Destructive: callers guard it with
     /// [`fresh_is_safe`] or an explicit confirmation.
     pub async fn fresh(&self) -> Result<Vec<String>, MigrateError> {
-        Migrator::fresh(self.db.orm_write()).await?;
+        Migrator::fresh(self.db.orm_write().unbounded()).await?;
         Ok(self.status().await?.into_iter().map(|m| m.name).collect())
     }
 

@@ -7,6 +7,10 @@
 //! and once it is back the same instance serves again, without a restart. Every order stored
 //! is whole: its lines are there and its total is the sum of them.
 //!
+//! A statement already sent when the link goes silent gets its 503 within the client-side
+//! deadline (statement timeout plus margin): the proxy stalls the very connection that sent an
+//! order's `INSERT`, then the whole link.
+//!
 //! On both engines: a pool saturated by requests waiting for a lock answers the overflow with a
 //! bounded 503 yet stays ready (the database is fine), and a write blocked past SQLite's busy
 //! timeout or PostgreSQL's statement timeout is a 503 too.
@@ -23,7 +27,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::{Account, TestApp};
-use persistence::Backend;
+use persistence::{Backend, DbConfig};
 use proxy::Proxy;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -32,12 +36,15 @@ use serde_json::{Value, json};
 const ACQUIRE: Duration = Duration::from_secs(1);
 /// PostgreSQL's statement timeout for the service's connections.
 const STATEMENT: Duration = Duration::from_secs(2);
+/// The client-side deadline of each statement the service sends, derived from `STATEMENT`:
+/// the bound for a statement already in flight when the network goes silent.
+const DEADLINE: Duration = STATEMENT.saturating_add(DbConfig::DEADLINE_MARGIN);
 /// Every 503 must arrive within the configured waits plus this slack for a loaded 2-core
 /// machine: slow, but nowhere near a 30 s hang.
 const SLACK: Duration = Duration::from_secs(2);
-/// The service's request timeout here: the bound for a request already holding a connection
-/// when the network goes silent (see the README's "Database outages").
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+/// The service's request timeout here: far above every database bound, so that a request
+/// answered 408 instead of 503 fails the test.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(15);
 const WORKERS: usize = 6;
 /// Requests each outage phase must see answered while the database is fully away.
 const PER_PHASE: usize = 12;
@@ -322,16 +329,18 @@ async fn outage(
     Window { down, restored }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn the_database_going_away_is_a_bounded_503_and_the_service_recovers() {
-    // The service's warnings (what each 503 hid) show with a failure; RUST_LOG says more.
+/// The service's warnings (what each 503 hid) show with a failure; RUST_LOG says more.
+fn show_warnings() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_test_writer()
         .try_init();
-    // The proxy forwards to the server the per-test databases are created on.
+}
+
+/// A proxy in front of the server the per-test databases are created on.
+async fn proxy_to_postgres() -> Proxy {
     let (host, _) = reroute(
         &persistence::testing::postgres_admin_url(),
         SocketAddr::from(([127, 0, 0, 1], 0)),
@@ -341,7 +350,122 @@ async fn the_database_going_away_is_a_bounded_503_and_the_service_recovers() {
         .expect("resolve the PostgreSQL host")
         .next()
         .expect("an address");
-    let proxy = Proxy::start(upstream).await;
+    Proxy::start(upstream).await
+}
+
+/// Checks that every order of the customers `ids` is whole (both lines present, the total
+/// their sum); returns how many there are.
+async fn whole_orders(app: &TestApp, admin: &Account, ids: &[String]) -> usize {
+    let mut stored = 0;
+    for id in ids {
+        let mut path = format!("/v1/users/{id}/orders?limit=100");
+        loop {
+            let page = app.get_json_as(admin, &path).await;
+            for order in page["items"].as_array().unwrap() {
+                let items = order["items"].as_array().unwrap();
+                assert_eq!(items.len(), 2, "an order lost lines: {order}");
+                let sum: i64 = items
+                    .iter()
+                    .map(|i| {
+                        i["quantity"].as_i64().unwrap() * i["unit_price_cents"].as_i64().unwrap()
+                    })
+                    .sum();
+                assert_eq!(order["total_cents"].as_i64().unwrap(), sum, "{order}");
+                stored += 1;
+            }
+            match page["next"].as_str() {
+                Some(next) => path = format!("/v1/users/{id}/orders?limit=100&after={next}"),
+                None => break,
+            }
+        }
+    }
+    stored
+}
+
+/// An order's `INSERT` is on its way to PostgreSQL when the link goes silent (no reset, no
+/// byte back): the request answers 503 `database_unavailable` with `Retry-After` within the
+/// client-side deadline, not the request timeout; readiness reports the outage; after the
+/// restore the same instance places orders again and every order is whole (the stalled one
+/// absent, since its transaction never committed).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_statement_in_flight_when_the_link_stalls_is_a_bounded_503() {
+    show_warnings();
+    let proxy = proxy_to_postgres().await;
+    let Some(app) = common::spawn_via(
+        Backend::Postgres,
+        |url| reroute(url, proxy.addr()).1,
+        |config| {
+            config.db_max_connections = 4;
+            config.db_timeouts.acquire = ACQUIRE;
+            config.db_timeouts.statement = Some(STATEMENT);
+            config.request_timeout = REQUEST_TIMEOUT;
+        },
+    )
+    .await
+    else {
+        return;
+    };
+    let admin = app.create_admin("admin@example.com").await;
+    let customer = app.create_user("stalled@example.com").await;
+    // No order has been placed yet, so no connection has prepared the INSERT and its text
+    // crosses the link (sqlx sends a statement's text once per connection, then its name).
+    proxy.stall_on(br#"INSERT INTO "orders""#);
+    let started = Instant::now();
+    let placing = tokio::spawn(app.post_as(&customer, "/v1/orders").json(&order(3)).send());
+    poll_until(
+        Duration::from_secs(30),
+        "the order's INSERT in flight",
+        || async { proxy.tripped() > 0 },
+    )
+    .await;
+    // Then the whole link goes silent, as a stalled network does.
+    proxy.stall();
+    let response = placing.await.unwrap().unwrap();
+    let elapsed = started.elapsed();
+    assert!(
+        response.headers().contains_key("retry-after"),
+        "{:?}",
+        response.headers()
+    );
+    common::assert_problem(response, 503, "database_unavailable").await;
+    assert!(
+        elapsed >= DEADLINE && elapsed <= DEADLINE + SLACK,
+        "answered after {elapsed:?}, deadline {DEADLINE:?}"
+    );
+    poll_until(ACQUIRE + SLACK, "readiness 503 while stalled", || async {
+        let (status, retry_after) = ready_status(&app).await;
+        status == StatusCode::SERVICE_UNAVAILABLE && retry_after
+    })
+    .await;
+
+    proxy.restore();
+    poll_until(Duration::from_secs(30), "ready again", || async {
+        ready_status(&app).await.0 == StatusCode::OK
+    })
+    .await;
+    poll_until(Duration::from_secs(30), "an order placed again", || async {
+        let response = app
+            .post_as(&customer, "/v1/orders")
+            .json(&order(5))
+            .send()
+            .await
+            .unwrap();
+        response.status() == StatusCode::CREATED
+    })
+    .await;
+    let stored = whole_orders(&app, &admin, std::slice::from_ref(&customer.id)).await;
+    assert_eq!(stored, 1, "the stalled order was not committed");
+    println!(
+        "in-flight statement on a stalled link: 503 after {elapsed:?} \
+         (client deadline {DEADLINE:?}, bound {:?}, request timeout {REQUEST_TIMEOUT:?})",
+        DEADLINE + SLACK
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_database_going_away_is_a_bounded_503_and_the_service_recovers() {
+    show_warnings();
+    let proxy = proxy_to_postgres().await;
     let Some(app) = common::spawn_via(
         Backend::Postgres,
         |url| reroute(url, proxy.addr()).1,
@@ -430,13 +554,14 @@ async fn the_database_going_away_is_a_bounded_503_and_the_service_recovers() {
                 }
             } else if outcome.started < window.down && ended >= window.down {
                 // In flight when it went away: a statement already sent to a silent network
-                // waits for the request timeout at most.
+                // is given up at the client-side deadline (after waiting for its connection,
+                // at most), never left to the request timeout.
                 assert!(
-                    outcome.elapsed <= REQUEST_TIMEOUT + SLACK,
+                    outcome.elapsed <= ACQUIRE + DEADLINE + SLACK,
                     "in flight at the outage: {outcome:?}"
                 );
                 assert!(
-                    matches!(outcome.status, 200 | 201 | 408 | 503),
+                    matches!(outcome.status, 200 | 201 | 503),
                     "in flight at the outage: {outcome:?}"
                 );
             }
@@ -446,29 +571,7 @@ async fn the_database_going_away_is_a_bounded_503_and_the_service_recovers() {
     let placed = log.iter().filter(|o| o.status == 201).count();
 
     // Every stored order is whole: lines present, total the sum of its lines.
-    let mut stored = 0;
-    for id in &ids {
-        let mut path = format!("/v1/users/{id}/orders?limit=100");
-        loop {
-            let page = app.get_json_as(&admin, &path).await;
-            for order in page["items"].as_array().unwrap() {
-                let items = order["items"].as_array().unwrap();
-                assert_eq!(items.len(), 2, "an order lost lines: {order}");
-                let sum: i64 = items
-                    .iter()
-                    .map(|i| {
-                        i["quantity"].as_i64().unwrap() * i["unit_price_cents"].as_i64().unwrap()
-                    })
-                    .sum();
-                assert_eq!(order["total_cents"].as_i64().unwrap(), sum, "{order}");
-                stored += 1;
-            }
-            match page["next"].as_str() {
-                Some(next) => path = format!("/v1/users/{id}/orders?limit=100&after={next}"),
-                None => break,
-            }
-        }
-    }
+    let stored = whole_orders(&app, &admin, &ids).await;
     // A 503 may hide a commit that made it (the answer was lost), never the reverse.
     assert!(
         stored >= placed,

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use persistence::testing::{TestDatabase, query_plan};
 use persistence::{Backend, Cursor, Limit, PageRequest, StoreError, Tx};
-use persistence_orm::Orm;
+use persistence_orm::{ConnectionTrait, Orm};
 use sea_orm::QueryTrait;
 
 use crate::service::list_query;

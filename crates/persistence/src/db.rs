@@ -3,7 +3,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use persistence_orm::{Connection, FromOrm, HoldsConnection, Pool};
+use persistence_orm::{Connection, FromOrm, HoldsConnection, Pool, within};
 use sea_orm::sqlx::postgres::PgSslMode;
 use sea_orm::sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
 use sea_orm::{
@@ -53,6 +53,17 @@ pub struct DbConfig {
     /// waiting for a lock) longer is cancelled by the server. `None` leaves the server's
     /// setting; migrations and operators' tools keep it that way.
     pub statement_timeout: Option<Duration>,
+    /// How long the service itself waits for the answer to any one statement (`BEGIN` and
+    /// `COMMIT` included) before giving up on it as unavailable, whatever the server does: the
+    /// only bound that holds when the link stalls without a reset, since the server's own
+    /// cancellation cannot cross a silent link either. A statement on the pool also gets the
+    /// acquire timeout on top, for waiting for its connection.
+    ///
+    /// `None` derives it: on PostgreSQL `statement_timeout` plus [`DbConfig::DEADLINE_MARGIN`]
+    /// (so that the server's cancellation, which says more, normally arrives first), or no
+    /// deadline when there is no statement timeout either; on SQLite none, since there is no
+    /// link to stall and the busy timeout already bounds lock waits.
+    pub client_deadline: Option<Duration>,
 }
 
 impl DbConfig {
@@ -64,7 +75,23 @@ impl DbConfig {
             acquire_timeout: Duration::from_secs(5),
             sqlite_busy_timeout: Duration::from_secs(10),
             statement_timeout: None,
+            client_deadline: None,
         }
+    }
+
+    /// How much longer than PostgreSQL's `statement_timeout` the derived client-side deadline
+    /// waits: room for the server's cancellation to arrive on a loaded machine.
+    pub const DEADLINE_MARGIN: Duration = Duration::from_secs(1);
+
+    /// The client-side deadline of each statement on `backend`: [`DbConfig::client_deadline`]
+    /// when set, else derived from the statement timeout (see there).
+    pub fn statement_deadline(&self, backend: Backend) -> Option<Duration> {
+        self.client_deadline.or(match backend {
+            Backend::Postgres => self
+                .statement_timeout
+                .map(|timeout| timeout + Self::DEADLINE_MARGIN),
+            Backend::Sqlite => None,
+        })
     }
 }
 
@@ -78,6 +105,11 @@ pub struct Db {
     backend: Backend,
     /// Transactions waiting for a connection (and their `BEGIN`), shared by every clone.
     beginning: Arc<AtomicU64>,
+    /// The client-side deadline of one statement once it has its connection (see
+    /// [`DbConfig::client_deadline`]).
+    deadline: Option<Duration>,
+    /// The longest wait for a pooled connection, which `BEGIN`'s deadline adds to its own.
+    acquire_timeout: Duration,
 }
 
 /// One transaction waiting for its connection and `BEGIN`, while it lives.
@@ -120,7 +152,8 @@ impl Db {
     /// WAL mode with a busy timeout and foreign keys on, so both engines enforce the same rules.
     ///
     /// Every wait is bounded: for a pooled connection by `acquire_timeout`, for a lock by
-    /// SQLite's busy timeout or PostgreSQL's `statement_timeout`; each ends in a
+    /// SQLite's busy timeout or PostgreSQL's `statement_timeout`, for the answer to any
+    /// statement by the client-side deadline ([`DbConfig::client_deadline`]); each ends in a
     /// [`StoreError`] of kind [`crate::StoreErrorKind::Unavailable`]. A one-connection pool of
     /// its own serves [`Db::ping`], so readiness tells an outage from a busy pool.
     ///
@@ -142,21 +175,27 @@ impl Db {
         if backend == Backend::Sqlite {
             create_sqlite_parent_dir(&config.url)?;
         }
+        let deadline = config.statement_deadline(backend);
+        // A statement on a pool first waits for its connection.
+        let on_pool = deadline.map(|deadline| deadline + config.acquire_timeout);
         let pool = if split {
             // The writer first: connecting creates the file and switches it to WAL, so readers
             // never race to do either.
             let writer = Self::open(config, backend, 1, false).await?;
             let readers = Self::open(config, backend, config.max_connections, true).await?;
-            Pool::split(readers, writer)
+            Pool::split(readers, writer, on_pool)
         } else {
-            Pool::new(Self::open(config, backend, config.max_connections, false).await?)
+            let pool = Self::open(config, backend, config.max_connections, false).await?;
+            Pool::new(pool, on_pool)
         };
-        let probe = Pool::new(Self::open(config, backend, 1, split).await?);
+        let probe = Pool::new(Self::open(config, backend, 1, split).await?, on_pool);
         Ok(Self {
             pool,
             probe,
             backend,
             beginning: Arc::default(),
+            deadline,
+            acquire_timeout: config.acquire_timeout,
         })
     }
 
@@ -226,6 +265,9 @@ impl Db {
     /// arrival order) and is `BEGIN IMMEDIATE`: it takes the write lock up front, so it never
     /// fails upgrading a read lock, and another process writing the same file is waited for
     /// on the busy timeout.
+    ///
+    /// Waiting for the connection is bounded by the acquire timeout, and `BEGIN` by the
+    /// client-side deadline, like every statement of the transaction.
     pub async fn begin(&self) -> Result<Tx, StoreError> {
         let options = TransactionOptions {
             sqlite_transaction_mode: (self.backend == Backend::Sqlite)
@@ -236,15 +278,16 @@ impl Db {
         let begun = {
             // Counted down on drop too, so that a caller giving up mid-wait is not counted on.
             let _waiting = Waiting::enter(&self.beginning);
-            self.pool.writer().begin_with_options(options).await
+            let begin = self.pool.writer().unbounded().begin_with_options(options);
+            within(self.deadline.map(|d| d + self.acquire_timeout), begin).await
         };
         let inner = begun.map_err(StoreError::from_orm)?;
-        Ok(Tx::new(inner, self.backend, observer))
+        Ok(Tx::new(inner, self.backend, self.deadline, observer))
     }
 
     /// The pool's current occupancy, sampled for metrics.
     pub fn pool_status(&self) -> PoolStatus {
-        let connection = self.pool.connection();
+        let connection = self.pool.connection().unbounded();
         let (size, idle, max) = match self.backend {
             Backend::Postgres => {
                 let pool = connection.get_postgres_connection_pool();
@@ -560,6 +603,176 @@ mod bounded_waits {
         a_saturated_pool_is_unavailable_but_pings,
         a_blocked_write_is_unavailable
     );
+}
+
+#[cfg(test)]
+mod client_deadline {
+    use std::time::{Duration, Instant};
+
+    use persistence_orm::{FromOrm, Orm};
+    use sea_orm::{ConnectionTrait, Statement};
+
+    use crate::testing::TestDatabase;
+    use crate::{Backend, Db, DbConfig, StoreError, StoreErrorKind};
+
+    const DEADLINE: Duration = Duration::from_millis(300);
+    /// Room for a loaded CI machine, far below the statements' own length.
+    const SLACK: Duration = Duration::from_millis(1500);
+
+    /// No server-side statement timeout at all: only the client-side deadline can end a wait.
+    fn config(test: &TestDatabase, acquire: Duration) -> DbConfig {
+        let mut config = DbConfig::new(test.url());
+        config.max_connections = 1;
+        config.acquire_timeout = acquire;
+        config.statement_timeout = None;
+        config.client_deadline = Some(DEADLINE);
+        config
+    }
+
+    async fn count(db: &Db) -> i64 {
+        let stmt = Statement::from_string(
+            db.orm().get_database_backend(),
+            "SELECT COUNT(*) AS n FROM notes",
+        );
+        let row = db.orm().query_one_raw(stmt).await.unwrap().unwrap();
+        row.try_get::<i64>("", "n").unwrap()
+    }
+
+    #[test]
+    fn the_deadline_is_derived_from_postgres_statement_timeout_only() {
+        let mut config = DbConfig::new("postgres://u@h/db");
+        assert_eq!(config.statement_deadline(Backend::Postgres), None);
+        config.statement_timeout = Some(Duration::from_secs(2));
+        assert_eq!(
+            config.statement_deadline(Backend::Postgres),
+            Some(Duration::from_secs(3))
+        );
+        // SQLite has no link to stall: its busy timeout stays the bound of a blocked write.
+        assert_eq!(config.statement_deadline(Backend::Sqlite), None);
+        config.client_deadline = Some(DEADLINE);
+        assert_eq!(config.statement_deadline(Backend::Sqlite), Some(DEADLINE));
+        assert_eq!(config.statement_deadline(Backend::Postgres), Some(DEADLINE));
+    }
+
+    /// A statement the server would run for 5 s, with no `statement_timeout` to cancel it,
+    /// answers `Unavailable` at the client-side deadline (plus the acquire timeout a statement
+    /// on the pool may spend waiting for its connection).
+    #[tokio::test]
+    async fn a_statement_outliving_the_client_deadline_is_unavailable() {
+        let Some(test) = TestDatabase::create(Backend::Postgres).await else {
+            return;
+        };
+        let acquire = Duration::from_millis(200);
+        let db = Db::connect_with(&config(&test, acquire))
+            .await
+            .expect("connect");
+        let started = Instant::now();
+        let err = db
+            .orm()
+            .execute_unprepared("SELECT pg_sleep(5)")
+            .await
+            .map_err(StoreError::from_orm)
+            .expect_err("the deadline passes first");
+        let elapsed = started.elapsed();
+        assert_eq!(err.kind(), StoreErrorKind::Unavailable, "{}", err.detail());
+        assert!(
+            err.detail().contains("client-side deadline"),
+            "{}",
+            err.detail()
+        );
+        assert!(elapsed >= DEADLINE, "{elapsed:?}");
+        assert!(elapsed < DEADLINE + acquire + SLACK, "{elapsed:?}");
+        // The probe has a connection of its own: the service can still tell it is up.
+        db.ping().await.expect("ping");
+    }
+
+    /// A transaction whose statement outlived the deadline is never committed: `commit`
+    /// answers `Unavailable` at once (without waiting on the connection again), its writes are
+    /// gone, and the one pooled connection serves the next transaction once its abandoned
+    /// reply has drained, in a clean state.
+    #[tokio::test]
+    async fn a_transaction_past_its_deadline_is_rolled_back_and_its_connection_reused() {
+        let Some(test) = TestDatabase::create(Backend::Postgres).await else {
+            return;
+        };
+        test.execute("CREATE TABLE notes (body TEXT NOT NULL)")
+            .await;
+        let db = Db::connect_with(&config(&test, Duration::from_secs(10)))
+            .await
+            .expect("connect");
+        let tx = db.begin().await.expect("begin");
+        tx.orm()
+            .execute_unprepared("INSERT INTO notes (body) VALUES ('half-written')")
+            .await
+            .expect("insert");
+        let started = Instant::now();
+        let err = tx
+            .orm()
+            .execute_unprepared("SELECT pg_sleep(1.5)")
+            .await
+            .map_err(StoreError::from_orm)
+            .expect_err("the deadline passes first");
+        assert_eq!(err.kind(), StoreErrorKind::Unavailable, "{}", err.detail());
+        assert!(
+            started.elapsed() < DEADLINE + SLACK,
+            "{:?}",
+            started.elapsed()
+        );
+        let committed = Instant::now();
+        let err = tx.commit().await.expect_err("not committed");
+        assert_eq!(err.kind(), StoreErrorKind::Unavailable, "{}", err.detail());
+        assert!(committed.elapsed() < DEADLINE, "{:?}", committed.elapsed());
+        // The only connection comes back after pg_sleep ends and the ROLLBACK ran; what it
+        // answers then is this statement's own reply, not the abandoned one's.
+        assert_eq!(count(&db).await, 0);
+        let tx = db.begin().await.expect("begin again");
+        tx.orm()
+            .execute_unprepared("INSERT INTO notes (body) VALUES ('whole')")
+            .await
+            .expect("insert");
+        tx.commit().await.expect("commit");
+        assert_eq!(count(&db).await, 1);
+    }
+
+    /// On SQLite a configured deadline ends a write blocked on another writer's lock before a
+    /// longer busy timeout does, and the writer connection works again once the lock is free.
+    #[tokio::test]
+    async fn an_sqlite_write_blocked_past_the_deadline_is_unavailable_and_recovers() {
+        let Some(test) = TestDatabase::create(Backend::Sqlite).await else {
+            return;
+        };
+        test.execute("CREATE TABLE notes (body TEXT NOT NULL)")
+            .await;
+        let holder = test.db().begin().await.expect("the write lock");
+        let acquire = Duration::from_millis(200);
+        let mut config = config(&test, acquire);
+        config.sqlite_busy_timeout = Duration::from_secs(5);
+        let db = Db::connect_with(&config).await.expect("connect");
+        let started = Instant::now();
+        let err = db.begin().await.expect_err("the lock is held");
+        let elapsed = started.elapsed();
+        assert_eq!(err.kind(), StoreErrorKind::Unavailable, "{}", err.detail());
+        assert!(elapsed < DEADLINE + acquire + SLACK, "{elapsed:?}");
+        holder.rollback().await.expect("rollback");
+        // The abandoned BEGIN finishes (and is rolled back by the driver) in the background;
+        // poll until the writer is ours.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let tx = loop {
+            match db.begin().await {
+                Ok(tx) => break tx,
+                Err(err) => {
+                    assert!(Instant::now() < deadline, "{}", err.detail());
+                    tokio::task::yield_now().await;
+                }
+            }
+        };
+        tx.orm()
+            .execute_unprepared("INSERT INTO notes (body) VALUES ('after')")
+            .await
+            .expect("insert");
+        tx.commit().await.expect("commit");
+        assert_eq!(count(&db).await, 1);
+    }
 }
 
 #[cfg(test)]

@@ -13,7 +13,7 @@ pub enum StoreErrorKind {
     /// connection within the acquire timeout, a connection that broke or cannot be opened, a
     /// statement or lock timeout, a server shutting down or out of connections (SQLSTATE
     /// 57014, 55P03, 08xxx, 53300, 57P01..03, 3D000), SQLite busy or locked past its busy
-    /// timeout. Clients are told to retry (503), not that the server is broken.
+    /// timeout, no answer within the client-side deadline (a stalled link). Clients are told to retry (503), not that the server is broken.
     Unavailable,
     /// A fault point armed by a test fired (only with the `fault-injection` feature).
     InjectedFault,
@@ -99,6 +99,9 @@ impl FromOrm for StoreError {
 /// Whether `err` says the database is out of reach or too slow right now, from the error's
 /// structure and codes (SQLSTATE, SQLite result codes), never from its message.
 fn is_unavailable(err: &DbErr) -> bool {
+    if persistence_orm::is_deadline_expired(err) {
+        return true;
+    }
     match err {
         DbErr::ConnectionAcquire(_) => true,
         DbErr::Conn(RuntimeErr::SqlxError(e))
@@ -194,5 +197,19 @@ mod tests {
         assert!(StoreError::from_orm(broken).is_unavailable());
         let other = DbErr::Custom("no such column".to_owned());
         assert_eq!(StoreError::from_orm(other).kind(), StoreErrorKind::Other);
+    }
+
+    #[test]
+    fn a_client_side_deadline_is_unavailable_and_told_by_type() {
+        let expired = DbErr::from(persistence_orm::DeadlineExpired {
+            after: std::time::Duration::from_millis(300),
+        });
+        assert!(persistence_orm::is_deadline_expired(&expired));
+        assert!(StoreError::from_orm(expired).is_unavailable());
+        // Another I/O time-out is a broken connection too, but not the deadline.
+        let timed_out =
+            sea_orm::sqlx::Error::Io(std::io::Error::from(std::io::ErrorKind::TimedOut));
+        let timed_out = DbErr::Query(RuntimeErr::SqlxError(std::sync::Arc::new(timed_out)));
+        assert!(!persistence_orm::is_deadline_expired(&timed_out));
     }
 }

@@ -1,6 +1,7 @@
 use std::sync::{Mutex, PoisonError};
+use std::time::Duration;
 
-use persistence_orm::{FromOrm, HoldsConnection, Transaction};
+use persistence_orm::{DeadlineExpired, FromOrm, HoldsConnection, Transaction, within};
 use sea_orm::DatabaseTransaction;
 use uuid::Uuid;
 
@@ -24,9 +25,14 @@ pub struct Tx {
 }
 
 impl Tx {
-    pub(crate) fn new(inner: DatabaseTransaction, backend: Backend, observer: TxObserver) -> Self {
+    pub(crate) fn new(
+        inner: DatabaseTransaction,
+        backend: Backend,
+        deadline: Option<Duration>,
+        observer: TxObserver,
+    ) -> Self {
         Self {
-            inner: Transaction::new(inner),
+            inner: Transaction::new(inner, deadline),
             backend,
             appended: Mutex::new(Vec::new()),
             observer,
@@ -37,14 +43,30 @@ impl Tx {
     ///
     /// A transaction that appended events first gives them their feed positions, under a lock
     /// held until this commit completes, so that feed order is commit order.
+    ///
+    /// `COMMIT` has the client-side deadline of every statement. A transaction one of whose
+    /// statements outlived it is not committed at all but dropped (rolled back), since that
+    /// statement's outcome is unknown; so is one whose `COMMIT` outlives it, on the server
+    /// unless the `COMMIT` got there first. Either way the answer is
+    /// [`crate::StoreErrorKind::Unavailable`].
     pub async fn commit(self) -> Result<(), StoreError> {
         let appended =
             std::mem::take(&mut *self.appended.lock().unwrap_or_else(PoisonError::into_inner));
-        if !appended.is_empty() {
+        if !appended.is_empty() && !self.inner.expired() {
             crate::outbox::seal(&self, &appended).await?;
         }
         let mut observer = self.observer;
-        let committed = self.inner.into_inner().commit().await;
+        let deadline = self.inner.deadline();
+        let committed = if self.inner.expired() {
+            // Dropping it queues the ROLLBACK; the pool sends it before reusing the connection.
+            drop(self.inner);
+            Err(DeadlineExpired {
+                after: deadline.unwrap_or_default(),
+            }
+            .into())
+        } else {
+            within(deadline, self.inner.into_inner().commit()).await
+        };
         observer.end(if committed.is_ok() {
             "commit"
         } else {
@@ -55,9 +77,19 @@ impl Tx {
 
     /// Discards every write of this transaction. Dropping does the same; this form reports
     /// failures.
+    ///
+    /// After a statement outlived the client-side deadline it does not wait for the link that
+    /// failed to answer: the transaction is dropped, which queues the `ROLLBACK` for the pool
+    /// to send before anyone reuses the connection (sqlx closes it instead if the link breaks).
     pub async fn rollback(self) -> Result<(), StoreError> {
         let mut observer = self.observer;
-        let rolled_back = self.inner.into_inner().rollback().await;
+        let rolled_back = if self.inner.expired() {
+            drop(self.inner);
+            Ok(())
+        } else {
+            let deadline = self.inner.deadline();
+            within(deadline, self.inner.into_inner().rollback()).await
+        };
         observer.end("rollback");
         rolled_back.map_err(StoreError::from_orm)
     }

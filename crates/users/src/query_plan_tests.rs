@@ -5,7 +5,7 @@
 
 use persistence::testing::{TestDatabase, query_plan};
 use persistence::{Backend, Cursor, Limit, PageRequest};
-use persistence_orm::Orm;
+use persistence_orm::{ConnectionTrait, Orm};
 use sea_orm::QueryTrait;
 
 use crate::service::list_query;
