@@ -1,6 +1,6 @@
 //! Fills a database through the contexts' public APIs, as the service itself would write it:
 //! users and their credentials in batches, one explicit transaction per batch, then orders
-//! placed through `Orders::place_in`, also in batches of one transaction each, several batches
+//! placed through `Orders::place_many_in`, also in batches of one transaction each, several batches
 //! at once.
 
 use std::sync::Arc;
@@ -114,7 +114,7 @@ fn orders_service(db: &Db) -> Orders {
     )
 }
 
-/// Places `count` orders, order `n` for `owner(n)`, through `Orders::place_in`: `ORDER_BATCH`
+/// Places `count` orders, order `n` for `owner(n)`, through `Orders::place_many_in`: `ORDER_BATCH`
 /// orders per transaction, `PLACERS` transactions at once (SQLite queues them for its one
 /// writer). Returns `(n, order id)` pairs in no particular order.
 async fn place_batches(
@@ -135,14 +135,20 @@ async fn place_batches(
                 .map(|n| (n, owner(n)))
                 .collect();
             async move {
+                let new = batch
+                    .iter()
+                    .map(|&(n, owner)| {
+                        NewOrder::new(CustomerId::from_uuid(owner), "EUR", three_lines(n))
+                    })
+                    .collect::<Result<Vec<_>, _>>()?;
                 let tx = db.begin().await?;
-                let mut placed = Vec::with_capacity(batch.len());
-                for (n, owner) in batch {
-                    let order = NewOrder::new(CustomerId::from_uuid(owner), "EUR", three_lines(n))?;
-                    let order = service.place_in(&tx, order).await?;
-                    placed.push((n, order.id.as_uuid()));
-                }
+                let orders = service.place_many_in(&tx, &new).await?;
                 tx.commit().await?;
+                let placed: Vec<(usize, Uuid)> = batch
+                    .iter()
+                    .zip(&orders)
+                    .map(|(&(n, _), order)| (n, order.id.as_uuid()))
+                    .collect();
                 let before = done.fetch_add(placed.len(), std::sync::atomic::Ordering::Relaxed);
                 let after = before + placed.len();
                 if progress && after / PROGRESS_EVERY != before / PROGRESS_EVERY {
