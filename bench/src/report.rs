@@ -183,7 +183,7 @@ impl Scale {
         if let Some((orders, took)) = self.seeded {
             let _ = writeln!(
                 out,
-                "\n- grown to {orders} orders through `Orders::place_in` in {:.0} s",
+                "\n- grown to {orders} orders through `Orders::place_many_in` in {:.0} s",
                 took.as_secs_f64()
             );
         }
