@@ -596,6 +596,7 @@ async fn run_scale(
     let rest = scale_orders.saturating_sub(orders + heavy_orders);
     let others: Vec<uuid::Uuid> = customers.iter().skip(1).map(|c| c.id).collect();
     seed::place_spread(url, &others, rest).await?;
+    seed::analyze(url).await?;
     let total = orders + heavy_orders + rest;
     scale.seeded = Some((total, started.elapsed()));
 
