@@ -507,6 +507,51 @@ async fn get_order_at(
     Ok((service, sessions))
 }
 
+/// The three workloads with a target ratio (reading an order, a page of a customer's orders,
+/// placing an order), the service then its SQL floor, with `orders` in the database: one row
+/// each of the scale report's ratio table. Placing goes last, as it adds orders.
+async fn ratios_at(
+    service: &Service,
+    sessions: &Arc<Vec<Session>>,
+    url: &str,
+    orders: usize,
+    scale: &mut report::Scale,
+    (warmup, measure): (Duration, Duration),
+) -> anyhow::Result<()> {
+    let floor = Floor::connect(url, POOL).await?;
+    let phc = floor.stored_hash().await?;
+    for (workload, target) in WORKLOADS.iter().zip(TARGETS) {
+        eprintln!(
+            "bench: {} at {orders} orders, the service then its floor",
+            workload.name
+        );
+        let http = drive(
+            http_workers(*workload, &service.base, sessions),
+            warmup,
+            measure,
+        )
+        .await;
+        let floor_measured = drive(
+            floor_workers(*workload, &floor, sessions, &phc),
+            warmup,
+            measure,
+        )
+        .await;
+        scale.ratios.push(report::Ratio {
+            name: format!("{} at {orders} orders", workload.name),
+            http,
+            floor: floor_measured,
+            target,
+        });
+    }
+    floor.close().await;
+    Ok(())
+}
+
+/// The lowest acceptable ratio to the floor of the first three workloads (issue #9), in
+/// `WORKLOADS` order.
+const TARGETS: [f64; 3] = [0.5, 0.7, 0.8];
+
 /// The scale run: GET of an order at the normal size and at `scale_orders`, and one customer's
 /// first page next to a page deep in its `heavy_orders` orders.
 async fn run_scale(
@@ -531,8 +576,17 @@ async fn run_scale(
         "PostgreSQL"
     });
 
-    let (service, _) =
+    let (service, sessions) =
         get_order_at(app, url, &customers, orders, &mut scale, (warmup, measure)).await?;
+    ratios_at(
+        &service,
+        &sessions,
+        url,
+        orders,
+        &mut scale,
+        (warmup, measure),
+    )
+    .await?;
     service.stop()?;
 
     // The heavy customer is the first signed-in one; the rest of the growth is spread.
@@ -542,11 +596,21 @@ async fn run_scale(
     let rest = scale_orders.saturating_sub(orders + heavy_orders);
     let others: Vec<uuid::Uuid> = customers.iter().skip(1).map(|c| c.id).collect();
     seed::place_spread(url, &others, rest).await?;
+    seed::analyze(url).await?;
     let total = orders + heavy_orders + rest;
     scale.seeded = Some((total, started.elapsed()));
 
     let (service, sessions) =
         get_order_at(app, url, &customers, total, &mut scale, (warmup, measure)).await?;
+    ratios_at(
+        &service,
+        &sessions,
+        url,
+        total,
+        &mut scale,
+        (warmup, measure),
+    )
+    .await?;
 
     // Walk the heavy customer's list 100 at a time to 90% of its depth, for a deep cursor.
     let owner = &sessions[0];

@@ -134,10 +134,21 @@ fn cpus() -> usize {
     std::thread::available_parallelism().map_or(1, usize::from)
 }
 
+/// One workload at one size in the scale run, the service next to its floor.
+pub struct Ratio {
+    pub name: String,
+    pub http: Measured,
+    pub floor: Measured,
+    /// The lowest acceptable service/floor throughput ratio.
+    pub target: f64,
+}
+
 /// The scale run's figures: each row a workload at some size.
 pub struct Scale {
     engine: &'static str,
     pub rows: Vec<(String, Measured)>,
+    /// The targeted workloads against their floor, at the normal size and at scale.
+    pub ratios: Vec<Ratio>,
     /// How many orders the database held at scale, and how long growing it took.
     pub seeded: Option<(usize, Duration)>,
 }
@@ -147,6 +158,7 @@ impl Scale {
         Self {
             engine,
             rows: Vec::new(),
+            ratios: Vec::new(),
             seeded: None,
         }
     }
@@ -180,16 +192,45 @@ impl Scale {
                 ratio,
             );
         }
+        if !self.ratios.is_empty() {
+            let _ = writeln!(
+                out,
+                "\n| workload, size | req/s | p50 ms | p99 ms | non-2xx | floor ops/s | floor p99 ms | ratio | target |"
+            );
+            let _ = writeln!(out, "|---|---:|---:|---:|---:|---:|---:|---:|---|");
+            for row in &self.ratios {
+                let ratio = row.http.rate() / row.floor.rate().max(f64::MIN_POSITIVE);
+                let verdict = if ratio >= row.target {
+                    "met"
+                } else {
+                    "NOT met"
+                };
+                let _ = writeln!(
+                    out,
+                    "| {} | {:.0} | {:.1} | {:.1} | {} | {:.0} | {:.1} | {:.2}x | >= {:.1}x {} |",
+                    row.name,
+                    row.http.rate(),
+                    row.http.quantile_ms(0.5),
+                    row.http.quantile_ms(0.99),
+                    row.http.failures + row.floor.failures,
+                    row.floor.rate(),
+                    row.floor.quantile_ms(0.99),
+                    ratio,
+                    row.target,
+                    verdict,
+                );
+            }
+        }
         if let Some((orders, took)) = self.seeded {
             let _ = writeln!(
                 out,
-                "\n- grown to {orders} orders through `Orders::place_in` in {:.0} s",
+                "\n- grown to {orders} orders through `Orders::place_many_in` in {:.0} s",
                 took.as_secs_f64()
             );
         }
         let _ = writeln!(
             out,
-            "- {} keep-alive connections per workload; the ratio compares each row with the row above it (the same workload, small vs large)",
+            "- {} keep-alive connections per workload; in the first table the ratio compares each row with the row above it (the same workload, small vs large), in the second the service's throughput with its SQL floor's (the same statements through sqlx)",
             crate::CONNECTIONS
         );
         out

@@ -26,7 +26,7 @@ pub struct BenchArgs {
     observability: bool,
     /// The scale run instead of the workloads: seeds 20,000 orders and measures GET of an
     /// order, then gives one customer `--heavy-orders` orders, grows the database to
-    /// `--scale-orders` (through `Orders::place_in`, in batches) and measures GET of an order
+    /// `--scale-orders` (through `Orders::place_many_in`, in batches) and measures GET of an order
     /// again and that customer's first list page next to a page 90% deep. Writes
     /// `target/bench/<engine>-scale.md`.
     #[arg(long, conflicts_with = "observability")]

@@ -3,6 +3,8 @@
 //! This adapter is the only place where the two contexts meet: orders never reads the users
 //! table, and users never learns that orders exist.
 
+use std::collections::HashMap;
+
 use orders::{CustomerId, CustomerStanding, Customers};
 use persistence::{StoreError, Tx};
 use users::{UserId, UserStatus, Users, UsersError};
@@ -21,6 +23,13 @@ fn store_error(err: UsersError) -> StoreError {
     }
 }
 
+fn standing(status: UserStatus) -> CustomerStanding {
+    match status {
+        UserStatus::Active => CustomerStanding::Active,
+        UserStatus::Deactivated => CustomerStanding::Deactivated,
+    }
+}
+
 #[async_trait::async_trait]
 impl Customers for UsersAsCustomers {
     async fn lock_standing(
@@ -33,10 +42,24 @@ impl Customers for UsersAsCustomers {
             .lock_standing(tx, user_id(id))
             .await
             .map_err(store_error)?;
-        Ok(status.map(|status| match status {
-            UserStatus::Active => CustomerStanding::Active,
-            UserStatus::Deactivated => CustomerStanding::Deactivated,
-        }))
+        Ok(status.map(standing))
+    }
+
+    async fn lock_standings(
+        &self,
+        tx: &Tx,
+        ids: &[CustomerId],
+    ) -> Result<HashMap<CustomerId, CustomerStanding>, StoreError> {
+        let users: Vec<UserId> = ids.iter().copied().map(user_id).collect();
+        let statuses = self
+            .0
+            .lock_standings(tx, &users)
+            .await
+            .map_err(store_error)?;
+        Ok(statuses
+            .into_iter()
+            .map(|(id, status)| (CustomerId::from_uuid(id.as_uuid()), standing(status)))
+            .collect())
     }
 
     async fn exists(&self, id: CustomerId) -> Result<bool, StoreError> {

@@ -177,18 +177,24 @@ impl Workflows {
     }
 
     /// A user's orders, newest first; 404 for an unknown user rather than an empty list.
+    ///
+    /// The page is read first and the user looked up only when it is empty: orders are placed
+    /// only for a customer the users context confirmed (under its row lock) and users are never
+    /// deleted, so a page with orders proves the user exists. That spares the hot path a round
+    /// trip (a quarter of its statements) and answers exactly as checking first would.
     #[tracing::instrument(name = "workflows.user_orders", skip_all)]
     pub async fn user_orders(
         &self,
         id: UserId,
         page: PageRequest,
     ) -> Result<Page<Order>, AppError> {
-        if !self.users.exists(id).await? {
-            return Err(UsersError::NotFound(id).into());
-        }
-        Ok(self
+        let page = self
             .orders
             .list_for_customer(CustomerId::from_uuid(id.as_uuid()), page)
-            .await?)
+            .await?;
+        if page.items.is_empty() && !self.users.exists(id).await? {
+            return Err(UsersError::NotFound(id).into());
+        }
+        Ok(page)
     }
 }

@@ -1,3 +1,5 @@
+use std::collections::HashMap;
+
 use persistence::{StoreError, Tx};
 
 use crate::CustomerId;
@@ -28,6 +30,23 @@ pub trait Customers: Send + Sync {
         tx: &Tx,
         id: CustomerId,
     ) -> Result<Option<CustomerStanding>, StoreError>;
+
+    /// [`Customers::lock_standing`] for many customers at once (unknown ones are absent from
+    /// the answer), with the same lock. Bulk placement calls this once per batch; the default
+    /// asks one customer at a time, and an adapter that can answer in one round trip should.
+    async fn lock_standings(
+        &self,
+        tx: &Tx,
+        ids: &[CustomerId],
+    ) -> Result<HashMap<CustomerId, CustomerStanding>, StoreError> {
+        let mut standings = HashMap::with_capacity(ids.len());
+        for &id in ids {
+            if let Some(standing) = self.lock_standing(tx, id).await? {
+                standings.insert(id, standing);
+            }
+        }
+        Ok(standings)
+    }
 
     /// Whether the customer exists (any status).
     async fn exists(&self, id: CustomerId) -> Result<bool, StoreError>;

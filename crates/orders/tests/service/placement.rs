@@ -2,8 +2,13 @@
 //! atomicity when placement fails half-way.
 
 use crate::common::{item, key, order, setup};
-use orders::{CustomerStanding, NewOrder, OrderId, OrderStatus, OrdersError, faults};
+use orders::{
+    CustomerId, CustomerStanding, NewOrder, Order, OrderId, OrderStatus, OrdersError, faults,
+};
+use persistence::outbox::{self, Event};
 use persistence::{Backend, Faults, StoreErrorKind};
+use persistence::{Db, Limit, PageRequest};
+use uuid::Uuid;
 
 persistence::both_backends!(
     placement_computes_total_and_keeps_item_order,
@@ -12,7 +17,9 @@ persistence::both_backends!(
     get_returns_the_order_with_its_items,
     get_unknown_order_is_not_found,
     fault_after_order_row_leaves_nothing_behind,
-    place_in_commits_or_rolls_back_with_the_callers_transaction
+    place_in_commits_or_rolls_back_with_the_callers_transaction,
+    place_many_in_writes_exactly_what_single_placements_write,
+    place_many_in_refuses_the_whole_batch_for_one_bad_customer
 );
 
 async fn placement_computes_total_and_keeps_item_order(backend: Backend) {
@@ -229,4 +236,203 @@ async fn place_in_commits_or_rolls_back_with_the_callers_transaction(backend: Ba
         .place_in(&tx, order(gone, vec![item("SKU-3", 1, 100)]))
         .await;
     assert!(matches!(refused, Err(OrdersError::CustomerDeactivated(c)) if c == gone));
+}
+
+/// Seven orders over two customers with one to four lines each, differing in every field.
+fn mixed_batch(first: CustomerId, second: CustomerId) -> Vec<NewOrder> {
+    (0..7)
+        .map(|n: i64| {
+            let customer = if n % 3 == 0 { second } else { first };
+            let lines = (0..=(n % 4))
+                .map(|line| item(&format!("SKU-{n}-{line}"), line + 1, 100 * n + line))
+                .collect();
+            order(customer, lines)
+        })
+        .collect()
+}
+
+/// What an order is apart from its identity and the moment it was placed.
+fn essence(
+    order: &Order,
+) -> (
+    CustomerId,
+    OrderStatus,
+    String,
+    i64,
+    Vec<orders::OrderItem>,
+    i64,
+) {
+    (
+        order.customer_id,
+        order.status,
+        order.currency.as_str().to_owned(),
+        order.total_cents.cents(),
+        order.items.clone(),
+        order.version,
+    )
+}
+
+/// Every committed event after feed position `after`.
+async fn events_after(db: &Db, after: i64) -> Vec<Event> {
+    let page = outbox::read(db, after, Limit::new(100).unwrap())
+        .await
+        .unwrap();
+    assert!(page.next.is_none(), "fits one page");
+    page.items
+}
+
+/// A customer's whole list, newest first.
+async fn listed(ctx: &crate::common::Ctx, customer: CustomerId) -> Vec<Order> {
+    let page = PageRequest {
+        limit: Limit::new(100).unwrap(),
+        after: None,
+    };
+    ctx.orders
+        .list_for_customer(customer, page)
+        .await
+        .unwrap()
+        .items
+}
+
+/// The bulk form is the single form, batched: the same orders (in input order), the same
+/// lines, the same `order.placed` events in the same feed order, visible together at commit.
+async fn place_many_in_writes_exactly_what_single_placements_write(backend: Backend) {
+    let Some(ctx) = setup(backend).await else {
+        return;
+    };
+    let (a, b) = (ctx.customer(), ctx.customer());
+    let (bulk_a, bulk_b) = (ctx.customer(), ctx.customer());
+
+    let tx = ctx.db().begin().await.unwrap();
+    let mut singles = Vec::new();
+    for new in mixed_batch(a, b) {
+        singles.push(ctx.orders.place_in(&tx, new).await.unwrap());
+    }
+    tx.commit().await.unwrap();
+    let single_events = events_after(ctx.db(), 0).await;
+    let single_rows = (
+        ctx.count("orders").await,
+        ctx.count("order_items").await,
+        ctx.count("events").await,
+    );
+    let last = single_events.last().unwrap().position;
+
+    let tx = ctx.db().begin().await.unwrap();
+    let batch = ctx
+        .orders
+        .place_many_in(&tx, &mixed_batch(bulk_a, bulk_b))
+        .await
+        .unwrap();
+    assert_eq!(
+        ctx.count("orders").await,
+        single_rows.0,
+        "nothing before commit"
+    );
+    tx.commit().await.unwrap();
+
+    assert_eq!(batch.len(), singles.len());
+    let renamed = |customer| if customer == bulk_a { a } else { b };
+    for (single, bulk) in singles.iter().zip(&batch) {
+        let mut bulk_essence = essence(bulk);
+        bulk_essence.0 = renamed(bulk_essence.0);
+        assert_eq!(bulk_essence, essence(single));
+        assert_eq!(&ctx.orders.get(bulk.id).await.unwrap(), bulk, "as stored");
+        assert_eq!(bulk.created_at, bulk.updated_at);
+    }
+    assert_eq!(
+        (
+            ctx.count("orders").await,
+            ctx.count("order_items").await,
+            ctx.count("events").await,
+        ),
+        (single_rows.0 * 2, single_rows.1 * 2, single_rows.2 * 2),
+        "as many rows of each kind"
+    );
+
+    let batch_events = events_after(ctx.db(), last).await;
+    let shape = |events: &[Event]| -> Vec<(String, Uuid, serde_json::Value)> {
+        events
+            .iter()
+            .map(|e| (e.event_type.clone(), e.subject, e.data.clone()))
+            .collect()
+    };
+    let expected = |orders: &[Order]| -> Vec<(String, Uuid, serde_json::Value)> {
+        orders
+            .iter()
+            .map(|o| {
+                let id = o.id.as_uuid();
+                (
+                    "order.placed".to_owned(),
+                    id,
+                    serde_json::json!({ "subject": id }),
+                )
+            })
+            .collect()
+    };
+    assert_eq!(shape(&single_events), expected(&singles));
+    assert_eq!(
+        shape(&batch_events),
+        expected(&batch),
+        "one per order, in input order"
+    );
+
+    // Lists order them the same way: newest (last placed) first.
+    for (single_owner, bulk_owner) in [(a, bulk_a), (b, bulk_b)] {
+        let single_list: Vec<_> = listed(&ctx, single_owner)
+            .await
+            .iter()
+            .map(essence)
+            .collect();
+        let bulk_list: Vec<_> = listed(&ctx, bulk_owner)
+            .await
+            .iter()
+            .map(|o| {
+                let mut e = essence(o);
+                e.0 = renamed(e.0);
+                e
+            })
+            .collect();
+        assert_eq!(bulk_list, single_list);
+    }
+    assert!(
+        ctx.orders
+            .place_many_in(&ctx.db().begin().await.unwrap(), &[])
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+/// One unknown or deactivated customer refuses the whole batch with that customer's error
+/// and writes nothing; the caller's transaction stays usable.
+async fn place_many_in_refuses_the_whole_batch_for_one_bad_customer(backend: Backend) {
+    let Some(ctx) = setup(backend).await else {
+        return;
+    };
+    let active = ctx.customer();
+    let gone = ctx.customers.add(CustomerStanding::Deactivated);
+    let unknown = CustomerId::from_uuid(uuid::Uuid::now_v7());
+    let one = || order(active, vec![item("SKU-1", 1, 100)]);
+
+    let tx = ctx.db().begin().await.unwrap();
+    let refused = ctx
+        .orders
+        .place_many_in(&tx, &[one(), order(gone, vec![item("X", 1, 1)]), one()])
+        .await;
+    assert!(matches!(refused, Err(OrdersError::CustomerDeactivated(c)) if c == gone));
+    let refused = ctx
+        .orders
+        .place_many_in(&tx, &[one(), order(unknown, vec![item("X", 1, 1)])])
+        .await;
+    assert!(matches!(refused, Err(OrdersError::UnknownCustomer(c)) if c == unknown));
+    let placed = ctx
+        .orders
+        .place_many_in(&tx, &[one(), one()])
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(placed.len(), 2);
+    assert_eq!(ctx.count("orders").await, 2, "only the accepted batch");
+    assert_eq!(ctx.count("order_items").await, 2);
+    assert_eq!(ctx.count("events").await, 2);
 }

@@ -8,6 +8,7 @@ persistence::both_backends!(
     get_takes_two_statements_whatever_the_line_count,
     listing_a_page_takes_two_statements_whatever_its_size,
     placement_inserts_all_lines_in_one_statement,
+    bulk_placement_takes_three_statements_whatever_the_batch_size,
     cancelling_a_customers_pending_orders_takes_three_statements
 );
 
@@ -108,4 +109,34 @@ async fn cancelling_a_customers_pending_orders_takes_three_statements(backend: B
     );
     tx.commit().await.unwrap();
     assert_eq!(ctx.statements.take(), 2, "the events' positions at commit");
+}
+
+/// Bulk placement (how the seed loads a million orders) costs a fixed number of statements
+/// per batch: all orders, all their lines, all their events; two more at commit.
+async fn bulk_placement_takes_three_statements_whatever_the_batch_size(backend: Backend) {
+    let Some(ctx) = setup(backend).await else {
+        return;
+    };
+    let customers: Vec<_> = (0..10).map(|_| ctx.customer()).collect();
+    for size in [1, 20, 300] {
+        let batch: Vec<_> = (0..size)
+            .map(|n| {
+                let lines = vec![item("A", 1, 1), item("B", 2, 2), item("C", 3, 3)];
+                order(customers[n % customers.len()], lines)
+            })
+            .collect();
+        let tx = ctx.service_db.begin().await.unwrap();
+        ctx.statements.take();
+        let placed = ctx.orders.place_many_in(&tx, &batch).await.unwrap();
+        assert_eq!(placed.len(), size);
+        // The customers' standings are the fake port's (no statement); the real adapter's
+        // single statement is counted in the users context's tests.
+        assert_eq!(
+            ctx.statements.take(),
+            3,
+            "{size} orders: the orders, all their lines, all their events"
+        );
+        tx.commit().await.unwrap();
+        assert_eq!(ctx.statements.take(), 2, "the events' positions at commit");
+    }
 }

@@ -10,6 +10,8 @@ use crate::common::{new_user, setup};
 persistence::both_backends!(
     lock_standing_reports_active_deactivated_or_none,
     lock_standing_holds_off_a_concurrent_deactivation_until_commit,
+    lock_standings_answers_for_many_users_in_one_statement,
+    lock_standings_holds_off_a_concurrent_deactivation_until_commit,
 );
 
 /// Long enough that a deactivation which was not blocked would have finished; short enough
@@ -128,4 +130,98 @@ async fn lock_standing_holds_off_a_concurrent_deactivation_until_commit(backend:
     assert_eq!(deactivated.status, UserStatus::Deactivated);
     assert_eq!(deactivated.version, 2);
     assert_eq!(users.get(id).await.unwrap(), deactivated);
+}
+
+/// The bulk form answers exactly what one `lock_standing` per user answers (unknown users are
+/// simply absent, duplicates are harmless), in one statement whatever the number of users.
+async fn lock_standings_answers_for_many_users_in_one_statement(backend: Backend) {
+    let Some((test, _)) = setup(backend).await else {
+        return;
+    };
+    let mut db = test.db().clone();
+    let statements = db.count_statements();
+    let users = users::Users::new(db.clone(), persistence::testing::outbox());
+    let registered = crate::common::register_many(&users, 30).await;
+    let tx = test.db().begin().await.unwrap();
+    for user in registered.iter().step_by(3) {
+        users.deactivate(&tx, user.id).await.unwrap();
+    }
+    tx.commit().await.unwrap();
+
+    let unknown = UserId::from_uuid(uuid::Uuid::now_v7());
+    let mut asked: Vec<UserId> = registered.iter().map(|user| user.id).collect();
+    asked.push(unknown);
+    asked.push(registered[4].id);
+    // Begun on the counted handle: statements in a transaction count on the handle that
+    // began it.
+    let tx = db.begin().await.unwrap();
+    statements.take();
+    let standings = users.lock_standings(&tx, &asked).await.unwrap();
+    assert_eq!(statements.take(), 1, "one statement for 31 users");
+    assert_eq!(
+        standings.len(),
+        30,
+        "every registered user, the unknown one absent"
+    );
+    for user in &registered {
+        assert_eq!(
+            standings.get(&user.id).copied(),
+            users.lock_standing(&tx, user.id).await.unwrap(),
+            "{:?}",
+            user.id
+        );
+    }
+    assert_eq!(standings[&registered[0].id], UserStatus::Deactivated);
+    assert_eq!(standings[&registered[1].id], UserStatus::Active);
+    assert!(!standings.contains_key(&unknown));
+    assert!(users.lock_standings(&tx, &[]).await.unwrap().is_empty());
+    tx.rollback().await.unwrap();
+}
+
+/// The bulk form takes the same lock as `lock_standing`: a deactivation of any of the users
+/// waits until the caller's transaction ends.
+async fn lock_standings_holds_off_a_concurrent_deactivation_until_commit(backend: Backend) {
+    let Some((test, users)) = setup(backend).await else {
+        return;
+    };
+    let registered = crate::common::register_many(&users, 5).await;
+    let ids: Vec<UserId> = registered.iter().map(|user| user.id).collect();
+    let target = ids[3];
+
+    let tx_a = test.db().begin().await.unwrap();
+    let standings = users.lock_standings(&tx_a, &ids).await.unwrap();
+    assert!(standings.values().all(|s| *s == UserStatus::Active));
+
+    let mut deactivation = {
+        let db = test.db().clone();
+        let users = users.clone();
+        let tx_b = match backend {
+            // Tx B is open before the race starts: what blocks is the UPDATE on the locked row.
+            Backend::Postgres => Some(db.begin().await.unwrap()),
+            // SQLite: the second writer cannot even begin until the first ends.
+            Backend::Sqlite => None,
+        };
+        tokio::spawn(async move {
+            let tx_b = match tx_b {
+                Some(tx) => tx,
+                None => db.begin().await.unwrap(),
+            };
+            let result = users.deactivate(&tx_b, target).await;
+            tx_b.commit().await.unwrap();
+            result
+        })
+    };
+    assert!(
+        tokio::time::timeout(BLOCKED_FOR, &mut deactivation)
+            .await
+            .is_err(),
+        "the deactivation finished while tx A still held the users' standings"
+    );
+    tx_a.commit().await.unwrap();
+    let deactivated = tokio::time::timeout(UNBLOCKED_WITHIN, deactivation)
+        .await
+        .expect("the deactivation proceeds once tx A commits")
+        .unwrap()
+        .unwrap();
+    assert_eq!(deactivated.status, UserStatus::Deactivated);
 }
