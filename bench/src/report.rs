@@ -64,7 +64,10 @@ impl Report {
             out,
             "| workload | req/s | p50 ms | p99 ms | non-2xx | service CPU µs/req | peak RSS, MB | RSS after, MB | floor ops/s | floor p99 ms | ratio |"
         );
-        let _ = writeln!(out, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+        let _ = writeln!(
+            out,
+            "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+        );
         for row in &self.rows {
             let per_request = if row.http.operations > 0 {
                 row.cpu.as_secs_f64() * 1e6 / row.http.operations as f64
