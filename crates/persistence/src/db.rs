@@ -112,10 +112,12 @@ pub struct PoolStatus {
 
 /// Page cache of each SQLite reader connection, in SQLite's notation (negative: KiB), 512 KiB
 /// instead of SQLite's default 2 MB. Every reader caches the same hot pages of the same file
-/// privately, so ten readers at the default held up to 20 MB of duplicates (measured with
-/// `cargo xtask bench`: the service sat 16-20 MB higher on SQLite than on PostgreSQL); the OS
-/// page cache, shared and outside the service's resident set, serves what the smaller cache
-/// misses. The writer keeps the default: it alone walks the indexes it updates.
+/// privately, so ten readers at the default may hold up to 20 MB of duplicates; the OS page
+/// cache, shared and outside the service's resident set, serves what the smaller cache misses.
+/// With it, and transparent huge pages off, the gap to PostgreSQL after the read workloads of
+/// `cargo xtask bench --quick` went from 16-20 MB to 14-18 MB (README, "Performance"); the
+/// rest of the gap is not in these caches. The writer keeps the default: it alone walks the
+/// indexes it updates.
 const SQLITE_READER_CACHE_SIZE: &str = "-512";
 
 impl Db {
