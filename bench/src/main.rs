@@ -224,7 +224,10 @@ async fn run(
         service.stop()?;
     }
     let service = Service::start(app, url, &env).await?;
+    let rss_ready = service.rss()?;
+    service.reset_peak_rss()?;
     let sessions = sign_in_all(&service.base, &customers).await?;
+    let sign_in_peak = service.peak_rss()?;
     let floor = Floor::connect(url, POOL).await?;
     let db = persistence::Db::connect(url).await?;
     let hasher = identity::Identity::new(db.clone(), identity::IdentityConfig::default());
@@ -235,12 +238,15 @@ async fn run(
         "PostgreSQL"
     });
     report.start_to_ready = starts;
+    report.rss_ready = rss_ready;
+    report.sign_in_peak = sign_in_peak;
     report.argon2 = argon2_cost(&hasher).await?;
     db.close().await?;
 
     for workload in WORKLOADS {
         eprintln!("bench: {}", workload.name);
         let cpu_before = service.cpu()?;
+        service.reset_peak_rss()?;
         let http = drive(
             http_workers(*workload, &service.base, &sessions),
             warmup,
@@ -248,6 +254,7 @@ async fn run(
         )
         .await;
         let cpu = service.cpu()?.saturating_sub(cpu_before);
+        let peak = service.peak_rss()?;
         let floor_measured = match workload.kind {
             Kind::SignIn => None,
             _ => Some(
@@ -263,6 +270,7 @@ async fn run(
             name: workload.name,
             http,
             cpu,
+            peak,
             rss_after: service.rss()?,
             floor: floor_measured,
         });
@@ -276,6 +284,7 @@ async fn run(
         workers
     };
     let alone = drive(readers(), warmup, measure).await;
+    service.reset_peak_rss()?;
     let (during, flood) = tokio::join!(
         drive(readers(), warmup, measure),
         drive(
@@ -285,7 +294,7 @@ async fn run(
         ),
     );
     report.reads_under_sign_ins = Some((alone, during, flood));
-    report.peak_rss = service.peak_rss()?;
+    report.flood_peak = service.peak_rss()?;
     floor.close().await;
     service.stop()?;
     report.note = sink.map(|sink| sink.summary());

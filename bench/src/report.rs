@@ -12,6 +12,8 @@ pub struct Row {
     pub http: Measured,
     /// CPU the service used during the measured workload (warm-up included).
     pub cpu: Duration,
+    /// The service's largest resident set during the workload (warm-up included), bytes.
+    pub peak: u64,
     /// The service's resident set right after the workload, bytes.
     pub rss_after: u64,
     /// The same statements straight through sqlx; `None` when there is no SQL floor to speak
@@ -24,7 +26,12 @@ pub struct Report {
     engine: &'static str,
     pub rows: Vec<Row>,
     pub start_to_ready: Vec<Duration>,
-    pub peak_rss: u64,
+    /// Resident set once ready, before any request, bytes.
+    pub rss_ready: u64,
+    /// Peak resident set while the bench signs its customers in, one at a time, bytes.
+    pub sign_in_peak: u64,
+    /// Peak resident set while 8 connections read beside 32 signing in, bytes.
+    pub flood_peak: u64,
     pub argon2: Duration,
     /// How the service ran, when not as `cargo run` does (`--observability`).
     pub note: Option<String>,
@@ -38,7 +45,9 @@ impl Report {
             engine,
             rows: Vec::new(),
             start_to_ready: Vec::new(),
-            peak_rss: 0,
+            rss_ready: 0,
+            sign_in_peak: 0,
+            flood_peak: 0,
             argon2: Duration::ZERO,
             note: None,
             reads_under_sign_ins: None,
@@ -53,9 +62,12 @@ impl Report {
         }
         let _ = writeln!(
             out,
-            "| workload | req/s | p50 ms | p99 ms | non-2xx | service CPU µs/req | RSS after, MB | floor ops/s | floor p99 ms | ratio |"
+            "| workload | req/s | p50 ms | p99 ms | non-2xx | service CPU µs/req | peak RSS, MB | RSS after, MB | floor ops/s | floor p99 ms | ratio |"
         );
-        let _ = writeln!(out, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+        let _ = writeln!(
+            out,
+            "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+        );
         for row in &self.rows {
             let per_request = if row.http.operations > 0 {
                 row.cpu.as_secs_f64() * 1e6 / row.http.operations as f64
@@ -72,14 +84,15 @@ impl Report {
             };
             let _ = writeln!(
                 out,
-                "| {} | {:.0} | {:.1} | {:.1} | {} | {:.0} | {:.1} | {} | {} | {} |",
+                "| {} | {:.0} | {:.1} | {:.1} | {} | {:.0} | {:.1} | {:.1} | {} | {} | {} |",
                 row.name,
                 row.http.rate(),
                 row.http.quantile_ms(0.5),
                 row.http.quantile_ms(0.99),
                 row.http.failures,
                 per_request,
-                row.rss_after as f64 / 1e6,
+                mb(row.peak),
+                mb(row.rss_after),
                 floor_rate,
                 floor_p99,
                 ratio,
@@ -93,10 +106,21 @@ impl Report {
         let hash_ms = self.argon2.as_secs_f64() * 1000.0;
         let _ = writeln!(out);
         let _ = writeln!(out, "- start to ready: {}", starts.join(", "));
+        let peak = self
+            .rows
+            .iter()
+            .map(|row| row.peak)
+            .chain([self.sign_in_peak, self.flood_peak])
+            .max()
+            .unwrap_or_default();
         let _ = writeln!(
             out,
-            "- peak RSS of the service: {:.1} MB",
-            self.peak_rss as f64 / 1e6
+            "- RSS of the service: {:.1} MB once ready; peak {:.1} MB while {} customers sign in one at a time, {:.1} MB during the reads beside the sign-in flood; peak of the whole run {:.1} MB",
+            mb(self.rss_ready),
+            mb(self.sign_in_peak),
+            crate::SIGNED_IN,
+            mb(self.flood_peak),
+            mb(peak),
         );
         // The service's default PASSWORD_HASH_CONCURRENCY: half the CPUs, at least one.
         let hashers = (cpus() / 2).max(1);
@@ -128,6 +152,11 @@ impl Report {
         );
         out
     }
+}
+
+/// Bytes as decimal megabytes.
+fn mb(bytes: u64) -> f64 {
+    bytes as f64 / 1e6
 }
 
 fn cpus() -> usize {

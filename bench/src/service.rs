@@ -89,6 +89,14 @@ impl Service {
         self.memory("VmHWM:")
     }
 
+    /// Starts a new peak: Linux resets `VmHWM` to the current resident set when "5" is written
+    /// to `/proc/<pid>/clear_refs`, so the next [`Service::peak_rss`] is the peak since this
+    /// call, which is how each workload gets a peak of its own.
+    pub fn reset_peak_rss(&self) -> anyhow::Result<()> {
+        let path = format!("/proc/{}/clear_refs", self.child.id());
+        std::fs::write(&path, "5").with_context(|| format!("cannot reset the peak in {path}"))
+    }
+
     /// The resident set now (`VmRSS`), in bytes.
     pub fn rss(&self) -> anyhow::Result<u64> {
         self.memory("VmRSS:")

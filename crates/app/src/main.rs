@@ -13,10 +13,14 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[tokio::main]
 async fn main() -> ExitCode {
+    let huge_pages = disable_transparent_huge_pages();
     // A bad setting exits here with code 2 and a message naming its variable (`--help`
     // prints every setting and exits 0), before anything has started.
     let config = Config::from_env().unwrap_or_else(|err| err.exit());
     let telemetry = telemetry::init(config.log_format, config.otlp_endpoint.as_deref());
+    if let Err(err) = huge_pages {
+        tracing::warn!(error = %err, "cannot disable transparent huge pages; resident memory may be larger");
+    }
     let result = async {
         let app = Application::build(config).await?;
         app.run_until_stopped().await?;
@@ -33,4 +37,21 @@ async fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Turns transparent huge pages off for this process. With them, every touched 4 KiB page of
+/// an allocator arena can bring in a whole 2 MiB page: measured with `cargo xtask bench`, the
+/// service sat at 27 MB resident before its first request instead of 16 MB, and a password
+/// hash's 19 MiB block stayed as huge pages after it was freed. Nothing here gains from huge
+/// pages (a small heap, no large scans in memory). mimalloc is built with `no_thp` as well, so
+/// it does not advise them even for the arena it maps before `main`.
+#[cfg(target_os = "linux")]
+fn disable_transparent_huge_pages() -> nix::Result<()> {
+    nix::sys::prctl::set_thp_disable(true)
+}
+
+/// Transparent huge pages are a Linux setting; elsewhere there is nothing to turn off.
+#[cfg(not(target_os = "linux"))]
+fn disable_transparent_huge_pages() -> Result<(), std::convert::Infallible> {
+    Ok(())
 }
