@@ -26,8 +26,6 @@ pub struct Report {
     pub start_to_ready: Vec<Duration>,
     pub peak_rss: u64,
     pub argon2: Duration,
-    /// How the service ran, when not as `cargo run` does (`--observability`).
-    pub note: Option<String>,
     /// 8 connections reading orders alone, the same during a sign-in flood, and the flood.
     pub reads_under_sign_ins: Option<(Measured, Measured, Measured)>,
 }
@@ -40,7 +38,6 @@ impl Report {
             start_to_ready: Vec::new(),
             peak_rss: 0,
             argon2: Duration::ZERO,
-            note: None,
             reads_under_sign_ins: None,
         }
     }
@@ -48,9 +45,6 @@ impl Report {
     pub fn to_markdown(&self) -> String {
         let mut out = String::new();
         let _ = writeln!(out, "### {} ({} CPUs)\n", self.engine, cpus());
-        if let Some(note) = &self.note {
-            let _ = writeln!(out, "{note}\n");
-        }
         let _ = writeln!(
             out,
             "| workload | req/s | p50 ms | p99 ms | non-2xx | service CPU µs/req | RSS after, MB | floor ops/s | floor p99 ms | ratio |"
@@ -130,7 +124,7 @@ impl Report {
     }
 }
 
-fn cpus() -> usize {
+pub(crate) fn cpus() -> usize {
     std::thread::available_parallelism().map_or(1, usize::from)
 }
 

@@ -16,7 +16,11 @@ async fn main() -> ExitCode {
     // A bad setting exits here with code 2 and a message naming its variable (`--help`
     // prints every setting and exits 0), before anything has started.
     let config = Config::from_env().unwrap_or_else(|err| err.exit());
-    let telemetry = telemetry::init(config.log_format, config.otlp_endpoint.as_deref());
+    let telemetry = telemetry::init(
+        config.log_format,
+        config.otlp_endpoint.as_deref(),
+        config.trace_sample_ratio,
+    );
     let result = async {
         let app = Application::build(config).await?;
         app.run_until_stopped().await?;
