@@ -206,9 +206,7 @@ pub(crate) async fn observe_request(request: Request, next: Next) -> Response {
         let route = route.as_ref().map_or("unmatched", MatchedPath::as_str);
         let handles = RequestMetrics::of(&method, route, status_class(response.status().as_u16()));
         handles.requests.increment(1);
-        handles
-            .duration
-            .record(started.elapsed().as_secs_f64());
+        handles.duration.record(started.elapsed().as_secs_f64());
         handles.statements.record(statements as f64);
         response
     } else {

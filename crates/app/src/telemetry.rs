@@ -24,7 +24,7 @@ use opentelemetry_sdk::trace::{Sampler, SdkTracerProvider, SpanExporter};
 use tracing::subscriber::Interest;
 use tracing::{Level, Metadata, Subscriber};
 use tracing_opentelemetry::OpenTelemetrySpanExt;
-use tracing_subscriber::filter::{LevelFilter, Targets};
+use tracing_subscriber::filter::{self, FilterExt, LevelFilter, Targets};
 use tracing_subscriber::fmt::format::Writer;
 use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields, MakeWriter};
 use tracing_subscriber::layer;
@@ -188,11 +188,6 @@ impl<S: Subscriber> Layer<S> for SampledTraces {
     fn enabled(&self, meta: &Metadata<'_>, _: layer::Context<'_, S>) -> bool {
         !meta.is_span() || !Self::inside_unsampled_trace()
     }
-
-    fn max_level_hint(&self) -> Option<LevelFilter> {
-        // It enables nothing by itself, only vetoes: the other layers' levels stand.
-        Some(LevelFilter::OFF)
-    }
 }
 
 fn resource() -> opentelemetry_sdk::Resource {
@@ -204,8 +199,8 @@ fn resource() -> opentelemetry_sdk::Resource {
     }
 }
 
-/// What the OpenTelemetry layer sees: every span of the service and of SeaORM's statements at
-/// INFO and above; events only from WARN up (they become span events).
+/// The spans the OpenTelemetry layer sees: every span of the service and of SeaORM's
+/// statements at INFO and above (see [`trace_layer`] for events).
 fn trace_filter() -> Targets {
     Targets::new()
         .with_default(Level::INFO)
@@ -274,7 +269,17 @@ where
         .with_threads(false)
         .with_target(false)
         .with_tracked_inactivity(false)
-        .with_filter(trace_filter())
+        .with_filter(
+            trace_filter().and(
+                filter::filter_fn(|meta| {
+                    // Events only from WARN up (they become span events; an ERROR marks the
+                    // span as failed): the INFO line every request logs at its end would
+                    // otherwise be built into an event of every request's span, sampled or not.
+                    meta.is_span() || *meta.level() <= Level::WARN
+                })
+                .with_max_level_hint(LevelFilter::INFO),
+            ),
+        )
         .boxed()
 }
 
