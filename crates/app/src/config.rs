@@ -346,7 +346,7 @@ mod tests {
             ["--migrate-on-start", "on"],
             ["--log-format", "xml"],
             ["--otel-traces-sampler-arg", "1.5"],
-            ["--otel-traces-sampler-arg", "-0.1"],
+            ["--otel-traces-sampler-arg", "2"],
             ["--otel-traces-sampler-arg", "NaN"],
             ["--otel-traces-sampler-arg", "ten percent"],
         ] {
