@@ -5,6 +5,7 @@
 
 mod floor;
 mod load;
+mod observability;
 mod report;
 mod scratch;
 mod seed;
@@ -78,8 +79,9 @@ enum Command {
         /// Where to write the Markdown report.
         #[arg(long)]
         report: PathBuf,
-        /// Run the service with tracing exported over OTLP (to a loopback stand-in collector)
-        /// and metrics on `METRICS_ADDR` (scraped every 5 s), to measure what they cost.
+        /// Instead of the workloads, measure what tracing (exported over OTLP to a loopback
+        /// stand-in collector, at several sampling ratios) and metrics (on `METRICS_ADDR`,
+        /// scraped every 5 s) cost `GET /v1/orders/{id}`, every variant side by side.
         #[arg(long)]
         observability: bool,
     },
@@ -136,8 +138,12 @@ async fn main() -> anyhow::Result<()> {
                 run_scale(&app, scratch.url(), quick, heavy_orders, scale_orders)
                     .await
                     .map(|scale| scale.to_markdown())
+            } else if observability {
+                run_observability(&app, scratch.url(), quick)
+                    .await
+                    .map(|costs| costs.to_markdown())
             } else {
-                run(&app, scratch.url(), quick, observability)
+                run(&app, scratch.url(), quick)
                     .await
                     .map(|report| report.to_markdown())
             };
@@ -189,24 +195,29 @@ struct Session {
     digest: Vec<u8>,
 }
 
-async fn run(
+/// `--observability`: seeds as the plain run does, signs the customers in once, then measures
+/// `GET /v1/orders/{id}` with the service restarted under every observability variant.
+async fn run_observability(
     app: &std::path::Path,
     url: &str,
     quick: bool,
-    observability: bool,
-) -> anyhow::Result<Report> {
-    let sink = if observability {
-        Some(sink::Sink::start(Duration::from_secs(5)).await?)
+) -> anyhow::Result<observability::Costs> {
+    let (users, orders) = if quick { (200, 2_000) } else { (1_000, 20_000) };
+    let (warmup, measure, rounds) = if quick {
+        (Duration::from_secs(1), Duration::from_secs(3), 2)
     } else {
-        None
+        (Duration::from_secs(3), Duration::from_secs(10), 3)
     };
-    let env: Vec<(&str, String)> = match &sink {
-        Some(sink) => vec![
-            ("OTEL_EXPORTER_OTLP_ENDPOINT", sink.endpoint.clone()),
-            ("METRICS_ADDR", sink.metrics_addr.to_string()),
-        ],
-        None => Vec::new(),
-    };
+    migrate(url).await?;
+    eprintln!("bench: seeding {users} users and {orders} orders");
+    let customers = seed::seed(url, users, orders, false).await?;
+    let service = Service::start(app, url, &[]).await?;
+    let sessions = sign_in_all(&service.base, &customers).await?;
+    service.stop()?;
+    observability::measure(app, url, &sessions, (warmup, measure), rounds).await
+}
+
+async fn run(app: &std::path::Path, url: &str, quick: bool) -> anyhow::Result<Report> {
     let (users, orders) = if quick { (200, 2_000) } else { (1_000, 20_000) };
     let (warmup, measure) = if quick {
         (Duration::from_secs(1), Duration::from_secs(3))
@@ -219,11 +230,11 @@ async fn run(
 
     let mut starts = Vec::new();
     for _ in 0..if quick { 1 } else { 3 } {
-        let service = Service::start(app, url, &env).await?;
+        let service = Service::start(app, url, &[]).await?;
         starts.push(service.start_to_ready);
         service.stop()?;
     }
-    let service = Service::start(app, url, &env).await?;
+    let service = Service::start(app, url, &[]).await?;
     let rss_ready = service.rss()?;
     service.reset_peak_rss()?;
     let sessions = sign_in_all(&service.base, &customers).await?;
@@ -297,7 +308,6 @@ async fn run(
     report.flood_peak = service.peak_rss()?;
     floor.close().await;
     service.stop()?;
-    report.note = sink.map(|sink| sink.summary());
     Ok(report)
 }
 

@@ -33,8 +33,6 @@ pub struct Report {
     /// Peak resident set while 8 connections read beside 32 signing in, bytes.
     pub flood_peak: u64,
     pub argon2: Duration,
-    /// How the service ran, when not as `cargo run` does (`--observability`).
-    pub note: Option<String>,
     /// 8 connections reading orders alone, the same during a sign-in flood, and the flood.
     pub reads_under_sign_ins: Option<(Measured, Measured, Measured)>,
 }
@@ -49,7 +47,6 @@ impl Report {
             sign_in_peak: 0,
             flood_peak: 0,
             argon2: Duration::ZERO,
-            note: None,
             reads_under_sign_ins: None,
         }
     }
@@ -57,9 +54,6 @@ impl Report {
     pub fn to_markdown(&self) -> String {
         let mut out = String::new();
         let _ = writeln!(out, "### {} ({} CPUs)\n", self.engine, cpus());
-        if let Some(note) = &self.note {
-            let _ = writeln!(out, "{note}\n");
-        }
         let _ = writeln!(
             out,
             "| workload | req/s | p50 ms | p99 ms | non-2xx | service CPU µs/req | peak RSS, MB | RSS after, MB | floor ops/s | floor p99 ms | ratio |"
@@ -159,7 +153,7 @@ fn mb(bytes: u64) -> f64 {
     bytes as f64 / 1e6
 }
 
-fn cpus() -> usize {
+pub(crate) fn cpus() -> usize {
     std::thread::available_parallelism().map_or(1, usize::from)
 }
 

@@ -72,17 +72,6 @@ impl Sink {
             tasks: vec![collector, scraper],
         })
     }
-
-    /// One line for the report.
-    pub fn summary(&self) -> String {
-        format!(
-            "Observability on: spans exported over OTLP/HTTP to a loopback stand-in collector \
-             ({} export requests, {:.1} MB), metrics on METRICS_ADDR scraped {} times.",
-            self.seen.exports.load(Ordering::Relaxed),
-            self.seen.bytes.load(Ordering::Relaxed) as f64 / 1e6,
-            self.seen.scrapes.load(Ordering::Relaxed),
-        )
-    }
 }
 
 impl Drop for Sink {

@@ -2,6 +2,9 @@
 //! operation is its child, and every SQL statement and transaction hangs below that, with the
 //! statement's kind and table and never a bound value. Its own test binary, because it installs
 //! the process-wide subscriber (with an in-memory span exporter) and reads the log lines.
+//!
+//! The subscriber samples a ratio of 0 of the new traces: a caller's sampled `traceparent` is
+//! traced whatever the ratio, and a request that is not sampled still names its trace.
 
 #![allow(clippy::unwrap_used)]
 
@@ -161,6 +164,7 @@ async fn an_order_is_one_trace_from_http_to_each_statement() {
         EnvFilter::new(app::telemetry::DEFAULT_FILTER),
         move || writer.clone(),
         exporter.clone(),
+        0.0,
     );
     assert!(app::telemetry::tracing_on());
     for backend in [Backend::Sqlite, Backend::Postgres] {
@@ -169,6 +173,10 @@ async fn an_order_is_one_trace_from_http_to_each_statement() {
         };
         placing_an_order(&app, &exporter, &telemetry, &captured).await;
         a_failed_placement_shows_its_rollback(&app, &exporter, &telemetry).await;
+        an_unsampled_request_names_its_trace_but_exports_nothing(
+            &app, &exporter, &telemetry, &captured,
+        )
+        .await;
         app.stop().await;
     }
 }
@@ -330,5 +338,96 @@ async fn a_failed_placement_shows_its_rollback(
     assert_eq!(
         attribute(trace.one("POST /v1/orders"), "http.response.status_code").as_deref(),
         Some("422")
+    );
+}
+
+/// The trace id and sampled flag of a response's `traceparent` (`00-<trace>-<span>-<flags>`).
+fn traceparent_of(response: &reqwest::Response) -> (String, String) {
+    let value = response.headers()["traceparent"].to_str().unwrap();
+    let parts: Vec<&str> = value.split('-').collect();
+    assert_eq!(parts.len(), 4, "{value}");
+    (parts[1].to_owned(), parts[3].to_owned())
+}
+
+async fn an_unsampled_request_names_its_trace_but_exports_nothing(
+    app: &TestApp,
+    exporter: &InMemorySpanExporter,
+    telemetry: &app::telemetry::Telemetry,
+    captured: &Captured,
+) {
+    let reader = app.create_user("reader@example.com").await;
+    let order = app.create_order(&reader).await;
+    let path = format!("/v1/orders/{}", order["id"].as_str().unwrap());
+    exporter.reset();
+
+    // No traceparent, ratio 0: not sampled, yet the response and the log lines name a trace.
+    let response = app.get_as(&reader, &path).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    let (own_trace, flags) = traceparent_of(&response);
+    assert_eq!(flags, "00", "the response says the trace was not sampled");
+    assert!(TraceId::from_hex(&own_trace).unwrap() != TraceId::INVALID);
+    let request_id = response.headers()["x-request-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+
+    // A caller's unsampled trace is continued, and stays unsampled.
+    let caller_trace = "5cf92f3577b34da6a3ce929d0e0e4737";
+    let response = app
+        .get_as(&reader, &path)
+        .header(
+            "traceparent",
+            format!("00-{caller_trace}-00f067aa0ba902b8-00"),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        traceparent_of(&response),
+        (caller_trace.to_owned(), "00".to_owned())
+    );
+
+    // A caller's sampled trace is exported in full, ratio 0 or not; once it is, the requests
+    // before it have long ended.
+    let sampled_trace = "6df92f3577b34da6a3ce929d0e0e4738";
+    let response = app
+        .get_as(&reader, &path)
+        .header(
+            "traceparent",
+            format!("00-{sampled_trace}-00f067aa0ba902b9-01"),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(traceparent_of(&response).1, "01");
+    let trace = finished_trace(exporter, telemetry, sampled_trace, "GET /v1/orders/{id}").await;
+    let get = trace.one("orders.get");
+    assert!(trace.descends(get, trace.one("GET /v1/orders/{id}")));
+    assert!(!trace.statements_below(get).is_empty());
+
+    let exported: Vec<String> = exporter
+        .get_finished_spans()
+        .unwrap()
+        .iter()
+        .map(|span| span.span_context.trace_id().to_string())
+        .filter(|trace| trace == &own_trace || trace == caller_trace)
+        .collect();
+    assert!(
+        exported.is_empty(),
+        "spans of unsampled traces were exported: {exported:?}"
+    );
+
+    let logs = captured.text();
+    let joined = logs
+        .lines()
+        .filter(|line| line.contains(&request_id))
+        .map(|line| serde_json::from_str::<serde_json::Value>(line).unwrap())
+        .filter(|line| line["trace_id"] == own_trace.as_str())
+        .count();
+    assert!(
+        joined >= 1,
+        "the unsampled request's log lines carry its trace_id:\n{logs}"
     );
 }

@@ -20,8 +20,10 @@ pub struct BenchArgs {
     /// A smoke run (small data, 3 s per workload): proves the harness works, in under a minute.
     #[arg(long)]
     quick: bool,
-    /// Run the service with tracing exported over OTLP (to a loopback stand-in collector) and
-    /// Prometheus metrics on, to compare with a plain run; the report is `<engine>-observability.md`.
+    /// Instead of the workloads, measure what tracing and metrics cost `GET /v1/orders/{id}`:
+    /// off, metrics only, tracing exported (to a loopback stand-in collector) at sampling
+    /// ratios 1, 0.1 and 0.01, and metrics with tracing, side by side in one table; the report
+    /// is `<engine>-observability.md`.
     #[arg(long)]
     observability: bool,
     /// The scale run instead of the workloads: seeds 20,000 orders and measures GET of an

@@ -125,10 +125,21 @@ pub struct Config {
     #[arg(long = "otlp-endpoint", env = "OTEL_EXPORTER_OTLP_ENDPOINT",
         value_parser = clap::builder::NonEmptyStringValueParser::new())]
     pub otlp_endpoint: Option<String>,
+    /// With `OTEL_EXPORTER_OTLP_ENDPOINT`: the share of requests (0 to 1) whose trace is
+    /// recorded and exported, unless the caller's `traceparent` already decided (its sampled
+    /// flag is followed either way). Other requests still get a trace id for their response and
+    /// log lines, but build no spans below the HTTP one; 0.01 keeps tracing within 5% of the
+    /// service's throughput (README, "What it costs").
+    #[arg(long = "otel-traces-sampler-arg", env = "OTEL_TRACES_SAMPLER_ARG",
+        default_value = "0.01", value_parser = ratio)]
+    pub trace_sample_ratio: f64,
     /// Armed fault points (tests only; inert unless built with `fault-injection`).
     #[arg(skip)]
     pub faults: Faults,
 }
+
+/// The share of requests traced when `OTEL_TRACES_SAMPLER_ARG` is not set.
+pub const DEFAULT_TRACE_SAMPLE_RATIO: f64 = 0.01;
 
 /// The embedded default database.
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://data/app.db";
@@ -157,6 +168,7 @@ impl Config {
             event_retention: Duration::from_secs(7 * DAY),
             metrics_addr: None,
             otlp_endpoint: None,
+            trace_sample_ratio: DEFAULT_TRACE_SAMPLE_RATIO,
             faults: Faults::default(),
         }
     }
@@ -242,6 +254,15 @@ fn millis(min: u64, max: u64) -> impl TypedValueParser<Value = Duration> {
         .map(Duration::from_millis)
 }
 
+/// A sampling ratio: a finite number from 0 to 1 (`0.1`, `1e-3`).
+fn ratio(value: &str) -> Result<f64, String> {
+    match value.parse::<f64>() {
+        Ok(ratio) if (0.0..=1.0).contains(&ratio) => Ok(ratio),
+        Ok(_) => Err("must be from 0 to 1 (the share of requests traced)".to_owned()),
+        Err(_) => Err("must be a number from 0 to 1, e.g. 0.01".to_owned()),
+    }
+}
+
 /// The documented spellings of a boolean, and nothing else (`on`, `Y`, `2` are mistakes).
 fn boolean() -> impl TypedValueParser<Value = bool> {
     PossibleValuesParser::new(["true", "false", "1", "0", "yes", "no"])
@@ -324,6 +345,10 @@ mod tests {
             ["--event-retention-days", "0"],
             ["--migrate-on-start", "on"],
             ["--log-format", "xml"],
+            ["--otel-traces-sampler-arg", "1.5"],
+            ["--otel-traces-sampler-arg", "2"],
+            ["--otel-traces-sampler-arg", "NaN"],
+            ["--otel-traces-sampler-arg", "ten percent"],
         ] {
             let err = parse(&args)
                 .err()

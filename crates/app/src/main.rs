@@ -17,7 +17,11 @@ async fn main() -> ExitCode {
     // A bad setting exits here with code 2 and a message naming its variable (`--help`
     // prints every setting and exits 0), before anything has started.
     let config = Config::from_env().unwrap_or_else(|err| err.exit());
-    let telemetry = telemetry::init(config.log_format, config.otlp_endpoint.as_deref());
+    let telemetry = telemetry::init(
+        config.log_format,
+        config.otlp_endpoint.as_deref(),
+        config.trace_sample_ratio,
+    );
     if let Err(err) = huge_pages {
         tracing::warn!(error = %err, "cannot disable transparent huge pages; resident memory may be larger");
     }

@@ -7,16 +7,18 @@
 //! `METRICS_ADDR` pays nothing. Gauges that describe state (the pool, the argon2 queue, the
 //! outbox) are sampled when Prometheus scrapes rather than kept up to date on every request.
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::header;
+use axum::http::{Method, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use identity::Identity;
+use metrics::{Counter, Histogram};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use persistence::Db;
 use tokio::net::TcpListener;
@@ -192,28 +194,20 @@ pub(crate) async fn bind(addr: SocketAddr) -> anyhow::Result<TcpListener> {
         .with_context(|| format!("cannot bind METRICS_ADDR {addr}"))
 }
 
-/// The HTTP layer's part, inside the request's span: records the status on the span, counts the request, its latency and its statements by route template (never the
-/// raw path), and hands the caller the trace id in `traceparent`.
+/// The HTTP layer's part, inside the request's span: records the status on the span, counts
+/// the request, its latency and its statements by route template (never the raw path), and
+/// hands the caller the trace id in `traceparent`.
 pub(crate) async fn observe_request(request: Request, next: Next) -> Response {
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|path| path.as_str().to_owned());
     let mut response = if metrics_on() {
-        let method = request.method().as_str().to_owned();
+        let method = request.method().clone();
+        let route = request.extensions().get::<MatchedPath>().cloned();
         let started = Instant::now();
         let (response, statements) = persistence::count_statements_of(next.run(request)).await;
-        let route = route.unwrap_or_else(|| "unmatched".to_owned());
-        let status = status_class(response.status().as_u16());
-        let labels = [
-            ("method", method),
-            ("route", route),
-            ("status", status.to_owned()),
-        ];
-        metrics::counter!("http_requests_total", &labels).increment(1);
-        metrics::histogram!("http_request_duration_seconds", &labels)
-            .record(started.elapsed().as_secs_f64());
-        metrics::histogram!("db_statements_per_request", &labels[..2]).record(statements as f64);
+        let route = route.as_ref().map_or("unmatched", MatchedPath::as_str);
+        let handles = RequestMetrics::of(&method, route, status_class(response.status().as_u16()));
+        handles.requests.increment(1);
+        handles.duration.record(started.elapsed().as_secs_f64());
+        handles.statements.record(statements as f64);
         response
     } else {
         next.run(request).await
@@ -221,6 +215,60 @@ pub(crate) async fn observe_request(request: Request, next: Next) -> Response {
     tracing::Span::current().record("http.response.status_code", response.status().as_u16());
     telemetry::write_traceparent(response.headers_mut());
     response
+}
+
+/// The series one kind of request (method, route template, status class) updates, registered
+/// once and reused: building a labelled key and looking it up in the recorder's registry on
+/// every request means three label strings allocated, hashed and compared three times over.
+struct RequestMetrics {
+    method: Method,
+    status: &'static str,
+    requests: Counter,
+    duration: Histogram,
+    statements: Histogram,
+}
+
+/// Every [`RequestMetrics`] registered so far, by route template; the routes are a fixed set.
+type ByRoute = HashMap<Box<str>, Vec<Arc<RequestMetrics>>>;
+
+static REQUEST_METRICS: OnceLock<RwLock<ByRoute>> = OnceLock::new();
+
+impl RequestMetrics {
+    /// The handles of `method route` answered with `status`, registered on first use.
+    fn of(method: &Method, route: &str, status: &'static str) -> Arc<Self> {
+        let known = REQUEST_METRICS.get_or_init(RwLock::default);
+        let find = |by_route: &ByRoute| {
+            by_route.get(route).and_then(|all| {
+                all.iter()
+                    .find(|handles| handles.status == status && handles.method == *method)
+                    .cloned()
+            })
+        };
+        if let Some(handles) = find(&known.read().unwrap_or_else(PoisonError::into_inner)) {
+            return handles;
+        }
+        let mut by_route = known.write().unwrap_or_else(PoisonError::into_inner);
+        if let Some(handles) = find(&by_route) {
+            return handles;
+        }
+        let labels = [
+            ("method", method.as_str().to_owned()),
+            ("route", route.to_owned()),
+            ("status", status.to_owned()),
+        ];
+        let handles = Arc::new(Self {
+            method: method.clone(),
+            status,
+            requests: metrics::counter!("http_requests_total", &labels),
+            duration: metrics::histogram!("http_request_duration_seconds", &labels),
+            statements: metrics::histogram!("db_statements_per_request", &labels[..2]),
+        });
+        by_route
+            .entry(route.into())
+            .or_default()
+            .push(handles.clone());
+        handles
+    }
 }
 
 fn status_class(status: u16) -> &'static str {

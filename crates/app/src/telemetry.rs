@@ -5,6 +5,12 @@
 //! statement spans exist, nothing is exported, and requests cost what they did before. With it,
 //! W3C `traceparent` headers continue the caller's trace, responses carry `traceparent`, and
 //! JSON log lines carry `trace_id` and `span_id` so that logs and traces join.
+//!
+//! Sampling is decided once per request, when its HTTP span starts: the caller's `traceparent`
+//! decides if it has one, otherwise `OTEL_TRACES_SAMPLER_ARG` is the share of requests traced.
+//! A request that is not sampled keeps its trace id (response, log lines) but its workflow,
+//! context, transaction and statement spans are never built: building them only for the
+//! sampler to drop them at their end cost 17 % more CPU per request (README, "What it costs").
 
 use std::fmt;
 use std::io::Write;
@@ -14,12 +20,14 @@ use http::{HeaderMap, HeaderName, HeaderValue};
 use opentelemetry::propagation::{Extractor, Injector, TextMapPropagator};
 use opentelemetry::trace::{TraceContextExt, TracerProvider as _};
 use opentelemetry_sdk::propagation::TraceContextPropagator;
-use opentelemetry_sdk::trace::{SdkTracerProvider, SpanExporter};
-use tracing::{Level, Subscriber};
+use opentelemetry_sdk::trace::{Sampler, SdkTracerProvider, SpanExporter};
+use tracing::subscriber::Interest;
+use tracing::{Level, Metadata, Subscriber};
 use tracing_opentelemetry::OpenTelemetrySpanExt;
-use tracing_subscriber::filter::Targets;
+use tracing_subscriber::filter::{self, FilterExt, LevelFilter, Targets};
 use tracing_subscriber::fmt::format::Writer;
 use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields, MakeWriter};
+use tracing_subscriber::layer;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::util::SubscriberInitExt;
@@ -70,9 +78,10 @@ impl Drop for Telemetry {
 }
 
 /// Installs the global subscriber once, writing to stdout; later calls (tests) are no-ops. With
-/// an OTLP endpoint (see [`crate::Config::otlp_endpoint`]) spans are exported over OTLP/HTTP;
-/// an exporter that cannot be built is reported on stderr and the service runs without it.
-pub fn init(format: LogFormat, otlp_endpoint: Option<&str>) -> Telemetry {
+/// an OTLP endpoint (see [`crate::Config::otlp_endpoint`]) the traces of `sample_ratio` of the
+/// requests (see [`crate::Config::trace_sample_ratio`]) are exported over OTLP/HTTP; an
+/// exporter that cannot be built is reported on stderr and the service runs without it.
+pub fn init(format: LogFormat, otlp_endpoint: Option<&str>, sample_ratio: f64) -> Telemetry {
     let filter =
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(DEFAULT_FILTER));
     if otlp_endpoint.is_none() {
@@ -87,6 +96,7 @@ pub fn init(format: LogFormat, otlp_endpoint: Option<&str>) -> Telemetry {
         Ok(exporter) => {
             let provider = SdkTracerProvider::builder()
                 .with_resource(resource())
+                .with_sampler(sampler(sample_ratio))
                 .with_batch_exporter(exporter)
                 .build();
             install(format, filter, std::io::stdout, Some(provider))
@@ -109,13 +119,15 @@ where
     drop(install(format, filter, writer, None));
 }
 
-/// Installs the global subscriber with spans going to `exporter`, synchronously as each span
-/// ends: what the span-tree test uses with an in-memory exporter.
+/// Installs the global subscriber with the spans of `sample_ratio` of the requests going to
+/// `exporter`, synchronously as each span ends: what the span-tree and sampling tests use with
+/// an in-memory exporter.
 pub fn init_with_exporter<W, E>(
     format: LogFormat,
     filter: EnvFilter,
     writer: W,
     exporter: E,
+    sample_ratio: f64,
 ) -> Telemetry
 where
     W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
@@ -123,9 +135,59 @@ where
 {
     let provider = SdkTracerProvider::builder()
         .with_resource(resource())
+        .with_sampler(sampler(sample_ratio))
         .with_simple_exporter(exporter)
         .build();
     install(format, filter, writer, Some(provider))
+}
+
+/// The caller's decision when its `traceparent` made one, else `ratio` of the new traces (by
+/// trace id, so every service that samples by ratio keeps the same traces).
+fn sampler(ratio: f64) -> Sampler {
+    Sampler::ParentBased(Box::new(Sampler::TraceIdRatioBased(ratio)))
+}
+
+/// Vetoes every span that would belong to a trace that is not sampled, for every layer: the
+/// request's span is decided when it is first entered (its OpenTelemetry context is then
+/// current), and everything created below it inherits that decision. A disabled span is never
+/// built, so an unsampled request costs its one HTTP span (which carries the trace id), not the
+/// dozen spans below it that the sampler would drop at their end. Log lines inside such a
+/// request still name the request's span (and its `request_id`), only not the spans below it.
+struct SampledTraces {
+    /// The spans the OpenTelemetry layer would see; no other span is vetoed.
+    traced: Targets,
+}
+
+impl SampledTraces {
+    fn new() -> Self {
+        Self {
+            traced: trace_filter(),
+        }
+    }
+
+    /// Whether the current OpenTelemetry context is a span of a trace that is not recorded.
+    fn inside_unsampled_trace() -> bool {
+        opentelemetry::Context::map_current(|context| {
+            let span = context.span();
+            let ids = span.span_context();
+            ids.is_valid() && !ids.is_sampled()
+        })
+    }
+}
+
+impl<S: Subscriber> Layer<S> for SampledTraces {
+    fn register_callsite(&self, meta: &'static Metadata<'static>) -> Interest {
+        // Only traced spans are decided one by one; the rest keep their static interest.
+        if meta.is_span() && self.traced.would_enable(meta.target(), meta.level()) {
+            Interest::sometimes()
+        } else {
+            Interest::always()
+        }
+    }
+
+    fn enabled(&self, meta: &Metadata<'_>, _: layer::Context<'_, S>) -> bool {
+        !meta.is_span() || !Self::inside_unsampled_trace()
+    }
 }
 
 fn resource() -> opentelemetry_sdk::Resource {
@@ -137,8 +199,8 @@ fn resource() -> opentelemetry_sdk::Resource {
     }
 }
 
-/// What the OpenTelemetry layer sees: every span of the service and of SeaORM's statements at
-/// INFO and above; events only from WARN up (they become span events).
+/// The spans the OpenTelemetry layer sees: every span of the service and of SeaORM's
+/// statements at INFO and above (see [`trace_layer`] for events).
 fn trace_filter() -> Targets {
     Targets::new()
         .with_default(Level::INFO)
@@ -193,6 +255,34 @@ where
     Box::new(tracing_subscriber::registry().with(log_layer(format, filter, writer)))
 }
 
+/// The OpenTelemetry layer: the spans [`trace_filter`] admits, of sampled traces only.
+fn trace_layer<S>(provider: &SdkTracerProvider) -> Box<dyn Layer<S> + Send + Sync + 'static>
+where
+    S: Subscriber + for<'a> LookupSpan<'a> + Send + Sync,
+{
+    // Source locations, thread names, targets and busy/idle timings would add seven attributes
+    // (two of them allocated strings) to every span, and their bytes to every export; an
+    // operator follows a request by its span names and attributes.
+    tracing_opentelemetry::layer()
+        .with_tracer(provider.tracer("app"))
+        .with_location(false)
+        .with_threads(false)
+        .with_target(false)
+        .with_tracked_inactivity(false)
+        .with_filter(
+            trace_filter().and(
+                filter::filter_fn(|meta| {
+                    // Events only from WARN up (they become span events; an ERROR marks the
+                    // span as failed): the INFO line every request logs at its end would
+                    // otherwise be built into an event of every request's span, sampled or not.
+                    meta.is_span() || *meta.level() <= Level::WARN
+                })
+                .with_max_level_hint(LevelFilter::INFO),
+            ),
+        )
+        .boxed()
+}
+
 fn install<W>(
     format: LogFormat,
     filter: EnvFilter,
@@ -203,14 +293,12 @@ where
     W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
 {
     let logs = log_layer(format, filter, writer);
-    let traces = provider.as_ref().map(|provider| {
-        tracing_opentelemetry::layer()
-            .with_tracer(provider.tracer("app"))
-            .with_filter(trace_filter())
-    });
+    let traces = provider.as_ref().map(trace_layer);
+    let sampled_only = traces.is_some().then(SampledTraces::new);
     let installed = tracing_subscriber::registry()
         .with(logs)
         .with(traces)
+        .with(sampled_only)
         .try_init()
         .is_ok();
     if installed && provider.is_some() {
@@ -414,6 +502,53 @@ mod tests {
                 "the data is kept, escaped: {text}"
             );
         }
+    }
+
+    /// A request's span and one span created inside it, under the OpenTelemetry layer alone
+    /// with `ratio`, optionally continuing a remote parent whose sampled flag is `remote`:
+    /// whether the inner span was built, and the request's trace id and sampled flag.
+    fn inner_span_under(ratio: f64, remote: Option<bool>) -> (bool, bool, bool) {
+        let provider = SdkTracerProvider::builder()
+            .with_sampler(sampler(ratio))
+            .build();
+        let subscriber = tracing_subscriber::registry()
+            .with(trace_layer(&provider))
+            .with(SampledTraces::new());
+        tracing::subscriber::with_default(subscriber, || {
+            let request = tracing::info_span!("request");
+            if let Some(sampled) = remote {
+                let flag = if sampled { "01" } else { "00" };
+                let mut headers = HeaderMap::new();
+                headers.insert(
+                    "traceparent",
+                    HeaderValue::from_str(&format!(
+                        "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-{flag}"
+                    ))
+                    .unwrap_or_else(|e| panic!("{e}")),
+                );
+                let parent = TraceContextPropagator::new().extract(&HeaderReader(&headers));
+                request.set_parent(parent).unwrap_or_else(|e| panic!("{e}"));
+            }
+            let _entered = request.enter();
+            let inner = tracing::info_span!("orders.get");
+            let ids = opentelemetry::Context::current()
+                .span()
+                .span_context()
+                .clone();
+            (!inner.is_disabled(), ids.is_valid(), ids.is_sampled())
+        })
+    }
+
+    #[test]
+    fn spans_below_an_unsampled_request_are_never_built() {
+        assert_eq!(inner_span_under(0.0, None), (false, true, false));
+        assert_eq!(inner_span_under(1.0, Some(false)), (false, true, false));
+    }
+
+    #[test]
+    fn spans_below_a_sampled_request_are_built_whatever_the_ratio() {
+        assert_eq!(inner_span_under(1.0, None), (true, true, true));
+        assert_eq!(inner_span_under(0.0, Some(true)), (true, true, true));
     }
 
     #[test]

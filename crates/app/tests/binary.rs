@@ -41,6 +41,7 @@ const VARIABLES: &[&str] = &[
     "EVENT_RETENTION_DAYS",
     "METRICS_ADDR",
     "OTEL_EXPORTER_OTLP_ENDPOINT",
+    "OTEL_TRACES_SAMPLER_ARG",
 ];
 
 /// The binary with no inherited settings (the test runner's environment must not leak in).
@@ -95,6 +96,10 @@ async fn every_bad_setting_exits_2_naming_its_variable() {
         ("NATS_URL", ""),
         ("METRICS_ADDR", "localhost:9000"),
         ("OTEL_EXPORTER_OTLP_ENDPOINT", ""),
+        ("OTEL_TRACES_SAMPLER_ARG", "1.5"),
+        ("OTEL_TRACES_SAMPLER_ARG", "-0.01"),
+        ("OTEL_TRACES_SAMPLER_ARG", "10%"),
+        ("OTEL_TRACES_SAMPLER_ARG", ""),
         ("CURSOR_KEY", "too-short-secret"),
     ];
     for (variable, value) in cases {
