@@ -128,8 +128,8 @@ pub struct Config {
     /// With `OTEL_EXPORTER_OTLP_ENDPOINT`: the share of requests (0 to 1) whose trace is
     /// recorded and exported, unless the caller's `traceparent` already decided (its sampled
     /// flag is followed either way). Other requests still get a trace id for their response and
-    /// log lines, but build no spans below the HTTP one; 0.01 keeps tracing within 5% of the
-    /// service's throughput (README, "What it costs").
+    /// log lines, but build no spans below the HTTP one, which keeps sampling cheap (the cost
+    /// of each ratio is measured in README, "What it costs").
     #[arg(long = "otel-traces-sampler-arg", env = "OTEL_TRACES_SAMPLER_ARG",
         default_value = "0.01", value_parser = ratio)]
     pub trace_sample_ratio: f64,
