@@ -382,6 +382,22 @@ async fn whole_orders(app: &TestApp, admin: &Account, ids: &[String]) -> usize {
     stored
 }
 
+/// A service on PostgreSQL whose every connection goes through `proxy`, with `connections` pooled
+/// and the outage tests' short acquire, statement and request timeouts.
+async fn spawn_behind(proxy: &Proxy, connections: u32) -> Option<TestApp> {
+    common::spawn_via(
+        Backend::Postgres,
+        |url| reroute(url, proxy.addr()).1,
+        |config| {
+            config.db_max_connections = connections;
+            config.db_timeouts.acquire = ACQUIRE;
+            config.db_timeouts.statement = Some(STATEMENT);
+            config.request_timeout = REQUEST_TIMEOUT;
+        },
+    )
+    .await
+}
+
 /// An order's `INSERT` is on its way to PostgreSQL when the link goes silent (no reset, no
 /// byte back): the request answers 503 `database_unavailable` with `Retry-After` within the
 /// client-side deadline, not the request timeout; readiness reports the outage; after the
@@ -391,18 +407,7 @@ async fn whole_orders(app: &TestApp, admin: &Account, ids: &[String]) -> usize {
 async fn a_statement_in_flight_when_the_link_stalls_is_a_bounded_503() {
     show_warnings();
     let proxy = proxy_to_postgres().await;
-    let Some(app) = common::spawn_via(
-        Backend::Postgres,
-        |url| reroute(url, proxy.addr()).1,
-        |config| {
-            config.db_max_connections = 4;
-            config.db_timeouts.acquire = ACQUIRE;
-            config.db_timeouts.statement = Some(STATEMENT);
-            config.request_timeout = REQUEST_TIMEOUT;
-        },
-    )
-    .await
-    else {
+    let Some(app) = spawn_behind(&proxy, 4).await else {
         return;
     };
     let admin = app.create_admin("admin@example.com").await;
@@ -466,18 +471,7 @@ async fn a_statement_in_flight_when_the_link_stalls_is_a_bounded_503() {
 async fn the_database_going_away_is_a_bounded_503_and_the_service_recovers() {
     show_warnings();
     let proxy = proxy_to_postgres().await;
-    let Some(app) = common::spawn_via(
-        Backend::Postgres,
-        |url| reroute(url, proxy.addr()).1,
-        |config| {
-            config.db_max_connections = 8;
-            config.db_timeouts.acquire = ACQUIRE;
-            config.db_timeouts.statement = Some(STATEMENT);
-            config.request_timeout = REQUEST_TIMEOUT;
-        },
-    )
-    .await
-    else {
+    let Some(app) = spawn_behind(&proxy, 8).await else {
         return;
     };
     let app = Arc::new(app);
