@@ -69,6 +69,8 @@ async fn blocked(
         config.db_timeouts.statement = Some(lock);
         config.db_timeouts.sqlite_busy = lock;
         config.request_timeout = Duration::from_secs(120);
+        // For `db_pool_waiting`: who is queued for a connection or blocked in `BEGIN`.
+        config.metrics_addr = Some("127.0.0.1:0".parse().unwrap());
     })
     .await?;
     let admin = app.create_admin("admin@example.com").await;
@@ -102,6 +104,18 @@ async fn a_saturated_pool_stays_ready_and_overflow_is_a_bounded_503(backend: Bac
             tokio::spawn(request.send())
         })
         .collect();
+    if sqlite {
+        // SQLite's placement is blocked in `BEGIN IMMEDIATE` on the writer before the overflow
+        // request is sent; otherwise the overflow request could take the writer first and wait
+        // out the 60 s lock itself.
+        let metrics = app.metrics_url.clone().expect("METRICS_ADDR is set");
+        poll_until(Duration::from_secs(30), "the placement blocked", || async {
+            let scraped = app.client.get(&metrics).send().await.unwrap();
+            let text = scraped.text().await.unwrap();
+            text.lines().any(|line| line == "db_pool_waiting 1")
+        })
+        .await;
+    }
     // Any further request needing a connection finds none: a 503 after the acquire timeout.
     let listing = format!("/v1/users/{}/orders", customer.id);
     poll_until(Duration::from_secs(30), "a saturated pool", || async {
