@@ -641,9 +641,10 @@ mod client_deadline {
     use std::time::{Duration, Instant};
 
     use persistence_orm::{FromOrm, Orm};
-    use sea_orm::{ConnectionTrait, Statement};
+    use sea_orm::ConnectionTrait;
 
     use crate::testing::TestDatabase;
+    use crate::tx::tests::count;
     use crate::{Backend, Db, DbConfig, StoreError, StoreErrorKind};
 
     const DEADLINE: Duration = Duration::from_millis(300);
@@ -658,15 +659,6 @@ mod client_deadline {
         config.statement_timeout = None;
         config.client_deadline = Some(DEADLINE);
         config
-    }
-
-    async fn count(db: &Db) -> i64 {
-        let stmt = Statement::from_string(
-            db.orm().get_database_backend(),
-            "SELECT COUNT(*) AS n FROM notes",
-        );
-        let row = db.orm().query_one_raw(stmt).await.unwrap().unwrap();
-        row.try_get::<i64>("", "n").unwrap()
     }
 
     #[test]
@@ -811,19 +803,11 @@ mod sqlite_writer {
     use std::time::Duration;
 
     use persistence_orm::{FromOrm, Orm};
-    use sea_orm::{ConnectionTrait, Statement};
+    use sea_orm::ConnectionTrait;
 
     use crate::testing::TestDatabase;
+    use crate::tx::tests::count;
     use crate::{Backend, Db, DbConfig};
-
-    async fn count(db: &Db) -> i64 {
-        let stmt = Statement::from_string(
-            db.orm().get_database_backend(),
-            "SELECT COUNT(*) AS n FROM notes",
-        );
-        let row = db.orm().query_one_raw(stmt).await.unwrap().unwrap();
-        row.try_get::<i64>("", "n").unwrap()
-    }
 
     #[tokio::test]
     async fn sqlite_readers_refuse_writes_that_the_writer_takes() {

@@ -119,7 +119,7 @@ impl HoldsConnection for Tx {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use persistence_orm::Orm;
     use sea_orm::{ConnectionTrait, Statement};
 
@@ -147,7 +147,8 @@ mod tests {
         tx.orm().execute_unprepared(&sql).await.unwrap();
     }
 
-    async fn count(db: &Db) -> i64 {
+    /// Rows in the tests' `notes` table.
+    pub(crate) async fn count(db: &Db) -> i64 {
         let stmt = Statement::from_string(
             db.orm().get_database_backend(),
             "SELECT COUNT(*) AS n FROM notes",
