@@ -53,16 +53,8 @@ enum Command {
     },
     /// Migrate and seed a fresh database, start the service on it, and measure every workload.
     Run {
-        /// The release `app` binary.
-        #[arg(long)]
-        app: PathBuf,
-        /// `postgres` or `sqlite`: the run creates a scratch database of its own and removes it
-        /// afterwards.
-        #[arg(long)]
-        engine: Engine,
-        /// For PostgreSQL: a role allowed to `CREATE DATABASE`.
-        #[arg(long, default_value = "postgres://postgres@127.0.0.1:5432/postgres")]
-        admin_url: String,
+        #[command(flatten)]
+        target: Target,
         /// A smoke run: small data, 1 s warm-up and 3 s per workload.
         #[arg(long)]
         quick: bool,
@@ -88,15 +80,8 @@ enum Command {
     /// Start the service on a fresh database, drive a mixed load for a while, then check the
     /// invariants (see `soak.rs`); fails on any 5xx or violation.
     Soak {
-        /// The release `app` binary.
-        #[arg(long)]
-        app: PathBuf,
-        /// `postgres` or `sqlite`, on a scratch database of the soak's own.
-        #[arg(long)]
-        engine: Engine,
-        /// For PostgreSQL: a role allowed to `CREATE DATABASE`.
-        #[arg(long, default_value = "postgres://postgres@127.0.0.1:5432/postgres")]
-        admin_url: String,
+        #[command(flatten)]
+        target: Target,
         /// How long the load runs: `30s`, `2m`.
         #[arg(long, default_value = "30s", value_parser = soak::parse_duration)]
         duration: Duration,
@@ -123,9 +108,12 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Run {
-            app,
-            engine,
-            admin_url,
+            target:
+                Target {
+                    app,
+                    engine,
+                    admin_url,
+                },
             quick,
             scale,
             heavy_orders,
@@ -159,9 +147,12 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Soak {
-            app,
-            engine,
-            admin_url,
+            target:
+                Target {
+                    app,
+                    engine,
+                    admin_url,
+                },
             duration,
         } => {
             let scratch = scratch::Scratch::create(engine, &admin_url).await?;
@@ -177,6 +168,21 @@ async fn main() -> anyhow::Result<()> {
             soaked
         }
     }
+}
+
+/// What `run` and `soak` drive: the release service, on a scratch database of their own that
+/// they create beside `admin_url` and remove afterwards.
+#[derive(Debug, clap::Args)]
+struct Target {
+    /// The release `app` binary.
+    #[arg(long)]
+    app: PathBuf,
+    /// `postgres` or `sqlite`.
+    #[arg(long)]
+    engine: Engine,
+    /// For PostgreSQL: a role allowed to `CREATE DATABASE`.
+    #[arg(long, default_value = "postgres://postgres@127.0.0.1:5432/postgres")]
+    admin_url: String,
 }
 
 /// Applies every migration, as an operator would before starting the service.
