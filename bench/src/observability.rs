@@ -22,10 +22,17 @@ struct Variant {
     sampled: Option<&'static str>,
 }
 
-/// Every configuration an operator could run, from nothing to everything.
+/// Every configuration an operator could run, from nothing to everything, and `off` a second
+/// time: the two `off` rows differ only by chance, which shows how small a cost the run can
+/// tell from noise.
 const VARIANTS: &[Variant] = &[
     Variant {
         name: "off",
+        metrics: false,
+        sampled: None,
+    },
+    Variant {
+        name: "off, again (the run's noise)",
         metrics: false,
         sampled: None,
     },
@@ -146,7 +153,13 @@ pub async fn measure(
         .map(|variant| (variant.name, Totals::default()))
         .collect();
     for round in 1..=rounds {
-        for (variant, (_, totals)) in VARIANTS.iter().zip(rows.iter_mut()) {
+        // Each round starts one variant later, so that no variant always runs right after the
+        // same neighbour (whose service is still winding down, or whose spans are still being
+        // received): a cost that follows the position rather than the variant would look real.
+        let start = (round - 1) % VARIANTS.len();
+        let order = (0..VARIANTS.len()).map(|n| (start + n) % VARIANTS.len());
+        for index in order {
+            let (variant, (_, totals)) = (&VARIANTS[index], &mut rows[index]);
             eprintln!(
                 "bench: GET /v1/orders/{{id}}, {}, round {round}/{rounds}",
                 variant.name
@@ -225,11 +238,20 @@ impl Costs {
         }
         let _ = writeln!(
             out,
-            "\n- {} rounds of every variant, interleaved; each {:.0} s measured after a warm-up, on {} keep-alive connections; req/s and CPU pooled over the rounds, p50 and p99 their medians",
+            "\n- {} rounds of every variant, interleaved, each round starting one variant later; each {:.0} s measured after a warm-up, on {} keep-alive connections; req/s and CPU pooled over the rounds, p50 and p99 their medians",
             self.rounds,
             self.measure.as_secs_f64(),
             crate::CONNECTIONS
         );
+        if let Some((_, again)) = self.rows.get(1) {
+            let _ = writeln!(
+                out,
+                "- noise: `off` measured twice differs by {:.1} % in req/s and {:.1} % in CPU per request; a smaller cost cannot be told from chance in this run",
+                (off_rate - again.rate()).abs() / off_rate.max(f64::MIN_POSITIVE) * 100.0,
+                (off_cpu - again.cpu_per_request_us()).abs() / off_cpu.max(f64::MIN_POSITIVE)
+                    * 100.0,
+            );
+        }
         let _ = writeln!(
             out,
             "- cost: how much fewer req/s, and how much more service CPU per request, than `off`; tracing exports over OTLP/HTTP to a loopback stand-in collector in the bench process (sharing the CPUs); metrics scraped every 5 s ({} scrapes in all)",
