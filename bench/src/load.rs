@@ -40,8 +40,29 @@ pub async fn drive<W>(workers: Vec<W>, warmup: Duration, measure: Duration) -> M
 where
     W: FnMut() -> Op + Send + 'static,
 {
+    drive_with(workers, warmup, measure, || ()).await.0
+}
+
+/// [`drive`], calling `at_start` when the measured window opens (after the warm-up) and
+/// returning what it returned: where the service's CPU time is read and its peak memory reset,
+/// so that both cover the measured window only, as the request count does.
+pub async fn drive_with<W, F, T>(
+    workers: Vec<W>,
+    warmup: Duration,
+    measure: Duration,
+    at_start: F,
+) -> (Measured, T)
+where
+    W: FnMut() -> Op + Send + 'static,
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
     let start = Instant::now() + warmup;
     let end = start + measure;
+    let opened = tokio::spawn(async move {
+        tokio::time::sleep_until(start.into()).await;
+        at_start()
+    });
     let tasks: Vec<_> = workers
         .into_iter()
         .map(|mut next| {
@@ -75,10 +96,15 @@ where
         }
     }
     latencies_us.sort_unstable();
-    Measured {
+    let measured = Measured {
         operations: latencies_us.len() as u64,
         failures,
         elapsed: measure,
         latencies_us,
-    }
+    };
+    // The window opened before the last worker ended, so this does not wait.
+    let opened = opened
+        .await
+        .unwrap_or_else(|err| std::panic::resume_unwind(err.into_panic()));
+    (measured, opened)
 }

@@ -28,10 +28,10 @@ use serde_json::json;
 use sha2::{Digest as _, Sha256};
 
 use floor::Floor;
-use load::{Op, drive};
+use load::{Op, drive, drive_with};
 use report::{Report, Row};
 use scratch::Engine;
-use service::Service;
+use service::{Probe, Service};
 
 #[derive(Debug, Parser)]
 #[command(about = "Seed a database, or benchmark the release service against the SQL floor")]
@@ -262,15 +262,14 @@ async fn run(app: &std::path::Path, url: &str, quick: bool) -> anyhow::Result<Re
 
     for workload in WORKLOADS {
         eprintln!("bench: {}", workload.name);
-        let cpu_before = service.cpu()?;
-        service.reset_peak_rss()?;
-        let http = drive(
+        let (http, cpu_before) = drive_with(
             http_workers(*workload, &service.base, &sessions),
             warmup,
             measure,
+            window_opened(service.probe()),
         )
         .await;
-        let cpu = service.cpu()?.saturating_sub(cpu_before);
+        let cpu = service.cpu()?.saturating_sub(cpu_before?);
         let peak = service.peak_rss()?;
         let floor_measured = match workload.kind {
             Kind::SignIn => None,
@@ -301,20 +300,30 @@ async fn run(app: &std::path::Path, url: &str, quick: bool) -> anyhow::Result<Re
         workers
     };
     let alone = drive(readers(), warmup, measure).await;
-    service.reset_peak_rss()?;
-    let (during, flood) = tokio::join!(
-        drive(readers(), warmup, measure),
+    let ((during, opened), flood) = tokio::join!(
+        drive_with(readers(), warmup, measure, window_opened(service.probe())),
         drive(
             http_workers(WORKLOADS[4], &service.base, &sessions),
             warmup,
             measure
         ),
     );
+    opened?;
     report.reads_under_sign_ins = Some((alone, during, flood));
     report.flood_peak = service.peak_rss()?;
     floor.close().await;
     service.stop()?;
     Ok(report)
+}
+
+/// What happens when a measured window opens: the service's peak memory is reset, so that a
+/// workload's peak is its own (not what the warm-up or the workload before left resident), and
+/// its CPU time so far is read, so that CPU per request counts the measured requests only.
+fn window_opened(probe: Probe) -> impl FnOnce() -> anyhow::Result<Duration> + Send + 'static {
+    move || {
+        probe.reset_peak_rss()?;
+        probe.cpu()
+    }
 }
 
 #[derive(Debug, Clone, Copy)]

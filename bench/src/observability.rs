@@ -8,10 +8,10 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use crate::load::{Measured, drive};
+use crate::load::{Measured, drive_with};
 use crate::service::Service;
 use crate::sink::Sink;
-use crate::{Session, WORKLOADS, http_workers};
+use crate::{Session, WORKLOADS, http_workers, window_opened};
 
 /// One way of running the service.
 struct Variant {
@@ -167,14 +167,14 @@ pub async fn measure(
             let service = Service::start(app, url, &variant.env(&sink)).await?;
             let exports = sink.seen.exports.load(Ordering::Relaxed);
             let bytes = sink.seen.bytes.load(Ordering::Relaxed);
-            let cpu_before = service.cpu()?;
-            let measured = drive(
+            let (measured, cpu_before) = drive_with(
                 http_workers(WORKLOADS[0], &service.base, sessions),
                 warmup,
                 measure,
+                window_opened(service.probe()),
             )
             .await;
-            let cpu = service.cpu()?.saturating_sub(cpu_before);
+            let cpu = service.cpu()?.saturating_sub(cpu_before?);
             // The spans of the last requests are still in the exporter's batch; what reached
             // the collector during the run is a lower bound, which is enough to tell 1 from 0.01.
             let exports = sink.seen.exports.load(Ordering::Relaxed) - exports;

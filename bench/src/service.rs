@@ -61,9 +61,47 @@ impl Service {
         })
     }
 
+    /// What reads the service's CPU time and memory from `/proc`, to hand to another task.
+    pub fn probe(&self) -> Probe {
+        Probe(self.child.id())
+    }
+
     /// User plus system CPU time the service has used so far.
     pub fn cpu(&self) -> anyhow::Result<Duration> {
-        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id()))?;
+        self.probe().cpu()
+    }
+
+    /// The largest resident set the service has had (`VmHWM`), in bytes.
+    pub fn peak_rss(&self) -> anyhow::Result<u64> {
+        self.probe().peak_rss()
+    }
+
+    /// See [`Probe::reset_peak_rss`].
+    pub fn reset_peak_rss(&self) -> anyhow::Result<()> {
+        self.probe().reset_peak_rss()
+    }
+
+    /// The resident set now (`VmRSS`), in bytes.
+    pub fn rss(&self) -> anyhow::Result<u64> {
+        self.probe().rss()
+    }
+
+    /// Stops the service.
+    pub fn stop(mut self) -> anyhow::Result<()> {
+        self.child.kill()?;
+        self.child.wait()?;
+        Ok(())
+    }
+}
+
+/// The service's process id, read in `/proc`.
+#[derive(Debug, Clone, Copy)]
+pub struct Probe(u32);
+
+impl Probe {
+    /// User plus system CPU time the service has used so far.
+    pub fn cpu(self) -> anyhow::Result<Duration> {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.0))?;
         // Fields after the parenthesised command name; utime and stime are the 14th and 15th
         // fields of the whole line, in clock ticks.
         let after = stat
@@ -85,25 +123,25 @@ impl Service {
     }
 
     /// The largest resident set the service has had (`VmHWM`), in bytes.
-    pub fn peak_rss(&self) -> anyhow::Result<u64> {
+    pub fn peak_rss(self) -> anyhow::Result<u64> {
         self.memory("VmHWM:")
     }
 
     /// Starts a new peak: Linux resets `VmHWM` to the current resident set when "5" is written
-    /// to `/proc/<pid>/clear_refs`, so the next [`Service::peak_rss`] is the peak since this
+    /// to `/proc/<pid>/clear_refs`, so the next [`Probe::peak_rss`] is the peak since this
     /// call, which is how each workload gets a peak of its own.
-    pub fn reset_peak_rss(&self) -> anyhow::Result<()> {
-        let path = format!("/proc/{}/clear_refs", self.child.id());
+    pub fn reset_peak_rss(self) -> anyhow::Result<()> {
+        let path = format!("/proc/{}/clear_refs", self.0);
         std::fs::write(&path, "5").with_context(|| format!("cannot reset the peak in {path}"))
     }
 
     /// The resident set now (`VmRSS`), in bytes.
-    pub fn rss(&self) -> anyhow::Result<u64> {
+    pub fn rss(self) -> anyhow::Result<u64> {
         self.memory("VmRSS:")
     }
 
-    fn memory(&self, field: &str) -> anyhow::Result<u64> {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))?;
+    fn memory(self, field: &str) -> anyhow::Result<u64> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.0))?;
         let line = status
             .lines()
             .find(|line| line.starts_with(field))
@@ -114,13 +152,6 @@ impl Service {
             .with_context(|| format!("unreadable {field}"))?
             .parse()?;
         Ok(kib * 1024)
-    }
-
-    /// Stops the service.
-    pub fn stop(mut self) -> anyhow::Result<()> {
-        self.child.kill()?;
-        self.child.wait()?;
-        Ok(())
     }
 }
 
