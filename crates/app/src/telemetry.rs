@@ -372,9 +372,9 @@ where
         // Only reached for what `SampledTracesFilter` admits: an unsampled request, or a traced
         // span. `lookup_current` skips the spans that filter does not admit.
         meta.target() == UNSAMPLED_TARGET
-            || !cx
+            || cx
                 .lookup_current()
-                .is_some_and(|current| current.metadata().target() == UNSAMPLED_TARGET)
+                .is_none_or(|current| current.metadata().target() != UNSAMPLED_TARGET)
     }
 
     fn on_enter(&self, id: &span::Id, cx: layer::Context<'_, S>) {
