@@ -12,7 +12,7 @@
 //! span goes through the OpenTelemetry layer as before. An unsampled request's span comes from
 //! another callsite ([`UNSAMPLED_TARGET`]) that the OpenTelemetry layer never admits, so it
 //! costs no OpenTelemetry work at all: its trace id and span id ride in a span extension, made
-//! current by [`SampledTraces`] while the span is entered, and are what its response's
+//! current by `SampledTraces` while the span is entered, and are what its response's
 //! `traceparent` and its JSON log lines name. No span below it (workflow, context, transaction,
 //! statement) is even built. Before, the request's span went through the OpenTelemetry layer
 //! whatever the decision: that cost +28 % CPU per request at ratio 0.01 (README, "What it
