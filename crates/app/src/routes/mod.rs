@@ -64,19 +64,29 @@ pub(crate) fn router(state: AppState, request_timeout: Duration) -> Router {
                             .extensions()
                             .get::<MatchedPath>()
                             .map_or("unmatched", MatchedPath::as_str);
-                        let span = tracing::info_span!(
-                            "request",
-                            otel.name = %format_args!("{} {route}", request.method()),
-                            otel.kind = "server",
-                            method = %request.method(),
-                            path = %request.uri().path(),
-                            http.route = route,
-                            request_id = %id,
-                            user_id = tracing::field::Empty,
-                            http.response.status_code = tracing::field::Empty,
-                        );
-                        telemetry::continue_trace(&span, request.headers());
-                        span
+                        // One field list, two callsites: a sampled request's span is the
+                        // OpenTelemetry layer's, an unsampled one's is never seen by it.
+                        macro_rules! request_span {
+                            ($target:expr) => {
+                                tracing::info_span!(
+                                    target: $target,
+                                    "request",
+                                    otel.name = %format_args!("{} {route}", request.method()),
+                                    otel.kind = "server",
+                                    method = %request.method(),
+                                    path = %request.uri().path(),
+                                    http.route = route,
+                                    request_id = %id,
+                                    user_id = tracing::field::Empty,
+                                    http.response.status_code = tracing::field::Empty,
+                                )
+                            };
+                        }
+                        telemetry::request_span(
+                            request.headers(),
+                            || request_span!(module_path!()),
+                            || request_span!(telemetry::UNSAMPLED_TARGET),
+                        )
                     })
                     // One INFO line per request (status, latency) inside the request's span,
                     // so it carries the request id like every other line of the request.
