@@ -64,7 +64,7 @@ async fn blocked(
     lock: Duration,
 ) -> Option<(TestApp, Account, Account, persistence::Tx)> {
     let app = common::spawn_with(backend, |config| {
-        config.db_max_connections = 2;
+        config.db_max_connections = Some(2);
         config.db_timeouts.acquire = acquire;
         config.db_timeouts.statement = Some(lock);
         config.db_timeouts.sqlite_busy = lock;
@@ -403,7 +403,7 @@ async fn spawn_behind(proxy: &Proxy, connections: u32) -> Option<TestApp> {
         Backend::Postgres,
         |url| reroute(url, proxy.addr()).1,
         |config| {
-            config.db_max_connections = connections;
+            config.db_max_connections = Some(connections);
             config.db_timeouts.acquire = ACQUIRE;
             config.db_timeouts.statement = Some(STATEMENT);
             config.request_timeout = REQUEST_TIMEOUT;

@@ -96,10 +96,12 @@ pub struct Config {
     #[arg(long, env = "PASSWORD_HASH_CONCURRENCY", default_value_t = default_hash_concurrency(),
         value_parser = clap::value_parser!(u16).range(1..=1024).map(usize::from))]
     pub password_hash_concurrency: usize,
-    /// Database pool size (1 to 1000).
-    #[arg(long, env = "DB_MAX_CONNECTIONS", default_value = "10",
+    /// Database pool size (1 to 1000). Default: 10 on PostgreSQL; on SQLite, readers beside
+    /// the one writer, as many as there are CPUs (at least 2): each SQLite connection is a
+    /// thread of its own doing the reads itself, so more than the CPUs adds memory, not speed.
+    #[arg(long, env = "DB_MAX_CONNECTIONS",
         value_parser = clap::value_parser!(u32).range(1..=1000))]
-    pub db_max_connections: u32,
+    pub db_max_connections: Option<u32>,
     /// Bounds on every wait for the database; past one, a request answers 503
     /// `database_unavailable` with `Retry-After` instead of hanging.
     #[command(flatten)]
@@ -161,7 +163,7 @@ impl Config {
             session_ttl: Duration::from_secs(DAY),
             session_purge_interval: Duration::from_secs(HOUR),
             password_hash_concurrency: default_hash_concurrency(),
-            db_max_connections: 10,
+            db_max_connections: None,
             db_timeouts: DbTimeouts::default(),
             cursor_codec: None,
             nats_url: None,
@@ -233,6 +235,16 @@ impl Default for DbTimeouts {
             statement: Some(Duration::from_secs(10)),
             sqlite_busy: Duration::from_secs(5),
         }
+    }
+}
+
+/// The pool size when `DB_MAX_CONNECTIONS` is not set, for the engine of `database_url`.
+pub(crate) fn default_db_connections(database_url: &str) -> u32 {
+    if database_url.starts_with("sqlite:") {
+        std::thread::available_parallelism()
+            .map_or(2, |n| u32::try_from(n.get()).unwrap_or(u32::MAX).max(2))
+    } else {
+        10
     }
 }
 
@@ -315,6 +327,16 @@ mod tests {
         let parsed = parse(&[]).unwrap_or_else(|e| panic!("{e}"));
         let new = Config::new(DEFAULT_DATABASE_URL);
         assert_eq!(format!("{parsed:?}"), format!("{new:?}"));
+    }
+
+    #[test]
+    fn an_unset_pool_size_is_ten_on_postgres_and_the_cpus_on_sqlite() {
+        assert_eq!(default_db_connections("postgres://localhost/orders"), 10);
+        let cpus = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+        let expected = u32::try_from(cpus.max(2)).unwrap_or(u32::MAX);
+        assert_eq!(default_db_connections("sqlite://data/orders.db"), expected);
+        let set = parse(&["--db-max-connections", "3"]).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(set.db_max_connections, Some(3));
     }
 
     #[test]

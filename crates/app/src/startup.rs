@@ -46,7 +46,9 @@ impl Application {
             None => None,
         };
         let mut db_config = DbConfig::new(&config.database_url);
-        db_config.max_connections = config.db_max_connections;
+        db_config.max_connections = config
+            .db_max_connections
+            .unwrap_or_else(|| crate::config::default_db_connections(&config.database_url));
         db_config.acquire_timeout = config.db_timeouts.acquire;
         db_config.statement_timeout = config.db_timeouts.statement;
         db_config.sqlite_busy_timeout = config.db_timeouts.sqlite_busy;

@@ -100,7 +100,7 @@ pub struct Instance {
 pub async fn start(url: &str, tweak: impl FnOnce(&mut Config)) -> Instance {
     let mut config = Config::new(url);
     config.bind_addr = "127.0.0.1:0".parse().expect("addr");
-    config.db_max_connections = 8;
+    config.db_max_connections = Some(8);
     tweak(&mut config);
     let faults = config.faults.clone();
     let app = Application::build(config).await.expect("service builds");
