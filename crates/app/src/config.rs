@@ -240,7 +240,11 @@ impl Default for DbTimeouts {
 
 /// The pool size when `DB_MAX_CONNECTIONS` is not set, for the engine of `database_url`.
 pub(crate) fn default_db_connections(database_url: &str) -> u32 {
-    if database_url.starts_with("sqlite:") {
+    // An unreadable URL gets PostgreSQL's default; opening the database reports it.
+    if matches!(
+        persistence::Backend::from_url(database_url),
+        Ok(persistence::Backend::Sqlite)
+    ) {
         std::thread::available_parallelism()
             .map_or(2, |n| u32::try_from(n.get()).unwrap_or(u32::MAX).max(2))
     } else {

@@ -817,6 +817,14 @@ mod tests {
         fn sampled(&self) -> bool {
             self.traceparent().1 == "01"
         }
+
+        /// The request's first JSON log line.
+        fn first_line(&self) -> &str {
+            self.logs
+                .lines()
+                .next()
+                .unwrap_or_else(|| panic!("no line"))
+        }
     }
 
     /// One request with `traceparent` (if any) under the service's layers (JSON log lines
@@ -918,11 +926,7 @@ mod tests {
         );
         assert_ne!(span, "0000000000000000");
         // The WARN line inside names the same ids, first.
-        let line = outcome
-            .logs
-            .lines()
-            .next()
-            .unwrap_or_else(|| panic!("no line"));
+        let line = outcome.first_line();
         assert!(
             line.starts_with(&format!(
                 "{{\"trace_id\":\"{CALLER_TRACE}\",\"span_id\":\"{span}\","
@@ -936,11 +940,7 @@ mod tests {
         let outcome = request_under(0.0, None, "warn");
         let (trace, flags) = outcome.traceparent();
         assert_eq!(flags, "00");
-        let line = outcome
-            .logs
-            .lines()
-            .next()
-            .unwrap_or_else(|| panic!("no line"));
+        let line = outcome.first_line();
         assert!(
             line.starts_with(&format!("{{\"trace_id\":\"{trace}\"")),
             "{line}"
@@ -959,11 +959,7 @@ mod tests {
             for span in &outcome.exported {
                 assert_eq!(span.span_context.trace_id().to_string(), CALLER_TRACE);
             }
-            let line = outcome
-                .logs
-                .lines()
-                .next()
-                .unwrap_or_else(|| panic!("no line"));
+            let line = outcome.first_line();
             assert!(
                 line.starts_with(&format!("{{\"trace_id\":\"{CALLER_TRACE}\"")),
                 "{line}"
