@@ -91,8 +91,9 @@ pub struct Config {
     #[arg(long = "session-purge-interval-secs", env = "SESSION_PURGE_INTERVAL_SECS",
         default_value = "3600", value_parser = seconds(1, 7 * DAY))]
     pub session_purge_interval: Duration,
-    /// Argon2 computations at once (each takes 19 MiB and a core; 1 to 1024); more sign-ups
-    /// and sign-ins queue. Default: half the CPUs, at least one.
+    /// Argon2 computations at once (each takes 7 MiB and a core; 1 to 1024); more sign-ups
+    /// and sign-ins queue. They run at the lowest priority, so requests always go first.
+    /// Default: one per CPU.
     #[arg(long, env = "PASSWORD_HASH_CONCURRENCY", default_value_t = default_hash_concurrency(),
         value_parser = clap::value_parser!(u16).range(1..=1024).map(usize::from))]
     pub password_hash_concurrency: usize,
@@ -253,7 +254,7 @@ pub(crate) fn default_db_connections(database_url: &str) -> u32 {
 }
 
 fn default_hash_concurrency() -> usize {
-    std::thread::available_parallelism().map_or(1, |n| (n.get() / 2).max(1))
+    std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
 /// Whole seconds from `min` to `max`, as a [`Duration`].

@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use app::{Application, Config, telemetry};
 
-/// mimalloc instead of the system allocator: every password hash allocates 19 MiB, and glibc's
+/// mimalloc instead of the system allocator: every password hash allocates 7 MiB, and glibc's
 /// malloc raises its mmap threshold after the first such block is freed, after which the blocks
 /// stay in per-thread arenas and the service's resident set only grows (measured with
 /// `cargo xtask bench`). mimalloc hands large blocks back to the OS.

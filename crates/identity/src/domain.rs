@@ -116,7 +116,7 @@ impl fmt::Debug for Password {
     }
 }
 
-/// An argon2id hash of a password, as a PHC string (`$argon2id$v=19$m=19456,t=2,p=1$…`).
+/// An argon2id hash of a password, as a PHC string (`$argon2id$v=19$m=7168,t=5,p=1$…`).
 ///
 /// Only [`crate::Identity::hash_password`] makes one, so every stored credential has the same,
 /// current parameters. Its `Debug` is redacted: a hash is an offline-guessing target.

@@ -92,10 +92,10 @@ impl Identity {
         self.hasher.waiting()
     }
 
-    /// Hashes a new password, off the async runtime (`tokio::task::spawn_blocking`) behind the
-    /// bounded semaphore, so a flood of sign-ups and sign-ins queues instead of starving other
-    /// requests. argon2id with OWASP's recommended parameters (m = 19456 KiB, t = 2, p = 1), a
-    /// random salt from the OS, as a PHC string.
+    /// Hashes a new password, off the async runtime on the bounded set of low-priority hashing
+    /// threads, so a flood of sign-ups and sign-ins queues instead of starving other requests.
+    /// argon2id with OWASP's recommended parameters (m = 7168 KiB, t = 5, p = 1), a random salt
+    /// from the OS, as a PHC string.
     ///
     /// Call it before beginning the transaction that enrolls the account, so no database lock
     /// is held while argon2 runs.
