@@ -226,6 +226,12 @@ impl Db {
             .sqlx_logging(false);
         match backend {
             Backend::Sqlite => {
+                // sqlx pings a pooled connection before handing it out, to find connections
+                // whose server or network went away. An SQLite connection has neither: it is a
+                // file open in a thread of the driver's own, and the ping is one more hand-off
+                // to that thread and back on every statement (a profile of the list page put
+                // thread switches first). The statement itself finds a dead thread just as well.
+                options.test_before_acquire(false);
                 let busy = config.sqlite_busy_timeout;
                 options.map_sqlx_sqlite_opts(move |o: SqliteConnectOptions| {
                     let o = o
