@@ -34,7 +34,7 @@ use scratch::Engine;
 use service::{Probe, Service};
 
 /// The service's allocator (mimalloc), so that argon2's cost per hash measured here is what the
-/// service pays, not glibc malloc's page faults on each hash's fresh 19 MiB block.
+/// service pays, not glibc malloc's page faults on each hash's fresh block.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
