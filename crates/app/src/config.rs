@@ -253,8 +253,9 @@ pub(crate) fn default_db_connections(database_url: &str) -> u32 {
     }
 }
 
+/// The identity context's own default (one per CPU), so the two cannot drift apart.
 fn default_hash_concurrency() -> usize {
-    std::thread::available_parallelism().map_or(1, |n| n.get())
+    identity::IdentityConfig::default().hash_concurrency
 }
 
 /// Whole seconds from `min` to `max`, as a [`Duration`].

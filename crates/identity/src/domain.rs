@@ -118,8 +118,8 @@ impl fmt::Debug for Password {
 
 /// An argon2id hash of a password, as a PHC string (`$argon2id$v=19$m=7168,t=5,p=1$…`).
 ///
-/// Only [`crate::Identity::hash_password`] makes one, so every stored credential has the same,
-/// current parameters. Its `Debug` is redacted: a hash is an offline-guessing target.
+/// Only [`crate::Identity::hash_password`] makes one, so every new credential gets the current
+/// parameters; one stored under earlier parameters keeps them and still verifies. Its `Debug` is redacted: a hash is an offline-guessing target.
 pub struct PasswordHash(String);
 
 impl PasswordHash {
