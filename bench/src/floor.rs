@@ -30,9 +30,12 @@ impl Floor {
                 .await?;
             Ok(Self::Sqlite(pool))
         } else {
+            let options: sqlx::postgres::PgConnectOptions = url.parse()?;
             let pool = sqlx::postgres::PgPoolOptions::new()
                 .max_connections(size)
-                .connect(url)
+                .connect_with(
+                    options.options(persistence::POSTGRES_SESSION_SETTINGS.iter().copied()),
+                )
                 .await?;
             Ok(Self::Postgres(pool))
         }

@@ -38,7 +38,7 @@ pub mod testing;
 pub use cursor::{
     Cursor, CursorCodec, CursorError, CursorSecretError, Limit, LimitError, Page, PageRequest,
 };
-pub use db::{Backend, Db, DbConfig, PoolStatus, sqlite_file_path};
+pub use db::{Backend, Db, DbConfig, POSTGRES_SESSION_SETTINGS, PoolStatus, sqlite_file_path};
 pub use error::{StoreError, StoreErrorKind};
 pub use fault::{FaultPoint, Faults};
 pub use ids::{new_id, now_utc};

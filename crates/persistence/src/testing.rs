@@ -270,30 +270,61 @@ impl Drop for TestDatabase {
 /// SQLite answers `EXPLAIN QUERY PLAN`. On PostgreSQL the tables are `ANALYZE`d first and
 /// sequential and bitmap scans are switched off for the one transaction: on a tiny test table
 /// either is cheapest, and both would hide whether the index serves the filter *and* the order
-/// as it does on a table of real size.
+/// as it does on a table of real size. The statement is prepared and its execution explained
+/// on one of the service's own sessions, so the plan is the one the service runs, under its
+/// session settings ([`crate::POSTGRES_SESSION_SETTINGS`]).
 pub async fn query_plan(db: &Db, statement: sea_orm::Statement) -> Vec<String> {
-    let (explain, column) = match db.backend() {
-        Backend::Sqlite => ("EXPLAIN QUERY PLAN", "detail"),
-        Backend::Postgres => ("EXPLAIN", "QUERY PLAN"),
-    };
+    use sea_orm::sea_query::{PostgresQueryBuilder, QueryBuilder};
+
     let tx = db.begin().await.expect("begin");
-    if db.backend() == Backend::Postgres {
-        tx.orm()
-            .execute_unprepared(
-                "ANALYZE; SET LOCAL enable_seqscan = off; SET LOCAL enable_bitmapscan = off",
+    let (plan_statement, column) = match db.backend() {
+        Backend::Sqlite => (
+            sea_orm::Statement {
+                sql: format!("EXPLAIN QUERY PLAN {}", statement.sql),
+                ..statement
+            },
+            "detail",
+        ),
+        Backend::Postgres => {
+            tx.orm()
+                .execute_unprepared(
+                    "ANALYZE; SET LOCAL enable_seqscan = off; SET LOCAL enable_bitmapscan = off",
+                )
+                .await
+                .expect("prepare the planner");
+            tx.orm()
+                .execute_unprepared(&format!("PREPARE plan_probe AS {}", statement.sql))
+                .await
+                .expect("prepare the statement");
+            let arguments: Vec<String> = statement
+                .values
+                .iter()
+                .flat_map(|values| values.0.iter())
+                .map(|value| PostgresQueryBuilder.value_to_string(value))
+                .collect();
+            let explain = if arguments.is_empty() {
+                "EXPLAIN EXECUTE plan_probe".to_owned()
+            } else {
+                format!("EXPLAIN EXECUTE plan_probe({})", arguments.join(", "))
+            };
+            (
+                sea_orm::Statement::from_string(sea_orm::DbBackend::Postgres, explain),
+                "QUERY PLAN",
             )
-            .await
-            .expect("prepare the planner");
-    }
-    let plan_statement = sea_orm::Statement {
-        sql: format!("{explain} {}", statement.sql),
-        ..statement
+        }
     };
     let rows = tx
         .orm()
         .query_all_raw(plan_statement)
         .await
         .expect("explain");
+    if db.backend() == Backend::Postgres {
+        // A prepared statement outlives the transaction; the session goes back to the pool.
+        tx.orm()
+            .execute_unprepared("DEALLOCATE plan_probe")
+            .await
+            .expect("deallocate");
+    }
     tx.rollback().await.expect("rollback");
     rows.iter()
         .map(|row| row.try_get::<String>("", column).expect("plan column"))
