@@ -1,8 +1,11 @@
-//! A closed-loop load driver: a fixed number of workers, each issuing one operation after
-//! another for a fixed time after a warm-up, recording the latency of every operation.
+//! Load drivers: a fixed number of workers, each issuing one operation after another for a
+//! fixed time after a warm-up, recording the latency of every operation; either as fast as they
+//! go (a closed loop) or at a fixed offered rate (an open loop).
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 /// One operation; `true` when it succeeded (a 2xx, or the statements ran).
@@ -57,8 +60,49 @@ where
     F: FnOnce() -> T + Send + 'static,
     T: Send + 'static,
 {
-    let start = Instant::now() + warmup;
+    run(workers, None, warmup, measure, at_start).await
+}
+
+/// [`drive_with`] at `rate` operations a second if given, an offered load instead of as fast
+/// as the workers go (an open loop): operations fall due evenly spaced, and whichever worker is
+/// free takes the next one due. A latency runs from when its operation fell due if no worker
+/// was free then, so waiting for one counts too (no coordinated omission). This is latency as a
+/// client at a given traffic sees it; a closed loop's latency under saturation is mostly its
+/// own queue.
+pub async fn drive_at_with<W, F, T>(
+    workers: Vec<W>,
+    rate: Option<f64>,
+    warmup: Duration,
+    measure: Duration,
+    at_start: F,
+) -> (Measured, T)
+where
+    W: FnMut() -> Op + Send + 'static,
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    let pace = rate.map(|rate| Duration::from_secs_f64(1.0 / rate.max(1.0)));
+    run(workers, pace, warmup, measure, at_start).await
+}
+
+/// The two drivers' one loop: with `pace`, operations are due one `pace` apart from the start
+/// of the warm-up; without, each worker starts its next operation as soon as the last ends.
+async fn run<W, F, T>(
+    workers: Vec<W>,
+    pace: Option<Duration>,
+    warmup: Duration,
+    measure: Duration,
+    at_start: F,
+) -> (Measured, T)
+where
+    W: FnMut() -> Op + Send + 'static,
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    let origin = Instant::now();
+    let start = origin + warmup;
     let end = start + measure;
+    let claimed = Arc::new(AtomicU32::new(0));
     let opened = tokio::spawn(async move {
         tokio::time::sleep_until(start.into()).await;
         at_start()
@@ -66,11 +110,30 @@ where
     let tasks: Vec<_> = workers
         .into_iter()
         .map(|mut next| {
+            let claimed = Arc::clone(&claimed);
             tokio::spawn(async move {
                 let mut latencies = Vec::new();
                 let mut failures = 0u64;
                 loop {
-                    let began = Instant::now();
+                    let began = match pace {
+                        Some(pace) => {
+                            let due = origin + pace * claimed.fetch_add(1, Ordering::Relaxed);
+                            if due >= end {
+                                break;
+                            }
+                            if Instant::now() < due {
+                                // On time: the operation starts when the timer fires. That
+                                // can be up to a millisecond late (the timer's resolution),
+                                // which is the driver's, not the service's.
+                                tokio::time::sleep_until(due.into()).await;
+                                Instant::now()
+                            } else {
+                                // Behind: it has been waiting for a worker since it fell due.
+                                due
+                            }
+                        }
+                        None => Instant::now(),
+                    };
                     if began >= end {
                         break;
                     }

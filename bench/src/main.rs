@@ -28,7 +28,7 @@ use serde_json::json;
 use sha2::{Digest as _, Sha256};
 
 use floor::Floor;
-use load::{Op, drive, drive_with};
+use load::{Op, drive, drive_at_with, drive_with};
 use report::{Report, Row};
 use scratch::Engine;
 use service::{Probe, Service};
@@ -302,25 +302,13 @@ async fn run(
             floor: floor_measured,
         });
     }
-    // Reads while sign-ins saturate the hashing threads: 8 connections reading orders beside
-    // 32 signing in, next to the same 8 reading alone.
-    eprintln!("bench: GET /v1/orders/{{id}} alone, then during a sign-in flood");
-    let readers = || {
-        let mut workers = http_workers(WORKLOADS[0], &service.base, &sessions);
-        workers.truncate(8);
-        workers
-    };
-    let alone = drive(readers(), warmup, measure).await;
-    let ((during, opened), flood) = tokio::join!(
-        drive_with(readers(), warmup, measure, window_opened(service.probe())),
-        drive(
-            http_workers(WORKLOADS[4], &service.base, &sessions),
-            warmup,
-            measure
-        ),
-    );
-    opened?;
-    report.reads_under_sign_ins = Some((alone, during, flood));
+    // Reads beside a sign-in flood, next to the same reads alone: as fast as they go, then at
+    // half the rate they reached alone, a fixed traffic whose latency the flood must not harm.
+    let saturated = reads_beside_flood(&service, &sessions, None, (warmup, measure)).await?;
+    let rate = saturated.alone.rate() / 2.0;
+    report.reads_beside_flood.push(saturated);
+    let paced = reads_beside_flood(&service, &sessions, Some(rate), (warmup, measure)).await?;
+    report.reads_beside_flood.push(paced);
     report.flood_peak = service.peak_rss()?;
     floor.close().await;
     service.stop()?;
@@ -333,6 +321,45 @@ async fn run(
         );
     }
     Ok(report)
+}
+
+/// `GET /v1/orders/{id}` on 8 connections, at `rate` reads/s or as fast as they go, alone and
+/// then beside 32 connections signing in, which keep the hashing threads saturated.
+async fn reads_beside_flood(
+    service: &Service,
+    sessions: &Arc<Vec<Session>>,
+    rate: Option<f64>,
+    (warmup, measure): (Duration, Duration),
+) -> anyhow::Result<report::ReadsBesideFlood> {
+    let pace = rate.map_or("as fast as they go".to_owned(), |r| format!("{r:.0}/s"));
+    eprintln!("bench: GET /v1/orders/{{id}} ({pace}) alone, then during a sign-in flood");
+    let readers = || {
+        let mut workers = http_workers(WORKLOADS[0], &service.base, sessions);
+        workers.truncate(8);
+        workers
+    };
+    let (alone, ()) = drive_at_with(readers(), rate, warmup, measure, || ()).await;
+    let ((during, opened), flood) = tokio::join!(
+        drive_at_with(
+            readers(),
+            rate,
+            warmup,
+            measure,
+            window_opened(service.probe())
+        ),
+        drive(
+            http_workers(WORKLOADS[4], &service.base, sessions),
+            warmup,
+            measure
+        ),
+    );
+    opened?;
+    Ok(report::ReadsBesideFlood {
+        rate,
+        alone,
+        during,
+        flood,
+    })
 }
 
 /// The SQLite run's yardstick for the list target (CPU per request within 2x the PostgreSQL

@@ -33,8 +33,9 @@ pub struct Report {
     /// Peak resident set while 8 connections read beside 32 signing in, bytes.
     pub flood_peak: u64,
     pub argon2: Duration,
-    /// 8 connections reading orders alone, the same during a sign-in flood, and the flood.
-    pub reads_under_sign_ins: Option<(Measured, Measured, Measured)>,
+    /// 8 connections reading orders alone and beside a sign-in flood: as fast as they go, then
+    /// at a fixed rate.
+    pub reads_beside_flood: Vec<ReadsBesideFlood>,
     /// SQLite run only: the list workload on PostgreSQL in the same run, which the list's CPU
     /// target is relative to.
     pub reference: Option<Row>,
@@ -50,7 +51,7 @@ impl Report {
             sign_in_peak: 0,
             flood_peak: 0,
             argon2: Duration::ZERO,
-            reads_under_sign_ins: None,
+            reads_beside_flood: Vec::new(),
             reference: None,
         }
     }
@@ -124,10 +125,12 @@ impl Report {
             crate::ARGON2_ROUNDS,
             hashers as f64 * 1000.0 / hash_ms.max(0.001),
         );
-        if let Some((alone, during, flood)) = &self.reads_under_sign_ins {
+        for reads in &self.reads_beside_flood {
+            let (alone, during, flood) = (&reads.alone, &reads.during, &reads.flood);
             let _ = writeln!(
                 out,
-                "- GET /v1/orders/{{id}} on 8 connections: alone {:.0} req/s, p50 {:.1} ms, p99 {:.1} ms; while 32 connections sign in ({:.0} sign-ins/s): {:.0} req/s, p50 {:.1} ms, p99 {:.1} ms ({:.2}x the p99 alone)",
+                "- GET /v1/orders/{{id}} on 8 connections, {}: alone {:.0} req/s, p50 {:.1} ms, p99 {:.1} ms; while 32 connections sign in ({:.0} sign-ins/s): {:.0} req/s, p50 {:.1} ms, p99 {:.1} ms ({:.2}x the p99 alone)",
+                reads.pace(),
                 alone.rate(),
                 alone.quantile_ms(0.5),
                 alone.quantile_ms(0.99),
@@ -249,21 +252,49 @@ impl Report {
             ));
         }
 
-        targets.push(Target::judged(
-            "reads beside the sign-in flood unharmed: p99 of GET /v1/orders/{id} on 8 connections during the flood / its p99 alone",
-            self.reads_under_sign_ins.as_ref().and_then(|(alone, during, _)| {
-                let (alone, during) = (alone.quantile_ms(0.99), during.quantile_ms(0.99));
-                (alone > 0.0).then(|| {
-                    (
-                        during / alone,
-                        format!("{:.2}x ({during:.1} / {alone:.1} ms)", during / alone),
-                    )
-                })
-            }),
-            Requirement::AtMost(1.5),
-            "<= 1.5x".into(),
-        ));
+        for reads in &self.reads_beside_flood {
+            let (alone, during) = (
+                reads.alone.quantile_ms(0.99),
+                reads.during.quantile_ms(0.99),
+            );
+            let ratio = (alone > 0.0).then(|| {
+                (
+                    during / alone,
+                    format!("{:.2}x ({during:.1} / {alone:.1} ms)", during / alone),
+                )
+            });
+            let name = format!(
+                "reads beside the sign-in flood: p99 of GET /v1/orders/{{id}} on 8 connections {} during the flood / its p99 alone",
+                reads.pace()
+            );
+            targets.push(match reads.rate {
+                Some(_) => Target::judged(name, ratio, Requirement::AtMost(1.5), "<= 1.5x".into()),
+                // As fast as they go, reads and hashing contest the same CPUs: reported, since
+                // a read latency under saturation measures a share of CPU, not a delay.
+                None => Target::reported(name, ratio.map(|(_, shown)| shown)),
+            });
+        }
         targets
+    }
+}
+
+/// Reads of orders beside a sign-in flood, next to the same reads alone.
+pub struct ReadsBesideFlood {
+    /// The offered rate, reads/s, the same alone and during the flood; `None` for as fast as
+    /// the connections go.
+    pub rate: Option<f64>,
+    pub alone: Measured,
+    pub during: Measured,
+    /// The sign-ins beside `during`.
+    pub flood: Measured,
+}
+
+impl ReadsBesideFlood {
+    fn pace(&self) -> String {
+        match self.rate {
+            Some(rate) => format!("at {rate:.0} reads/s"),
+            None => "as fast as they go".into(),
+        }
     }
 }
 
