@@ -60,15 +60,15 @@ where
     F: FnOnce() -> T + Send + 'static,
     T: Send + 'static,
 {
-    run(workers, None, warmup, measure, at_start).await
+    drive_at_with(workers, None, warmup, measure, at_start).await
 }
 
 /// [`drive_with`] at `rate` operations a second if given, an offered load instead of as fast
-/// as the workers go (an open loop): operations fall due evenly spaced, and whichever worker is
-/// free takes the next one due. A latency runs from when its operation fell due if no worker
-/// was free then, so waiting for one counts too (no coordinated omission). This is latency as a
-/// client at a given traffic sees it; a closed loop's latency under saturation is mostly its
-/// own queue.
+/// as the workers go (an open loop): operations fall due evenly spaced from the start of the
+/// warm-up, and whichever worker is free takes the next one due. A latency runs from when its
+/// operation fell due if no worker was free then, so waiting for one counts too (no coordinated
+/// omission). This is latency as a client at a given traffic sees it; a closed loop's latency
+/// under saturation is mostly its own queue.
 pub async fn drive_at_with<W, F, T>(
     workers: Vec<W>,
     rate: Option<f64>,
@@ -82,23 +82,6 @@ where
     T: Send + 'static,
 {
     let pace = rate.map(|rate| Duration::from_secs_f64(1.0 / rate.max(1.0)));
-    run(workers, pace, warmup, measure, at_start).await
-}
-
-/// The two drivers' one loop: with `pace`, operations are due one `pace` apart from the start
-/// of the warm-up; without, each worker starts its next operation as soon as the last ends.
-async fn run<W, F, T>(
-    workers: Vec<W>,
-    pace: Option<Duration>,
-    warmup: Duration,
-    measure: Duration,
-    at_start: F,
-) -> (Measured, T)
-where
-    W: FnMut() -> Op + Send + 'static,
-    F: FnOnce() -> T + Send + 'static,
-    T: Send + 'static,
-{
     let origin = Instant::now();
     let start = origin + warmup;
     let end = start + measure;

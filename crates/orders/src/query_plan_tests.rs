@@ -32,20 +32,25 @@ impl Customers for Everyone {
     }
 }
 
+/// The orders context on `test`'s database, migrated to the latest schema.
+async fn migrated(test: &TestDatabase) -> Orders {
+    let runner = migration::Runner::lock(test.url()).await.unwrap();
+    runner.up(None).await.unwrap();
+    runner.release().await.unwrap();
+    Orders::new(
+        test.db().clone(),
+        Arc::new(Everyone),
+        persistence::testing::outbox(),
+    )
+}
+
 persistence::both_backends!(list_query_uses_the_customer_index_without_sorting);
 
 async fn list_query_uses_the_customer_index_without_sorting(backend: Backend) {
     let Some(test) = TestDatabase::create(backend).await else {
         return;
     };
-    let runner = migration::Runner::lock(test.url()).await.unwrap();
-    runner.up(None).await.unwrap();
-    runner.release().await.unwrap();
-    let orders = Orders::new(
-        test.db().clone(),
-        Arc::new(Everyone),
-        persistence::testing::outbox(),
-    );
+    let orders = migrated(&test).await;
     let ada = CustomerId::from_uuid(persistence::new_id());
     let bob = CustomerId::from_uuid(persistence::new_id());
     let mut last = None;
@@ -104,14 +109,7 @@ async fn a_heavy_customer_with_old_orders_is_listed_from_its_own_index_range() {
     let Some(test) = TestDatabase::create(Backend::Postgres).await else {
         return;
     };
-    let runner = migration::Runner::lock(test.url()).await.unwrap();
-    runner.up(None).await.unwrap();
-    runner.release().await.unwrap();
-    let orders = Orders::new(
-        test.db().clone(),
-        Arc::new(Everyone),
-        persistence::testing::outbox(),
-    );
+    let orders = migrated(&test).await;
     let heavy = CustomerId::from_uuid(persistence::new_id());
     let others: Vec<CustomerId> = (0..100)
         .map(|_| CustomerId::from_uuid(persistence::new_id()))
