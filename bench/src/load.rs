@@ -43,33 +43,20 @@ pub async fn drive<W>(workers: Vec<W>, warmup: Duration, measure: Duration) -> M
 where
     W: FnMut() -> Op + Send + 'static,
 {
-    drive_with(workers, warmup, measure, || ()).await.0
+    drive_with(workers, None, warmup, measure, || ()).await.0
 }
 
 /// [`drive`], calling `at_start` when the measured window opens (after the warm-up) and
 /// returning what it returned: where the service's CPU time is read and its peak memory reset,
 /// so that both cover the measured window only, as the request count does.
+///
+/// With a `rate`, operations are offered at that many a second instead of as fast as the
+/// workers go (an open loop): they fall due evenly spaced from the start of the warm-up, and
+/// whichever worker is free takes the next one due. A latency runs from when its operation fell
+/// due if no worker was free then, so waiting for one counts too (no coordinated omission).
+/// This is latency as a client at a given traffic sees it; a closed loop's latency under
+/// saturation is mostly its own queue.
 pub async fn drive_with<W, F, T>(
-    workers: Vec<W>,
-    warmup: Duration,
-    measure: Duration,
-    at_start: F,
-) -> (Measured, T)
-where
-    W: FnMut() -> Op + Send + 'static,
-    F: FnOnce() -> T + Send + 'static,
-    T: Send + 'static,
-{
-    drive_at_with(workers, None, warmup, measure, at_start).await
-}
-
-/// [`drive_with`] at `rate` operations a second if given, an offered load instead of as fast
-/// as the workers go (an open loop): operations fall due evenly spaced from the start of the
-/// warm-up, and whichever worker is free takes the next one due. A latency runs from when its
-/// operation fell due if no worker was free then, so waiting for one counts too (no coordinated
-/// omission). This is latency as a client at a given traffic sees it; a closed loop's latency
-/// under saturation is mostly its own queue.
-pub async fn drive_at_with<W, F, T>(
     workers: Vec<W>,
     rate: Option<f64>,
     warmup: Duration,

@@ -28,7 +28,7 @@ use serde_json::json;
 use sha2::{Digest as _, Sha256};
 
 use floor::Floor;
-use load::{Op, drive, drive_at_with, drive_with};
+use load::{Op, drive, drive_with};
 use report::{Report, Row};
 use scratch::Engine;
 use service::{Probe, Service};
@@ -275,6 +275,7 @@ async fn run(
         eprintln!("bench: {}", workload.name);
         let (http, cpu_before) = drive_with(
             http_workers(*workload, &service.base, &sessions),
+            None,
             warmup,
             measure,
             window_opened(service.probe()),
@@ -338,9 +339,9 @@ async fn reads_beside_flood(
         workers.truncate(8);
         workers
     };
-    let (alone, ()) = drive_at_with(readers(), rate, warmup, measure, || ()).await;
+    let (alone, ()) = drive_with(readers(), rate, warmup, measure, || ()).await;
     let ((during, opened), flood) = tokio::join!(
-        drive_at_with(
+        drive_with(
             readers(),
             rate,
             warmup,
@@ -382,6 +383,7 @@ async fn list_on_postgres(
         eprintln!("bench: {}", LIST_ON_POSTGRES);
         let (http, cpu_before) = drive_with(
             http_workers(WORKLOADS[1], &service.base, &sessions),
+            None,
             warmup,
             measure,
             window_opened(service.probe()),

@@ -169,6 +169,7 @@ pub async fn measure(
             let bytes = sink.seen.bytes.load(Ordering::Relaxed);
             let (measured, cpu_before) = drive_with(
                 http_workers(WORKLOADS[0], &service.base, sessions),
+                None,
                 warmup,
                 measure,
                 window_opened(service.probe()),
