@@ -27,6 +27,26 @@ impl Measured {
         self.operations as f64 / self.elapsed.as_secs_f64()
     }
 
+    /// Nothing yet: what [`Measured::merge`] starts from.
+    pub fn empty() -> Self {
+        Self {
+            operations: 0,
+            failures: 0,
+            elapsed: Duration::ZERO,
+            latencies_us: Vec::new(),
+        }
+    }
+
+    /// Adds `other`'s operations and window to this one's, as one measurement of both windows:
+    /// how interleaved rounds of two variants pool into one figure per variant.
+    pub fn merge(&mut self, mut other: Measured) {
+        self.operations += other.operations;
+        self.failures += other.failures;
+        self.elapsed += other.elapsed;
+        self.latencies_us.append(&mut other.latencies_us);
+        self.latencies_us.sort_unstable();
+    }
+
     /// The latency at quantile `q` (0..=1), in milliseconds.
     pub fn quantile_ms(&self, q: f64) -> f64 {
         if self.latencies_us.is_empty() {
@@ -140,4 +160,33 @@ where
         .await
         .unwrap_or_else(|err| std::panic::resume_unwind(err.into_panic()));
     (measured, opened)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn measured(latencies_us: Vec<u32>, failures: u64) -> Measured {
+        Measured {
+            operations: latencies_us.len() as u64,
+            failures,
+            elapsed: Duration::from_secs(1),
+            latencies_us,
+        }
+    }
+
+    #[test]
+    fn merged_rounds_are_one_measurement_of_both_windows() {
+        let mut pooled = Measured::empty();
+        pooled.merge(measured(vec![1_000, 3_000], 1));
+        pooled.merge(measured(vec![2_000, 50_000], 0));
+        assert_eq!(pooled.operations, 4);
+        assert_eq!(pooled.failures, 1);
+        assert_eq!(pooled.elapsed, Duration::from_secs(2));
+        assert!((pooled.rate() - 2.0).abs() < f64::EPSILON);
+        assert!((pooled.quantile_ms(0.0) - 1.0).abs() < f64::EPSILON);
+        assert!((pooled.quantile_ms(1.0) - 50.0).abs() < f64::EPSILON);
+        // Sorted across rounds: the median is the second-smallest of all four.
+        assert!((pooled.quantile_ms(0.34) - 2.0).abs() < f64::EPSILON);
+    }
 }

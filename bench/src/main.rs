@@ -28,7 +28,7 @@ use serde_json::json;
 use sha2::{Digest as _, Sha256};
 
 use floor::Floor;
-use load::{Op, drive, drive_with};
+use load::{Measured, Op, drive, drive_with};
 use report::{Report, Row};
 use scratch::Engine;
 use service::{Probe, Service};
@@ -325,7 +325,7 @@ async fn run(
 }
 
 /// `GET /v1/orders/{id}` on 8 connections, at `rate` reads/s or as fast as they go, alone and
-/// then beside 32 connections signing in, which keep the hashing threads saturated.
+/// beside 32 connections signing in (which keep the hashing threads saturated), in turns.
 async fn reads_beside_flood(
     service: &Service,
     sessions: &Arc<Vec<Session>>,
@@ -339,29 +339,45 @@ async fn reads_beside_flood(
         workers.truncate(8);
         workers
     };
-    let (alone, ()) = drive_with(readers(), rate, warmup, measure, || ()).await;
-    let ((during, opened), flood) = tokio::join!(
-        drive_with(
-            readers(),
-            rate,
-            warmup,
-            measure,
-            window_opened(service.probe())
-        ),
-        drive(
-            http_workers(WORKLOADS[4], &service.base, sessions),
-            warmup,
-            measure
-        ),
-    );
-    opened?;
-    Ok(report::ReadsBesideFlood {
+    // Interleaved rounds of alone and during, pooled per variant: on a shared machine whose
+    // speed drifts over minutes (argon2 alone took from 11 to 18 ms per hash within an hour),
+    // one window of each would compare two moments of the machine as much as the flood.
+    let rounds = measure.as_secs().div_ceil(FLOOD_ROUND.as_secs()).max(1);
+    let (slice, warmup) = (measure / rounds as u32, warmup.min(FLOOD_ROUND_WARMUP));
+    let mut beside = report::ReadsBesideFlood {
         rate,
-        alone,
-        during,
-        flood,
-    })
+        alone: Measured::empty(),
+        during: Measured::empty(),
+        flood: Measured::empty(),
+    };
+    for _ in 0..rounds {
+        let (alone, ()) = drive_with(readers(), rate, warmup, slice, || ()).await;
+        let ((during, opened), flood) = tokio::join!(
+            drive_with(
+                readers(),
+                rate,
+                warmup,
+                slice,
+                window_opened(service.probe())
+            ),
+            drive(
+                http_workers(WORKLOADS[4], &service.base, sessions),
+                warmup,
+                slice
+            ),
+        );
+        opened?;
+        beside.alone.merge(alone);
+        beside.during.merge(during);
+        beside.flood.merge(flood);
+    }
+    Ok(beside)
 }
+
+/// The measured length of one round of reads alone and beside the flood, and the warm-up
+/// before each (the flood fills the hashing queue within its first sign-ins).
+const FLOOD_ROUND: Duration = Duration::from_secs(5);
+const FLOOD_ROUND_WARMUP: Duration = Duration::from_secs(1);
 
 /// The SQLite run's yardstick for the list target (CPU per request within 2x the PostgreSQL
 /// path's): the same list workload on a scratch PostgreSQL database seeded alike, measured in

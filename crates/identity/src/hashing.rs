@@ -6,9 +6,10 @@
 //! would take every core and memory with it. So hashes run on exactly `hash_concurrency`
 //! threads of their own and the flood queues for them.
 //!
-//! The threads run at nice 19 (Linux): a hash then takes whatever CPU the service's requests
-//! leave idle, so sign-ins use every core when nothing else runs, and reads keep their latency
-//! while sign-ins saturate the hashing threads (measured with `cargo xtask bench`).
+//! The threads run in Linux's idle scheduling class (at nice 19 where that is refused): a hash
+//! then takes whatever CPU the service's requests leave idle, so sign-ins use every core when
+//! nothing else runs, and a request's thread preempts a hashing one as soon as it wakes
+//! (measured with `cargo xtask bench`, reads beside a sign-in flood).
 //!
 //! Why threads of our own rather than `spawn_blocking` behind a semaphore: the blocking pool
 //! hands successive hashes to ever new threads, each with its own allocator arena, and every
@@ -184,15 +185,36 @@ impl Hasher {
     }
 }
 
-/// Lowers the calling thread to nice 19, so that the service's other threads (requests, the
-/// database driver) always run first. An unprivileged thread may always lower its own
-/// priority; if the kernel refuses anyway, hashing still works, only at normal priority.
+/// Puts the calling thread in Linux's idle scheduling class (`SCHED_IDLE`), at nice 19 too, so
+/// that the service's other threads (requests, the database driver) always run first.
+///
+/// Why the idle class and not nice 19 alone: a nice-19 thread that is running keeps its CPU
+/// for up to a scheduler slice (milliseconds) when a request's thread wakes, once per wake-up,
+/// which added milliseconds to every read's p99 beside a sign-in flood; the kernel preempts an
+/// idle-class thread at once, and counts a CPU running only such threads as idle when it places
+/// a waking thread. An unprivileged thread may always lower its own priority; if the kernel
+/// refuses anyway, hashing still works, only at a higher priority.
 fn lowest_priority() {
     #[cfg(target_os = "linux")]
-    if let Err(err) =
-        rustix::process::setpriority_process(Some(rustix::thread::gettid()), LOWEST_PRIORITY)
     {
-        tracing::warn!(error = %err, "cannot lower a password hashing thread's priority");
+        use thread_priority::{
+            NormalThreadSchedulePolicy, ThreadPriority, ThreadSchedulePolicy,
+            set_thread_priority_and_policy, thread_native_id,
+        };
+        if let Err(err) = set_thread_priority_and_policy(
+            thread_native_id(),
+            ThreadPriority::Min,
+            ThreadSchedulePolicy::Normal(NormalThreadSchedulePolicy::Idle),
+        ) {
+            tracing::warn!(error = ?err, "cannot put a password hashing thread in the idle scheduling class");
+        }
+        // The nice value after the class: setting the class above also sets the nice value, to
+        // the class's minimum, and nice 19 is the fallback when the idle class is refused.
+        if let Err(err) =
+            rustix::process::setpriority_process(Some(rustix::thread::gettid()), LOWEST_PRIORITY)
+        {
+            tracing::warn!(error = %err, "cannot lower a password hashing thread's priority");
+        }
     }
 }
 
@@ -296,21 +318,35 @@ mod tests {
         assert!(!verify_blocking(b"correct horse batterY", &earlier).unwrap());
     }
 
-    /// Every hashing thread runs at the lowest priority, so requests always run first.
+    /// Every hashing thread runs in the idle scheduling class at nice 19, so requests always
+    /// run first.
     #[cfg(target_os = "linux")]
     #[tokio::test]
     async fn hashing_threads_run_at_the_lowest_priority() {
+        use thread_priority::{NormalThreadSchedulePolicy, ThreadSchedulePolicy};
         let hasher = Hasher::new(2);
         for _ in 0..4 {
-            let nice = hasher
+            let (class, nice) = hasher
                 .run(|| {
-                    rustix::process::getpriority_process(Some(rustix::thread::gettid()))
-                        .map_err(|_| IdentityError::Hashing)
+                    let class = thread_priority::thread_schedule_policy()
+                        .map_err(|_| IdentityError::Hashing)?;
+                    let nice = rustix::process::getpriority_process(Some(rustix::thread::gettid()))
+                        .map_err(|_| IdentityError::Hashing)?;
+                    Ok((class, nice))
                 })
                 .await
                 .unwrap();
+            assert_eq!(
+                class,
+                ThreadSchedulePolicy::Normal(NormalThreadSchedulePolicy::Idle)
+            );
             assert_eq!(nice, LOWEST_PRIORITY);
         }
+        // The runtime's own threads keep the normal class.
+        assert_eq!(
+            thread_priority::thread_schedule_policy().unwrap(),
+            ThreadSchedulePolicy::Normal(NormalThreadSchedulePolicy::Other)
+        );
     }
 
     #[test]
