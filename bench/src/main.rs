@@ -340,7 +340,7 @@ async fn reads_beside_flood(
         workers
     };
     // Interleaved rounds of alone and during, pooled per variant: on a shared machine whose
-    // speed drifts over minutes (argon2 alone took from 11 to 18 ms per hash within an hour),
+    // speed drifts over minutes (argon2 alone took from 11.5 to 21.6 ms per hash within an hour),
     // one window of each would compare two moments of the machine as much as the flood.
     let rounds = measure.as_secs().div_ceil(FLOOD_ROUND.as_secs()).max(1);
     let (slice, warmup) = (measure / rounds as u32, warmup.min(FLOOD_ROUND_WARMUP));
