@@ -136,9 +136,21 @@ async fn main() -> anyhow::Result<()> {
                     .await
                     .map(|costs| costs.to_markdown())
             } else {
-                run(&app, scratch.url(), quick, engine, &admin_url)
+                // The SQLite run's list target is relative to the PostgreSQL path: a second
+                // scratch database, on PostgreSQL, for the reference (see `run`).
+                let reference = match engine {
+                    Engine::Sqlite => {
+                        Some(scratch::Scratch::create(Engine::Postgres, &admin_url).await?)
+                    }
+                    Engine::Postgres => None,
+                };
+                let measured = run(&app, scratch.url(), quick, reference.as_ref())
                     .await
-                    .map(|report| report.to_markdown())
+                    .map(|report| report.to_markdown());
+                if let Some(reference) = reference {
+                    reference.remove().await?;
+                }
+                measured
             };
             scratch.remove().await?;
             let report_text = measured?;
@@ -232,8 +244,7 @@ async fn run(
     app: &std::path::Path,
     url: &str,
     quick: bool,
-    engine: Engine,
-    admin_url: &str,
+    reference: Option<&scratch::Scratch>,
 ) -> anyhow::Result<Report> {
     let (users, orders) = if quick { (200, 2_000) } else { (1_000, 20_000) };
     let (warmup, measure) = if quick {
@@ -271,19 +282,37 @@ async fn run(
     report.argon2 = argon2_cost(&hasher).await?;
     db.close().await?;
 
+    // The SQLite run's yardstick for its list target (CPU per request within 2x the PostgreSQL
+    // path's): the same workload on a PostgreSQL service seeded alike, measured in turns with
+    // SQLite's. Measured minutes apart, the two once compared two speeds of this shared
+    // machine (1.34x in one run, 2.35x in the next, same code).
+    let reference = match reference {
+        Some(scratch) => Some(Reference::start(app, scratch.url(), (users, orders)).await?),
+        None => None,
+    };
     for workload in WORKLOADS {
         eprintln!("bench: {}", workload.name);
-        let (http, cpu_before) = drive_with(
-            http_workers(*workload, &service.base, &sessions),
-            None,
-            warmup,
-            measure,
-            window_opened(service.probe()),
-        )
-        .await;
-        let cpu = service.cpu()?.saturating_sub(cpu_before?);
-        let peak = service.peak_rss()?;
-        let floor_measured = match workload.kind {
+        let mut row = Row::pooled(workload.name);
+        match (&reference, workload.kind) {
+            (Some(reference), Kind::ListOrders) => {
+                eprintln!("bench: in turns with {LIST_ON_POSTGRES}");
+                let mut pg = Row::pooled(LIST_ON_POSTGRES);
+                let rounds = measure.as_secs().div_ceil(ROUND.as_secs()).max(1);
+                let (slice, warmup) = (measure / rounds as u32, warmup.min(ROUND_WARMUP));
+                for _ in 0..rounds {
+                    let on_sqlite = (&service, &sessions);
+                    measure_round(&mut row, on_sqlite, *workload, (warmup, slice)).await?;
+                    let on_postgres = (&reference.service, &reference.sessions);
+                    measure_round(&mut pg, on_postgres, *workload, (warmup, slice)).await?;
+                }
+                report.reference = Some(pg);
+            }
+            _ => {
+                let on_service = (&service, &sessions);
+                measure_round(&mut row, on_service, *workload, (warmup, measure)).await?;
+            }
+        }
+        row.floor = match workload.kind {
             Kind::SignIn => None,
             _ => Some(
                 drive(
@@ -294,14 +323,10 @@ async fn run(
                 .await,
             ),
         };
-        report.rows.push(Row {
-            name: workload.name,
-            http,
-            cpu,
-            peak,
-            rss_after: service.rss()?,
-            floor: floor_measured,
-        });
+        report.rows.push(row);
+    }
+    if let Some(reference) = reference {
+        reference.service.stop()?;
     }
     // Reads beside a sign-in flood, next to the same reads alone: as fast as they go, then at
     // half the rate they reached alone, a fixed traffic whose latency the flood must not harm.
@@ -313,14 +338,6 @@ async fn run(
     report.flood_peak = service.peak_rss()?;
     floor.close().await;
     service.stop()?;
-    // Last, so that the SQLite figures above are measured with nothing else running.
-    if matches!(engine, Engine::Sqlite) {
-        report.reference = Some(
-            list_on_postgres(app, admin_url, (users, orders), (warmup, measure))
-                .await
-                .context("the PostgreSQL reference of the list workload")?,
-        );
-    }
     Ok(report)
 }
 
@@ -342,24 +359,24 @@ async fn reads_beside_flood(
     // Interleaved rounds of alone and during, pooled per variant: on a shared machine whose
     // speed drifts over minutes (argon2 alone took from 11.5 to 21.6 ms per hash within an hour),
     // one window of each would compare two moments of the machine as much as the flood.
-    let rounds = measure.as_secs().div_ceil(FLOOD_ROUND.as_secs()).max(1);
-    let (slice, warmup) = (measure / rounds as u32, warmup.min(FLOOD_ROUND_WARMUP));
+    let rounds = measure.as_secs().div_ceil(ROUND.as_secs()).max(1);
+    let (slice, warmup) = (measure / rounds as u32, warmup.min(ROUND_WARMUP));
     let mut beside = report::ReadsBesideFlood {
         rate,
         alone: Measured::empty(),
         during: Measured::empty(),
         flood: Measured::empty(),
     };
-    for _ in 0..rounds {
+    for round in 0..rounds {
         let (alone, ()) = drive_with(readers(), rate, warmup, slice, || ()).await;
+        // The peak memory beside the flood is that of every round: reset when the first opens.
+        let probe = service.probe();
+        let opened = move || match round {
+            0 => probe.reset_peak_rss(),
+            _ => Ok(()),
+        };
         let ((during, opened), flood) = tokio::join!(
-            drive_with(
-                readers(),
-                rate,
-                warmup,
-                slice,
-                window_opened(service.probe())
-            ),
+            drive_with(readers(), rate, warmup, slice, opened),
             drive(
                 http_workers(WORKLOADS[4], &service.base, sessions),
                 warmup,
@@ -374,55 +391,59 @@ async fn reads_beside_flood(
     Ok(beside)
 }
 
-/// The measured length of one round of reads alone and beside the flood, and the warm-up
-/// before each (the flood fills the hashing queue within its first sign-ins).
-const FLOOD_ROUND: Duration = Duration::from_secs(5);
-const FLOOD_ROUND_WARMUP: Duration = Duration::from_secs(1);
+/// The measured length of one round where variants are measured in turns (reads alone and
+/// beside the flood; the list on SQLite and on PostgreSQL), and the warm-up before each (the
+/// flood fills the hashing queue within its first sign-ins).
+const ROUND: Duration = Duration::from_secs(5);
+const ROUND_WARMUP: Duration = Duration::from_secs(1);
 
-/// The SQLite run's yardstick for the list target (CPU per request within 2x the PostgreSQL
-/// path's): the same list workload on a scratch PostgreSQL database seeded alike, measured in
-/// the same run so that both see the same machine and load.
-async fn list_on_postgres(
-    app: &std::path::Path,
-    admin_url: &str,
-    (users, orders): (usize, usize),
-    (warmup, measure): (Duration, Duration),
-) -> anyhow::Result<Row> {
-    let scratch = scratch::Scratch::create(Engine::Postgres, admin_url).await?;
-    let measured = async {
-        let url = scratch.url();
+/// The PostgreSQL service that the SQLite run's list is measured against: started on its own
+/// scratch database, seeded like the SQLite one, its customers signed in.
+struct Reference {
+    service: Service,
+    sessions: Arc<Vec<Session>>,
+}
+
+impl Reference {
+    async fn start(
+        app: &std::path::Path,
+        url: &str,
+        (users, orders): (usize, usize),
+    ) -> anyhow::Result<Self> {
         migrate(url).await?;
-        eprintln!("bench: seeding PostgreSQL with {users} users and {orders} orders, for the list's reference");
+        eprintln!(
+            "bench: seeding PostgreSQL with {users} users and {orders} orders, for the list's reference"
+        );
         let customers = seed::seed(url, users, orders, false).await?;
         let service = Service::start(app, url, &[]).await?;
         let sessions = sign_in_all(&service.base, &customers).await?;
-        eprintln!("bench: {}", LIST_ON_POSTGRES);
-        let (http, cpu_before) = drive_with(
-            http_workers(WORKLOADS[1], &service.base, &sessions),
-            None,
-            warmup,
-            measure,
-            window_opened(service.probe()),
-        )
-        .await;
-        let row = Row {
-            name: LIST_ON_POSTGRES,
-            http,
-            cpu: service.cpu()?.saturating_sub(cpu_before?),
-            peak: service.peak_rss()?,
-            rss_after: service.rss()?,
-            floor: None,
-        };
-        service.stop()?;
-        anyhow::Ok(row)
+        Ok(Self { service, sessions })
     }
-    .await;
-    scratch.remove().await?;
-    measured
 }
 
 /// The reference row's name in the SQLite report's workload table.
-const LIST_ON_POSTGRES: &str = "GET /v1/users/{id}/orders?limit=20 on PostgreSQL (reference)";
+const LIST_ON_POSTGRES: &str =
+    "GET /v1/users/{id}/orders?limit=20 on PostgreSQL (reference, in turns with the list above)";
+
+/// One measured window of `workload` on `service`, after its warm-up, added to `row`.
+async fn measure_round(
+    row: &mut Row,
+    (service, sessions): (&Service, &Arc<Vec<Session>>),
+    workload: Workload,
+    (warmup, measure): (Duration, Duration),
+) -> anyhow::Result<()> {
+    let (http, cpu_before) = drive_with(
+        http_workers(workload, &service.base, sessions),
+        None,
+        warmup,
+        measure,
+        window_opened(service.probe()),
+    )
+    .await;
+    let cpu = service.cpu()?.saturating_sub(cpu_before?);
+    row.add_round(http, cpu, service.peak_rss()?, service.rss()?);
+    Ok(())
+}
 
 /// What happens when a measured window opens: the service's peak memory is reset, so that a
 /// workload's peak is its own (not what the warm-up or the workload before left resident), and

@@ -10,11 +10,11 @@ use crate::load::Measured;
 pub struct Row {
     pub name: &'static str,
     pub http: Measured,
-    /// CPU the service used during the measured workload (warm-up included).
+    /// CPU the service used in the measured window (or windows, when measured in rounds).
     pub cpu: Duration,
-    /// The service's largest resident set during the workload (warm-up included), bytes.
+    /// The service's largest resident set in the measured window(s), bytes.
     pub peak: u64,
-    /// The service's resident set right after the workload, bytes.
+    /// The service's resident set right after the (last) window, bytes.
     pub rss_after: u64,
     /// The same statements straight through sqlx; `None` when there is no SQL floor to speak
     /// of (sign-in is argon2 by design).
@@ -36,9 +36,32 @@ pub struct Report {
     /// 8 connections reading orders alone and beside a sign-in flood: as fast as they go, then
     /// at a fixed rate.
     pub reads_beside_flood: Vec<ReadsBesideFlood>,
-    /// SQLite run only: the list workload on PostgreSQL in the same run, which the list's CPU
-    /// target is relative to.
+    /// SQLite run only: the list workload on PostgreSQL, measured in turns with the SQLite
+    /// list row, which the list's CPU target is relative to.
     pub reference: Option<Row>,
+}
+
+impl Row {
+    /// A row that [`Row::add_round`] fills, round by round.
+    pub fn pooled(name: &'static str) -> Self {
+        Self {
+            name,
+            http: Measured::empty(),
+            cpu: Duration::ZERO,
+            peak: 0,
+            rss_after: 0,
+            floor: None,
+        }
+    }
+
+    /// One more round: requests and CPU add up, the peak is the largest, the resident set after
+    /// is the last round's.
+    pub fn add_round(&mut self, http: Measured, cpu: Duration, peak: u64, rss_after: u64) {
+        self.http.merge(http);
+        self.cpu += cpu;
+        self.peak = self.peak.max(peak);
+        self.rss_after = rss_after;
+    }
 }
 
 impl Report {
@@ -197,7 +220,7 @@ impl Report {
             let list = self.rows.get(1).and_then(cpu_per_request_us);
             let reference = self.reference.as_ref().and_then(cpu_per_request_us);
             targets.push(Target::judged(
-                "GET /v1/users/{id}/orders?limit=20: service CPU per request, SQLite / PostgreSQL (the reference row, same run)",
+                "GET /v1/users/{id}/orders?limit=20: service CPU per request, SQLite / PostgreSQL (the reference row, measured in turns)",
                 list.zip(reference).filter(|(_, pg)| *pg > 0.0).map(|(lite, pg)| {
                     (lite / pg, format!("{:.2}x ({lite:.0} / {pg:.0} µs)", lite / pg))
                 }),
