@@ -366,6 +366,7 @@ async fn reads_beside_flood(
         alone: Measured::empty(),
         during: Measured::empty(),
         flood: Measured::empty(),
+        round_p99s: Vec::new(),
     };
     for round in 0..rounds {
         let (alone, ()) = drive_with(readers(), rate, warmup, slice, || ()).await;
@@ -384,6 +385,8 @@ async fn reads_beside_flood(
             ),
         );
         opened?;
+        let p99s = (alone.quantile_ms(0.99), during.quantile_ms(0.99));
+        beside.round_p99s.push(p99s);
         beside.alone.merge(alone);
         beside.during.merge(during);
         beside.flood.merge(flood);
