@@ -431,10 +431,22 @@ const LIST_ON_POSTGRES: &str =
 /// One measured window of `workload` on `service`, after its warm-up, added to `row`.
 async fn measure_round(
     row: &mut Row,
+    on: (&Service, &Arc<Vec<Session>>),
+    workload: Workload,
+    window: (Duration, Duration),
+) -> anyhow::Result<()> {
+    let (http, cpu) = measure_window(on, workload, window).await?;
+    row.add_round(http, cpu, on.0.peak_rss()?, on.0.rss()?);
+    Ok(())
+}
+
+/// One measured window of `workload` on `service` after its warm-up: what the clients saw,
+/// and the CPU the service spent in the window.
+async fn measure_window(
     (service, sessions): (&Service, &Arc<Vec<Session>>),
     workload: Workload,
     (warmup, measure): (Duration, Duration),
-) -> anyhow::Result<()> {
+) -> anyhow::Result<(Measured, Duration)> {
     let (http, cpu_before) = drive_with(
         http_workers(workload, &service.base, sessions),
         None,
@@ -443,9 +455,7 @@ async fn measure_round(
         window_opened(service.probe()),
     )
     .await;
-    let cpu = service.cpu()?.saturating_sub(cpu_before?);
-    row.add_round(http, cpu, service.peak_rss()?, service.rss()?);
-    Ok(())
+    Ok((http, service.cpu()?.saturating_sub(cpu_before?)))
 }
 
 /// What happens when a measured window opens: the service's peak memory is reset, so that a

@@ -8,10 +8,10 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use crate::load::{Measured, drive_with};
+use crate::load::Measured;
 use crate::service::Service;
 use crate::sink::Sink;
-use crate::{Session, WORKLOADS, http_workers, window_opened};
+use crate::{Session, WORKLOADS, measure_window};
 
 /// One way of running the service.
 struct Variant {
@@ -167,15 +167,8 @@ pub async fn measure(
             let service = Service::start(app, url, &variant.env(&sink)).await?;
             let exports = sink.seen.exports.load(Ordering::Relaxed);
             let bytes = sink.seen.bytes.load(Ordering::Relaxed);
-            let (measured, cpu_before) = drive_with(
-                http_workers(WORKLOADS[0], &service.base, sessions),
-                None,
-                warmup,
-                measure,
-                window_opened(service.probe()),
-            )
-            .await;
-            let cpu = service.cpu()?.saturating_sub(cpu_before?);
+            let on = (&service, sessions);
+            let (measured, cpu) = measure_window(on, WORKLOADS[0], (warmup, measure)).await?;
             // The spans of the last requests are still in the exporter's batch; what reached
             // the collector during the run is a lower bound, which is enough to tell 1 from 0.01.
             let exports = sink.seen.exports.load(Ordering::Relaxed) - exports;
