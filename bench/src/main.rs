@@ -138,19 +138,22 @@ async fn main() -> anyhow::Result<()> {
             } else {
                 // The SQLite run's list target is relative to the PostgreSQL path: a second
                 // scratch database, on PostgreSQL, for the reference (see `run`).
-                let reference = match engine {
-                    Engine::Sqlite => {
-                        Some(scratch::Scratch::create(Engine::Postgres, &admin_url).await?)
+                async {
+                    let reference = match engine {
+                        Engine::Sqlite => {
+                            Some(scratch::Scratch::create(Engine::Postgres, &admin_url).await?)
+                        }
+                        Engine::Postgres => None,
+                    };
+                    let measured = run(&app, scratch.url(), quick, reference.as_ref())
+                        .await
+                        .map(|report| report.to_markdown());
+                    if let Some(reference) = reference {
+                        reference.remove().await?;
                     }
-                    Engine::Postgres => None,
-                };
-                let measured = run(&app, scratch.url(), quick, reference.as_ref())
-                    .await
-                    .map(|report| report.to_markdown());
-                if let Some(reference) = reference {
-                    reference.remove().await?;
+                    measured
                 }
-                measured
+                .await
             };
             scratch.remove().await?;
             let report_text = measured?;
@@ -323,6 +326,8 @@ async fn run(
                 .await,
             ),
         };
+        // What the README calls RSS after: the resident set once the floor has run too.
+        row.rss_after = service.rss()?;
         report.rows.push(row);
     }
     if let Some(reference) = reference {

@@ -14,7 +14,7 @@ pub struct Row {
     pub cpu: Duration,
     /// The service's largest resident set in the measured window(s), bytes.
     pub peak: u64,
-    /// The service's resident set right after the (last) window, bytes.
+    /// The service's resident set after the (last) window, or once the floor has run too, bytes.
     pub rss_after: u64,
     /// The same statements straight through sqlx; `None` when there is no SQL floor to speak
     /// of (sign-in is argon2 by design).
