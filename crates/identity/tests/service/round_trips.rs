@@ -1,5 +1,6 @@
 //! Round trips on the hot paths, counted on the service's own pool: authenticating a request is
-//! one statement, and the roles of a list page are one statement whatever its size.
+//! one statement, the roles of a list page are one statement whatever its size, and a sign-in
+//! after no failure is three.
 
 use identity::{AccountId, IdentityConfig, Role};
 use persistence::Backend;
@@ -9,6 +10,7 @@ use crate::common::{PASSWORD, setup};
 persistence::both_backends!(
     authenticate_is_one_statement,
     roles_of_is_one_statement_whatever_the_page_size,
+    sign_in_is_three_statements_and_four_after_failures,
 );
 
 async fn authenticate_is_one_statement(backend: Backend) {
@@ -69,4 +71,40 @@ async fn roles_of_is_one_statement_whatever_the_page_size(backend: Backend) {
     }
     ctx.identity.roles_of(&[]).await.unwrap();
     assert_eq!(ctx.statements.take(), 0, "an empty page needs no query");
+}
+
+async fn sign_in_is_three_statements_and_four_after_failures(backend: Backend) {
+    let Some(ctx) = setup(backend).await else {
+        return;
+    };
+    let account = ctx.enroll(Role::Customer).await;
+
+    ctx.statements.take();
+    ctx.sign_in("ada@example.com", account).await;
+    assert_eq!(
+        ctx.statements.take(),
+        3,
+        "throttle check, credential, session insert"
+    );
+
+    ctx.identity
+        .sign_in("ada@example.com", Some(account), "wrong password!")
+        .await
+        .unwrap_err();
+    ctx.statements.take();
+    ctx.sign_in("ada@example.com", account).await;
+    assert_eq!(
+        ctx.statements.take(),
+        4,
+        "after a failure, the session insert also clears the failures"
+    );
+    assert_eq!(
+        ctx.rows("sign_in_failures").await,
+        0,
+        "the failure is cleared"
+    );
+
+    ctx.statements.take();
+    ctx.sign_in("ada@example.com", account).await;
+    assert_eq!(ctx.statements.take(), 3, "no failure left to clear");
 }
