@@ -272,6 +272,8 @@ async fn run(
     let sign_in_peak = service.peak_rss()?;
     let floor = Floor::connect(url, POOL).await?;
     let db = persistence::Db::connect(url).await?;
+    // The service's hashing (one idle-class thread per CPU), in this process: argon2's cost
+    // per hash, and the flood's floor.
     let hasher = identity::Identity::new(db.clone(), identity::IdentityConfig::default());
     let phc = floor.stored_hash().await?;
     let mut report = Report::new(if url.starts_with("sqlite:") {
@@ -283,7 +285,6 @@ async fn run(
     report.rss_ready = rss_ready;
     report.sign_in_peak = sign_in_peak;
     report.argon2 = argon2_cost(&hasher).await?;
-    db.close().await?;
 
     // The SQLite run's yardstick for its list target (CPU per request within 2x the PostgreSQL
     // path's): the same workload on a PostgreSQL service seeded alike, measured in turns with
@@ -335,22 +336,25 @@ async fn run(
     }
     // Reads beside a sign-in flood, next to the same reads alone: as fast as they go, then at
     // half the rate they reached alone, a fixed traffic whose latency the flood must not harm.
-    let saturated = reads_beside_flood(&service, &sessions, None, (warmup, measure)).await?;
+    let flood = (&service, &sessions, &hasher);
+    let saturated = reads_beside_flood(flood, None, (warmup, measure)).await?;
     let rate = saturated.alone.rate() / 2.0;
     report.reads_beside_flood.push(saturated);
-    let paced = reads_beside_flood(&service, &sessions, Some(rate), (warmup, measure)).await?;
+    let paced = reads_beside_flood(flood, Some(rate), (warmup, measure)).await?;
     report.reads_beside_flood.push(paced);
     report.flood_peak = service.peak_rss()?;
+    drop(hasher);
+    db.close().await?;
     floor.close().await;
     service.stop()?;
     Ok(report)
 }
 
 /// `GET /v1/orders/{id}` on 8 connections, at `rate` reads/s or as fast as they go, alone and
-/// beside 32 connections signing in (which keep the hashing threads saturated), in turns.
+/// beside 32 connections signing in (which keep the hashing threads saturated), in turns; at a
+/// fixed rate also beside the floor, the flood's hashes without the service ([`hashing_floor`]).
 async fn reads_beside_flood(
-    service: &Service,
-    sessions: &Arc<Vec<Session>>,
+    (service, sessions, hasher): (&Service, &Arc<Vec<Session>>, &identity::Identity),
     rate: Option<f64>,
     (warmup, measure): (Duration, Duration),
 ) -> anyhow::Result<report::ReadsBesideFlood> {
@@ -369,12 +373,26 @@ async fn reads_beside_flood(
     let mut beside = report::ReadsBesideFlood {
         rate,
         alone: Measured::empty(),
+        hashing: rate.map(|_| Measured::empty()),
+        floor_hashes: (0, Duration::ZERO),
         during: Measured::empty(),
         flood: Measured::empty(),
         round_p99s: Vec::new(),
     };
     for round in 0..rounds {
         let (alone, ()) = drive_with(readers(), rate, warmup, slice, || ()).await;
+        // At a fixed rate, the same reads beside the flood's floor. As fast as they go, the
+        // reads take the CPUs themselves, so there is no floor to compare with.
+        let mut hashing_p99 = None;
+        if let Some(pooled) = beside.hashing.as_mut() {
+            let (hashing, hashes) = hashing_floor(hasher, readers(), rate, (warmup, slice)).await?;
+            hashing_p99 = Some(hashing.quantile_ms(0.99));
+            pooled.merge(hashing);
+            beside.floor_hashes = (
+                beside.floor_hashes.0 + hashes,
+                beside.floor_hashes.1 + slice,
+            );
+        }
         // The peak memory beside the flood is that of every round: reset when the first opens.
         let probe = service.probe();
         let opened = move || match round {
@@ -390,13 +408,69 @@ async fn reads_beside_flood(
             ),
         );
         opened?;
-        let p99s = (alone.quantile_ms(0.99), during.quantile_ms(0.99));
-        beside.round_p99s.push(p99s);
+        beside.round_p99s.push(report::RoundP99s {
+            alone: alone.quantile_ms(0.99),
+            hashing: hashing_p99,
+            during: during.quantile_ms(0.99),
+        });
         beside.alone.merge(alone);
         beside.during.merge(during);
         beside.flood.merge(flood);
     }
     Ok(beside)
+}
+
+/// The flood's floor, like the SQL floor of the other workloads: the flood's argon2 work without
+/// the service. 32 tasks hash passwords back to back on `hasher`, the identity context's own
+/// hashing threads (one per CPU, idle class, nice 19) in this process, which shares the
+/// service's session and so its scheduling group, while `readers` are measured. Returns the
+/// reads and how many hashes were done in their measured window.
+///
+/// Why a floor: on this machine (a 2-vCPU KVM guest whose idle vCPUs poll) waking a thread on a
+/// busy vCPU costs an interrupt that waking it on an idle one does not; measured with a loopback
+/// ping-pong, two idle-class threads that only spin raised its p50 round trip from 69 to 103 µs
+/// with no scheduling group between them and the woken thread. And argon2 streams 7 MiB per
+/// hash through caches the reads share. A read wakes threads about eight times, so hashes that
+/// keep both CPUs busy lengthen reads whoever runs them; during the flood minus beside the
+/// floor is what the service adds.
+async fn hashing_floor<W>(
+    hasher: &identity::Identity,
+    readers: Vec<W>,
+    rate: Option<f64>,
+    (warmup, measure): (Duration, Duration),
+) -> anyhow::Result<(Measured, u64)>
+where
+    W: FnMut() -> Op + Send + 'static,
+{
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+    let (stop, done) = (
+        Arc::new(AtomicBool::new(false)),
+        Arc::new(AtomicU64::new(0)),
+    );
+    let hashing: Vec<_> = (0..CONNECTIONS)
+        .map(|_| {
+            let (hasher, stop, done) = (hasher.clone(), Arc::clone(&stop), Arc::clone(&done));
+            tokio::spawn(async move {
+                while !stop.load(Ordering::Relaxed) {
+                    let password = identity::Password::parse(seed::PASSWORD)?;
+                    hasher.hash_password(password).await?;
+                    done.fetch_add(1, Ordering::Relaxed);
+                }
+                anyhow::Ok(())
+            })
+        })
+        .collect();
+    let at_open = Arc::clone(&done);
+    let (measured, opened) = drive_with(readers, rate, warmup, measure, move || {
+        at_open.load(Ordering::Relaxed)
+    })
+    .await;
+    let hashes = done.load(Ordering::Relaxed).saturating_sub(opened);
+    stop.store(true, Ordering::Relaxed);
+    for task in hashing {
+        task.await??;
+    }
+    Ok((measured, hashes))
 }
 
 /// The measured length of one round where variants are measured in turns (reads alone and

@@ -163,17 +163,31 @@ impl Report {
                 during.quantile_ms(0.99),
                 during.quantile_ms(0.99) / alone.quantile_ms(0.99).max(0.001),
             );
-            let rounds: Vec<String> = reads
-                .round_p99s
-                .iter()
-                .map(|(alone, during)| format!("{alone:.1} / {during:.1}"))
-                .collect();
+            if let Some(hashing) = &reads.hashing {
+                let _ = writeln!(
+                    out,
+                    "  - beside the floor (the flood's hashes without the service: {:.0} hashes/s on {} idle-class threads in the bench): p50 {:.1} ms, p95 {:.1} ms, p99 {:.1} ms ({:.2}x the p99 alone); the flood's p99 is {:.2}x this one",
+                    reads.floor_hashes.0 as f64 / reads.floor_hashes.1.as_secs_f64().max(1e-9),
+                    cpus(),
+                    hashing.quantile_ms(0.5),
+                    hashing.quantile_ms(0.95),
+                    hashing.quantile_ms(0.99),
+                    hashing.quantile_ms(0.99) / alone.quantile_ms(0.99).max(0.001),
+                    during.quantile_ms(0.99) / hashing.quantile_ms(0.99).max(0.001),
+                );
+            }
+            let rounds: Vec<String> = reads.round_p99s.iter().map(RoundP99s::shown).collect();
             let _ = writeln!(
                 out,
-                "  - the same, p95: {:.1} ms alone, {:.1} ms during ({:.2}x); p99 of each round, alone / during: {} ms",
+                "  - the same, p95: {:.1} ms alone, {:.1} ms during ({:.2}x); p99 of each round, alone / {}during: {} ms",
                 alone.quantile_ms(0.95),
                 during.quantile_ms(0.95),
                 during.quantile_ms(0.95) / alone.quantile_ms(0.95).max(0.001),
+                if reads.hashing.is_some() {
+                    "beside the floor / "
+                } else {
+                    ""
+                },
                 rounds.join(", "),
             );
         }
@@ -289,26 +303,36 @@ impl Report {
         }
 
         for reads in &self.reads_beside_flood {
-            let (alone, during) = (
-                reads.alone.quantile_ms(0.99),
-                reads.during.quantile_ms(0.99),
-            );
-            let ratio = (alone > 0.0).then(|| {
-                (
-                    during / alone,
-                    format!("{:.2}x ({during:.1} / {alone:.1} ms)", during / alone),
-                )
-            });
+            let during = reads.during.quantile_ms(0.99);
+            let ratio_to = |base: f64| {
+                (base > 0.0).then(|| {
+                    (
+                        during / base,
+                        format!("{:.2}x ({during:.1} / {base:.1} ms)", during / base),
+                    )
+                })
+            };
             let name = format!(
                 "reads beside the sign-in flood: p99 of GET /v1/orders/{{id}} on 8 connections {} during the flood / its p99 alone",
                 reads.pace()
             );
-            targets.push(match reads.rate {
-                Some(_) => Target::judged(name, ratio, Requirement::AtMost(1.5), "<= 1.5x".into()),
-                // As fast as they go, reads and hashing contest the same CPUs: reported, since
-                // a read latency under saturation measures a share of CPU, not a delay.
-                None => Target::reported(name, ratio.map(|(_, shown)| shown)),
-            });
+            // Reported, not judged: as fast as they go, reads and hashing contest the same
+            // CPUs (a read latency under saturation measures a share of CPU, not a delay); at a
+            // fixed rate the ratio includes what the hashes cost reads whoever runs them, which
+            // the floor measures.
+            let alone = ratio_to(reads.alone.quantile_ms(0.99));
+            targets.push(Target::reported(name, alone.map(|(_, shown)| shown)));
+            if let Some(hashing) = &reads.hashing {
+                targets.push(Target::judged(
+                    format!(
+                        "reads beside the sign-in flood: p99 of GET /v1/orders/{{id}} on 8 connections {} during the flood / beside the flood's hashes without the service (the floor)",
+                        reads.pace()
+                    ),
+                    ratio_to(hashing.quantile_ms(0.99)),
+                    Requirement::AtMost(1.5),
+                    "<= 1.5x".into(),
+                ));
+            }
         }
         targets
     }
@@ -320,12 +344,33 @@ pub struct ReadsBesideFlood {
     /// the connections go.
     pub rate: Option<f64>,
     pub alone: Measured,
+    /// The same reads beside the flood's hashes run by the bench itself, at a fixed rate only:
+    /// the floor (see `hashing_floor`).
+    pub hashing: Option<Measured>,
+    /// The floor's hashes done in its measured windows, and the windows' total length.
+    pub floor_hashes: (u64, Duration),
     pub during: Measured,
     /// The sign-ins beside `during`.
     pub flood: Measured,
-    /// Each round's p99 alone and during, ms: how far one round's tail strays from the pooled
-    /// one on this machine, for whoever judges the p99 ratio.
-    pub round_p99s: Vec<(f64, f64)>,
+    /// Each round's p99s: how far one round's tail strays from the pooled one on this machine,
+    /// for whoever judges the p99 ratio.
+    pub round_p99s: Vec<RoundP99s>,
+}
+
+/// One round's p99s of the reads, ms.
+pub struct RoundP99s {
+    pub alone: f64,
+    pub hashing: Option<f64>,
+    pub during: f64,
+}
+
+impl RoundP99s {
+    fn shown(&self) -> String {
+        match self.hashing {
+            Some(hashing) => format!("{:.1} / {hashing:.1} / {:.1}", self.alone, self.during),
+            None => format!("{:.1} / {:.1}", self.alone, self.during),
+        }
+    }
 }
 
 impl ReadsBesideFlood {
