@@ -163,7 +163,7 @@ macro_rules! statements {
                 )
                 .bind(id)
                 .bind(event_type)
-                .bind(subject)
+                .bind(subject.to_string())
                 .bind(Utc::now())
                 .bind(data)
                 .execute(&mut *conn)

@@ -18,6 +18,7 @@ mod m20261125_000002_orders_create_orders;
 mod m20261125_000003_orders_create_idempotency_keys;
 mod m20261125_000004_identity_create_identity_tables;
 mod m20261126_000005_persistence_create_outbox;
+mod m20261202_000006_persistence_text_event_subjects;
 // @generated-mods: `cargo xtask migrate generate` inserts new modules above this line.
 
 /// The ordered migration list that SeaORM's migrator walks.
@@ -32,6 +33,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261125_000003_orders_create_idempotency_keys::Migration),
             Box::new(m20261125_000004_identity_create_identity_tables::Migration),
             Box::new(m20261126_000005_persistence_create_outbox::Migration),
+            Box::new(m20261202_000006_persistence_text_event_subjects::Migration),
             // @generated-list: `cargo xtask migrate generate` inserts new entries above this line.
         ]
     }

@@ -3,7 +3,6 @@
 
 use chrono::{DateTime, Utc};
 use persistence::DomainEvent;
-use uuid::Uuid;
 
 use crate::{Order, OrderStatus};
 
@@ -53,8 +52,8 @@ impl DomainEvent for OrderEvent {
         }
     }
 
-    fn subject(&self) -> Uuid {
-        self.order().id.as_uuid()
+    fn subject(&self) -> String {
+        self.order().id.as_uuid().to_string()
     }
 
     fn time(&self) -> DateTime<Utc> {

@@ -3,7 +3,6 @@
 
 use chrono::{DateTime, Utc};
 use persistence::DomainEvent;
-use uuid::Uuid;
 
 use crate::User;
 
@@ -33,8 +32,8 @@ impl DomainEvent for UserEvent {
         }
     }
 
-    fn subject(&self) -> Uuid {
-        self.user().id.as_uuid()
+    fn subject(&self) -> String {
+        self.user().id.as_uuid().to_string()
     }
 
     fn time(&self) -> DateTime<Utc> {

@@ -353,7 +353,10 @@ async fn place_many_in_writes_exactly_what_single_placements_write(backend: Back
     let shape = |events: &[Event]| -> Vec<(String, Uuid, serde_json::Value)> {
         events
             .iter()
-            .map(|e| (e.event_type.clone(), e.subject, e.data.clone()))
+            .map(|e| {
+                let subject = Uuid::parse_str(&e.subject).unwrap();
+                (e.event_type.clone(), subject, e.data.clone())
+            })
             .collect()
     };
     let expected = |orders: &[Order]| -> Vec<(String, Uuid, serde_json::Value)> {

@@ -13,7 +13,8 @@ pub(crate) mod events {
         pub position: Option<i64>,
         #[sea_orm(column_name = "type", column_type = "String(StringLen::N(64))")]
         pub event_type: String,
-        pub subject: Uuid,
+        #[sea_orm(column_type = "String(StringLen::N(64))")]
+        pub subject: String,
         pub time: DateTimeUtc,
         #[sea_orm(column_type = "Text")]
         pub data: String,

@@ -68,8 +68,9 @@ pub mod faults {
 pub trait DomainEvent: Send + Sync {
     /// The event type, e.g. `order.placed`.
     fn event_type(&self) -> &'static str;
-    /// The id of the aggregate that changed.
-    fn subject(&self) -> Uuid;
+    /// The identity of the aggregate that changed (a user's or order's id, a product's sku),
+    /// at most 64 characters.
+    fn subject(&self) -> String;
     /// When the change happened.
     fn time(&self) -> DateTime<Utc>;
 }
@@ -220,8 +221,8 @@ pub struct Event {
     pub position: i64,
     /// E.g. `order.placed`.
     pub event_type: String,
-    /// The aggregate's id.
-    pub subject: Uuid,
+    /// The aggregate's identity (an id, or a product's sku).
+    pub subject: String,
     /// When the change happened.
     pub time: DateTime<Utc>,
     /// The resource as it was after the change.
@@ -240,7 +241,7 @@ pub struct CloudEvent {
     /// E.g. `order.placed`.
     #[serde(rename = "type")]
     pub event_type: String,
-    /// The aggregate's id.
+    /// The aggregate's identity.
     pub subject: String,
     /// RFC 3339, UTC.
     pub time: DateTime<Utc>,
@@ -258,7 +259,7 @@ impl Event {
             id: self.id,
             source: SOURCE.to_owned(),
             event_type: self.event_type.clone(),
-            subject: self.subject.to_string(),
+            subject: self.subject.clone(),
             time: self.time,
             datacontenttype: "application/json".to_owned(),
             data: self.data.clone(),
