@@ -45,3 +45,13 @@ pub fn bytes(name: impl IntoIden, len: u32) -> ColumnDef {
     let check = Func::cust("length").arg(Expr::col(name.clone())).eq(len);
     ColumnDef::new(name).blob().not_null().check(check).take()
 }
+
+/// A non-null sku column: `varchar(64)`, compared byte by byte on both engines (PostgreSQL's
+/// `COLLATE "C"`, SQLite's default), so sku order and `sku > ?` agree wherever they run.
+pub fn sku(manager: &SchemaManager, name: impl IntoIden) -> ColumnDef {
+    let mut column = string(name, 64);
+    if manager.get_database_backend() == DbBackend::Postgres {
+        column.extra("COLLATE \"C\"");
+    }
+    column
+}

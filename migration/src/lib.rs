@@ -2,7 +2,7 @@
 //!
 //! Migrations are the only way the schema changes: the service never auto-syncs tables. File
 //! names carry the owning context (`m<timestamp>_<context>_<what>.rs`); `cargo xtask migrate
-//! generate NAME --context users|orders|identity` creates one from a template and registers it
+//! generate NAME --context users|orders|identity|catalog|inventory` creates one from a template and registers it
 //! below.
 
 mod columns;
@@ -19,6 +19,8 @@ mod m20261125_000003_orders_create_idempotency_keys;
 mod m20261125_000004_identity_create_identity_tables;
 mod m20261126_000005_persistence_create_outbox;
 mod m20261202_000006_persistence_text_event_subjects;
+mod m20261202_000007_catalog_create_products;
+mod m20261202_000008_inventory_create_stock;
 // @generated-mods: `cargo xtask migrate generate` inserts new modules above this line.
 
 /// The ordered migration list that SeaORM's migrator walks.
@@ -34,6 +36,8 @@ impl MigratorTrait for Migrator {
             Box::new(m20261125_000004_identity_create_identity_tables::Migration),
             Box::new(m20261126_000005_persistence_create_outbox::Migration),
             Box::new(m20261202_000006_persistence_text_event_subjects::Migration),
+            Box::new(m20261202_000007_catalog_create_products::Migration),
+            Box::new(m20261202_000008_inventory_create_stock::Migration),
             // @generated-list: `cargo xtask migrate generate` inserts new entries above this line.
         ]
     }

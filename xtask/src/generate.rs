@@ -1,4 +1,4 @@
-//! `cargo xtask migrate generate NAME --context users|orders|identity`: a new migration file from a
+//! `cargo xtask migrate generate NAME --context users|orders|identity|catalog|inventory`: a new migration file from a
 //! template, registered in `migration/src/lib.rs` above its two marker lines.
 //!
 //! Everything but [`generate`] is a pure function on strings, so it is tested without touching
@@ -22,11 +22,19 @@ pub enum BoundedContext {
     Users,
     Orders,
     Identity,
+    Catalog,
+    Inventory,
 }
 
 impl BoundedContext {
     /// Every context, in the order their schemas are built.
-    pub const ALL: [Self; 3] = [Self::Users, Self::Orders, Self::Identity];
+    pub const ALL: [Self; 5] = [
+        Self::Users,
+        Self::Orders,
+        Self::Identity,
+        Self::Catalog,
+        Self::Inventory,
+    ];
 
     /// The `CREATE` statements this context's entities declare on `backend` (see
     /// `users::declared_schema`).
@@ -35,6 +43,8 @@ impl BoundedContext {
             Self::Users => users::declared_schema(backend),
             Self::Orders => orders::declared_schema(backend),
             Self::Identity => identity::declared_schema(backend),
+            Self::Catalog => catalog::declared_schema(backend),
+            Self::Inventory => inventory::declared_schema(backend),
         }
     }
 
@@ -43,6 +53,8 @@ impl BoundedContext {
             Self::Users => "users",
             Self::Orders => "orders",
             Self::Identity => "identity",
+            Self::Catalog => "catalog",
+            Self::Inventory => "inventory",
         }
     }
 }

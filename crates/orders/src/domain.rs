@@ -130,7 +130,7 @@ impl Sku {
     }
 }
 
-/// How many units of a SKU a line orders: at least one.
+/// How many units of a SKU a line orders: 1 to 10^6.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Quantity(i64);
 
@@ -140,12 +140,18 @@ impl Quantity {
         Self(stored)
     }
 
+    /// The most units one line may order.
+    pub const MAX: i64 = 1_000_000;
+
     /// Validates a quantity.
     pub fn new(value: i64) -> Result<Self, OrdersError> {
-        if value >= 1 {
+        if (1..=Self::MAX).contains(&value) {
             Ok(Self(value))
         } else {
-            Err(OrdersError::invalid("quantity", "must be at least 1"))
+            Err(OrdersError::invalid(
+                "quantity",
+                "must be between 1 and 1000000",
+            ))
         }
     }
 
@@ -329,10 +335,14 @@ pub struct OrderItem {
 /// fits in 64 bits. Only [`NewOrder::new`] builds one, so holding a `NewOrder` proves all that.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewOrder {
+    id: OrderId,
     customer: CustomerId,
     currency: Currency,
     items: Vec<OrderItem>,
     total: Money,
+    /// What an idempotency key of this order remembers: the fingerprint of the request it
+    /// came from (see [`OrderRequest::fingerprint`]).
+    request_hash: String,
 }
 
 impl NewOrder {
@@ -373,14 +383,33 @@ impl NewOrder {
                 })
             })
             .collect::<Result<Vec<_>, OrdersError>>()?;
+        Self::from_items(customer, currency, items, None)
+    }
+
+    /// The order of validated lines: a fresh id, the total checked for overflow.
+    fn from_items(
+        customer: CustomerId,
+        currency: Currency,
+        items: Vec<OrderItem>,
+        request_hash: Option<String>,
+    ) -> Result<Self, OrdersError> {
         let total =
             total_of(&items).ok_or_else(|| OrdersError::invalid("items", "total overflows"))?;
+        let request_hash = request_hash
+            .unwrap_or_else(|| fingerprint(customer, &currency, items.iter().map(Line::priced)));
         Ok(Self {
+            id: OrderId::from_uuid(persistence::new_id()),
             customer,
             currency,
             items,
             total,
+            request_hash,
         })
+    }
+
+    /// The id the order will have once placed.
+    pub fn id(&self) -> OrderId {
+        self.id
     }
 
     /// Who places the order.
@@ -403,25 +432,201 @@ impl NewOrder {
         self.total
     }
 
-    /// The hex SHA-256 of a canonical serialisation of the request (customer, currency, lines
-    /// in order): what tells a retry of this request from a different request under the same
-    /// idempotency key. Versioned and length-prefixed so that no two requests share an encoding.
-    pub(crate) fn fingerprint(&self) -> String {
-        let mut canonical = format!(
-            "orders.place.v1\ncustomer={}\ncurrency={}\n",
-            self.customer.as_uuid().hyphenated(),
-            self.currency.as_str()
-        );
-        for item in &self.items {
-            canonical.push_str(&format!(
-                "item={}:{}|{}|{}\n",
-                item.sku.as_str().len(),
-                item.sku.as_str(),
-                item.quantity.get(),
-                item.unit_price_cents.cents()
+    pub(crate) fn request_hash(&self) -> &str {
+        &self.request_hash
+    }
+}
+
+/// One line as a fingerprint sees it.
+struct Line<'a> {
+    sku: &'a str,
+    quantity: i64,
+    shown_cents: Option<i64>,
+}
+
+impl<'a> Line<'a> {
+    fn priced(item: &'a OrderItem) -> Self {
+        Self {
+            sku: item.sku.as_str(),
+            quantity: item.quantity.get(),
+            shown_cents: Some(item.unit_price_cents.cents()),
+        }
+    }
+}
+
+/// The hex SHA-256 of a canonical serialisation of a request (customer, currency, lines in
+/// order): what tells a retry of a request from a different request under the same
+/// idempotency key. Versioned and length-prefixed so that no two requests share an encoding.
+/// A request whose every line names a price keeps the `v1` encoding keys were recorded with
+/// before the catalog priced orders, so a retry across the upgrade still replays.
+fn fingerprint<'a>(
+    customer: CustomerId,
+    currency: &Currency,
+    lines: impl Iterator<Item = Line<'a>> + Clone,
+) -> String {
+    let version = if lines.clone().all(|line| line.shown_cents.is_some()) {
+        "v1"
+    } else {
+        "v2"
+    };
+    let mut canonical = format!(
+        "orders.place.{version}\ncustomer={}\ncurrency={}\n",
+        customer.as_uuid().hyphenated(),
+        currency.as_str()
+    );
+    for line in lines {
+        let price = line
+            .shown_cents
+            .map_or_else(|| "-".to_owned(), |cents| cents.to_string());
+        canonical.push_str(&format!(
+            "item={}:{}|{}|{price}\n",
+            line.sku.len(),
+            line.sku,
+            line.quantity,
+        ));
+    }
+    hex::encode(Sha256::digest(canonical.as_bytes()))
+}
+
+/// One line of an order request as the client sent it, not yet validated: the input of
+/// [`OrderRequest::new`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewRequestedLine {
+    /// The SKU ordered.
+    pub sku: String,
+    /// How many units.
+    pub quantity: i64,
+    /// The unit price the client showed the buyer, in minor units, if it sent one.
+    pub unit_price_cents: Option<i64>,
+}
+
+/// One validated line of an order request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestedLine {
+    /// The SKU ordered.
+    pub sku: Sku,
+    /// How many units.
+    pub quantity: Quantity,
+    /// The unit price the client showed the buyer, if it sent one.
+    pub shown_price: Option<Money>,
+}
+
+/// A validated request for an order, before it is priced: 1 to 100 lines, each SKU at most
+/// once. The server prices it ([`OrderRequest::priced`]) from the catalog; this context only
+/// knows that prices come from elsewhere.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrderRequest {
+    customer: CustomerId,
+    currency: Currency,
+    lines: Vec<RequestedLine>,
+}
+
+impl OrderRequest {
+    /// Validates a request, once, at the edge. Errors name the field, down to the line; the
+    /// first failure is returned (the HTTP layer checks each field itself to report them all).
+    pub fn new(
+        customer: CustomerId,
+        currency: &str,
+        lines: Vec<NewRequestedLine>,
+    ) -> Result<Self, OrdersError> {
+        let currency = Currency::parse(currency)?;
+        if lines.is_empty() {
+            return Err(OrdersError::invalid(
+                "items",
+                "must contain at least one item",
             ));
         }
-        hex::encode(Sha256::digest(canonical.as_bytes()))
+        if lines.len() > NewOrder::MAX_ITEMS {
+            return Err(OrdersError::invalid(
+                "items",
+                "must contain at most 100 items",
+            ));
+        }
+        let mut seen = std::collections::HashSet::with_capacity(lines.len());
+        let lines = lines
+            .into_iter()
+            .enumerate()
+            .map(|(i, raw)| {
+                let sku = Sku::parse(&raw.sku).map_err(|e| e.at(format!("items[{i}].sku")))?;
+                if !seen.insert(sku.clone()) {
+                    return Err(OrdersError::invalid(
+                        format!("items[{i}].sku"),
+                        "appears in an earlier line; order each SKU once",
+                    ));
+                }
+                Ok(RequestedLine {
+                    sku,
+                    quantity: Quantity::new(raw.quantity)
+                        .map_err(|e| e.at(format!("items[{i}].quantity")))?,
+                    shown_price: raw
+                        .unit_price_cents
+                        .map(Money::from_cents)
+                        .transpose()
+                        .map_err(|e| e.at(format!("items[{i}].unit_price_cents")))?,
+                })
+            })
+            .collect::<Result<Vec<_>, OrdersError>>()?;
+        Ok(Self {
+            customer,
+            currency,
+            lines,
+        })
+    }
+
+    /// Who orders.
+    pub fn customer(&self) -> CustomerId {
+        self.customer
+    }
+
+    /// The currency the order is to be priced in.
+    pub fn currency(&self) -> &Currency {
+        &self.currency
+    }
+
+    /// The lines, in the client's order.
+    pub fn lines(&self) -> &[RequestedLine] {
+        &self.lines
+    }
+
+    /// The order at these unit prices (one per line, in line order, in minor units), with a
+    /// fresh id; an error if the count differs or the total overflows 64 bits.
+    pub fn priced(&self, unit_prices: &[i64]) -> Result<NewOrder, OrdersError> {
+        if unit_prices.len() != self.lines.len() {
+            return Err(OrdersError::invalid("items", "every line needs one price"));
+        }
+        let items = self
+            .lines
+            .iter()
+            .zip(unit_prices)
+            .enumerate()
+            .map(|(i, (line, &cents))| {
+                Ok(OrderItem {
+                    sku: line.sku.clone(),
+                    quantity: line.quantity,
+                    unit_price_cents: Money::from_cents(cents)
+                        .map_err(|e| e.at(format!("items[{i}].unit_price_cents")))?,
+                })
+            })
+            .collect::<Result<Vec<_>, OrdersError>>()?;
+        NewOrder::from_items(
+            self.customer,
+            self.currency.clone(),
+            items,
+            Some(self.fingerprint()),
+        )
+    }
+
+    /// The fingerprint an idempotency key of this request remembers.
+    pub(crate) fn fingerprint(&self) -> String {
+        fingerprint(
+            self.customer,
+            &self.currency,
+            self.lines.iter().map(|line| Line {
+                sku: line.sku.as_str(),
+                quantity: line.quantity.get(),
+                shown_cents: line.shown_price.map(|m| m.cents()),
+            }),
+        )
     }
 }
 
@@ -667,8 +872,8 @@ mod tests {
         let c = customer();
         let base = NewOrder::new(c, "EUR", vec![item("A", 1, 100), item("B", 2, 5)]).unwrap();
         let same = NewOrder::new(c, "EUR", vec![item("A", 1, 100), item("B", 2, 5)]).unwrap();
-        assert_eq!(base.fingerprint(), same.fingerprint());
-        assert_eq!(base.fingerprint().len(), 64);
+        assert_eq!(base.request_hash(), same.request_hash());
+        assert_eq!(base.request_hash().len(), 64);
         let variants = [
             NewOrder::new(customer(), "EUR", vec![item("A", 1, 100), item("B", 2, 5)]),
             NewOrder::new(c, "USD", vec![item("A", 1, 100), item("B", 2, 5)]),
@@ -680,7 +885,7 @@ mod tests {
             NewOrder::new(c, "EUR", vec![item("A:1|100", 1, 100)]),
         ];
         for variant in variants {
-            assert_ne!(base.fingerprint(), variant.unwrap().fingerprint());
+            assert_ne!(base.request_hash(), variant.unwrap().request_hash());
         }
     }
 }

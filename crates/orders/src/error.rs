@@ -48,6 +48,12 @@ pub enum OrdersError {
 }
 
 impl OrdersError {
+    /// Whether this is the unique violation of an idempotency key that a concurrent request
+    /// committed first (see [`crate::Orders::insert_in`]).
+    pub fn is_key_race(&self) -> bool {
+        matches!(self, Self::Store(err) if err.is_unique_violation())
+    }
+
     pub(crate) fn invalid(field: impl Into<String>, reason: &'static str) -> Self {
         Self::Invalid {
             field: field.into(),

@@ -25,8 +25,8 @@ mod query_plan_tests;
 
 pub use customers::{CustomerStanding, Customers};
 pub use domain::{
-    Currency, CustomerId, IdempotencyKey, Money, NewOrder, NewOrderItem, Order, OrderId, OrderItem,
-    OrderStatus, Placed, Quantity, Sku,
+    Currency, CustomerId, IdempotencyKey, Money, NewOrder, NewOrderItem, NewRequestedLine, Order,
+    OrderId, OrderItem, OrderRequest, OrderStatus, Placed, Quantity, RequestedLine, Sku,
 };
 pub use error::OrdersError;
 pub use events::OrderEvent;

@@ -3,7 +3,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use persistence::{Db, Faults, Outbox, Page, PageRequest, StoreError, Tx, new_id, now_utc};
+use persistence::{Db, Faults, Outbox, Page, PageRequest, StoreError, Tx, now_utc};
 use persistence_orm::{FromOrm, Orm};
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
@@ -15,7 +15,8 @@ use uuid::Uuid;
 use crate::entity::{idempotency_keys, order_items, orders};
 use crate::{
     Currency, CustomerId, CustomerStanding, Customers, IdempotencyKey, Money, NewOrder, Order,
-    OrderEvent, OrderId, OrderItem, OrderStatus, OrdersError, Placed, Quantity, Sku, faults,
+    OrderEvent, OrderId, OrderItem, OrderRequest, OrderStatus, OrdersError, Placed, Quantity, Sku,
+    faults,
 };
 
 /// The orders context's public service. Cheap to clone: clones share the pool, the customers
@@ -95,70 +96,143 @@ impl Orders {
         idempotency_key: Option<IdempotencyKey>,
     ) -> Result<Placed, OrdersError> {
         let customer = order.customer();
-        let claim = idempotency_key.map(|key| (key, order.fingerprint()));
         let tx = self.db.begin().await?;
-
         // The key first: a replay answers with the order its first request created, whatever
         // became of the customer since (deactivated, say); only a new order needs an active one.
-        let now = now_utc();
-        if let Some((key, hash)) = &claim
-            && let Some(existing) = find_key(tx.orm(), customer, key).await?
+        if let Some(key) = &idempotency_key
+            && let Some(placed) = self
+                .check_key(&tx, customer, key, order.request_hash())
+                .await?
         {
-            if existing.expires_at > now {
-                let placed = replay(tx.orm(), &existing, hash).await;
-                finish_read(tx).await;
-                return placed;
-            }
-            // Expired: forget it, and place the order as if the key were new.
-            idempotency_keys::Entity::delete_many()
-                .filter(idempotency_keys::Column::UserId.eq(customer.as_uuid()))
-                .filter(idempotency_keys::Column::Key.eq(key.as_str()))
-                .filter(idempotency_keys::Column::ExpiresAt.lte(now))
-                .exec(tx.orm())
-                .await
-                .map_err(StoreError::from_orm)?;
+            finish_read(tx).await;
+            return Ok(placed);
         }
-
         self.ensure_active(&tx, customer).await?;
-        let order = self.insert(&tx, &order, now).await?;
-        let id = order.id.as_uuid();
+        match self.insert_in(&tx, &order, idempotency_key.as_ref()).await {
+            Ok(order) => {
+                tx.commit().await?;
+                Ok(Placed {
+                    order,
+                    replayed: false,
+                })
+            }
+            Err(err) if idempotency_key.is_some() && err.is_key_race() => {
+                // A concurrent request with this key committed first (on PostgreSQL the
+                // insert waited for it). Ours is void; the winner's order is the answer.
+                if let Err(rollback) = tx.rollback().await {
+                    tracing::warn!(error = %rollback.detail(), "rollback failed");
+                }
+                let key = idempotency_key.as_ref().ok_or(err)?;
+                self.replay_winner(customer, key, order.request_hash()).await
+            }
+            Err(err) => Err(err),
+        }
+    }
 
-        if let Some((key, hash)) = &claim {
+    /// The first step of placing `request` under `key` in the caller's transaction: the
+    /// order an earlier request with this key created (`replayed: true`), or `None` when the
+    /// key is new (an expired record is forgotten here). The same key with another request is
+    /// [`OrdersError::IdempotencyKeyReused`].
+    #[tracing::instrument(name = "orders.replay_in", skip_all)]
+    pub async fn replay_in(
+        &self,
+        tx: &Tx,
+        request: &OrderRequest,
+        key: &IdempotencyKey,
+    ) -> Result<Option<Placed>, OrdersError> {
+        self.check_key(tx, request.customer(), key, &request.fingerprint())
+            .await
+    }
+
+    /// After a placement under `key` was refused or lost a race: the order another request
+    /// with this key committed meanwhile, if any (read afresh on the pool, so it sees commits
+    /// the refused transaction could not). A concurrent retry of a request is answered with
+    /// the original order, not with the refusal its own attempt met.
+    #[tracing::instrument(name = "orders.replay_committed", skip_all)]
+    pub async fn replay_committed(
+        &self,
+        request: &OrderRequest,
+        key: &IdempotencyKey,
+    ) -> Result<Option<Placed>, OrdersError> {
+        let conn = self.db.orm();
+        match find_key(conn, request.customer(), key).await? {
+            Some(recorded) if recorded.expires_at > now_utc() => {
+                replay(conn, &recorded, &request.fingerprint()).await.map(Some)
+            }
+            _ => Ok(None),
+        }
+    }
+
+    /// Locks the customer's standing for the rest of `tx` (so a deactivation cannot slip in
+    /// before the commit) and refuses unknown and deactivated customers: the step of a
+    /// placement that comes before anything is reserved for the order.
+    #[tracing::instrument(name = "orders.lock_customer_in", skip_all)]
+    pub async fn lock_customer_in(&self, tx: &Tx, customer: CustomerId) -> Result<(), OrdersError> {
+        self.ensure_active(tx, customer).await
+    }
+
+    /// Writes a new pending order (row, lines, the key's record when there is a key, and
+    /// `order.placed`) as one step of the caller's transaction, which has already checked the
+    /// key ([`Orders::replay_in`]) and locked the customer ([`Orders::lock_customer_in`]).
+    ///
+    /// When a concurrent request committed the same key first, the record's insert fails
+    /// with a unique violation ([`OrdersError::is_key_race`]): the caller rolls back and
+    /// answers with [`Orders::replay_committed`].
+    #[tracing::instrument(name = "orders.insert_in", skip_all)]
+    pub async fn insert_in(
+        &self,
+        tx: &Tx,
+        order: &NewOrder,
+        key: Option<&IdempotencyKey>,
+    ) -> Result<Order, OrdersError> {
+        let now = now_utc();
+        let placed = self.insert(tx, order, now).await?;
+        if let Some(key) = key {
             let expires_at = now
                 .checked_add_signed(self.idempotency_ttl)
                 .ok_or_else(|| StoreError::other("idempotency key lifetime out of range"))?;
-            let inserted = idempotency_keys::Entity::insert(idempotency_keys::ActiveModel {
-                user_id: Set(customer.as_uuid()),
+            idempotency_keys::Entity::insert(idempotency_keys::ActiveModel {
+                user_id: Set(order.customer().as_uuid()),
                 key: Set(key.as_str().to_owned()),
-                request_hash: Set(hash.clone()),
-                order_id: Set(id),
+                request_hash: Set(order.request_hash().to_owned()),
+                order_id: Set(placed.id.as_uuid()),
                 created_at: Set(now),
                 expires_at: Set(expires_at),
             })
             .exec_without_returning(tx.orm())
-            .await;
-            if let Err(err) = inserted {
-                let err = StoreError::from_orm(err);
-                if !err.is_unique_violation() {
-                    return Err(err.into());
-                }
-                // A concurrent request with this key committed first (on PostgreSQL this insert
-                // waited for it). Ours is void; the winner's order is the answer.
-                if let Err(rollback) = tx.rollback().await {
-                    tracing::warn!(error = %rollback.detail(), "rollback failed");
-                }
-                return self.replay_winner(customer, key, hash).await;
-            }
+            .await
+            .map_err(StoreError::from_orm)?;
         }
-
         self.events
-            .append(&tx, &OrderEvent::Placed(order.clone()))
+            .append(tx, &OrderEvent::Placed(placed.clone()))
             .await?;
-        tx.commit().await?;
-        Ok(Placed {
-            order,
-            replayed: false,
-        })
+        Ok(placed)
+    }
+
+    /// The recorded answer for `key`, if it is alive: see [`Orders::replay_in`].
+    async fn check_key(
+        &self,
+        tx: &Tx,
+        customer: CustomerId,
+        key: &IdempotencyKey,
+        hash: &str,
+    ) -> Result<Option<Placed>, OrdersError> {
+        let Some(existing) = find_key(tx.orm(), customer, key).await? else {
+            return Ok(None);
+        };
+        let now = now_utc();
+        if existing.expires_at > now {
+            return replay(tx.orm(), &existing, hash).await.map(Some);
+        }
+        // Expired: forget it, and place the order as if the key were new.
+        idempotency_keys::Entity::delete_many()
+            .filter(idempotency_keys::Column::UserId.eq(customer.as_uuid()))
+            .filter(idempotency_keys::Column::Key.eq(key.as_str()))
+            .filter(idempotency_keys::Column::ExpiresAt.lte(now))
+            .exec(tx.orm())
+            .await
+            .map_err(StoreError::from_orm)?;
+        Ok(None)
     }
 
     /// Places an order for an active customer as one step of the caller's transaction, with
@@ -380,6 +454,25 @@ impl Orders {
         owner: Option<CustomerId>,
     ) -> Result<Order, OrdersError> {
         let tx = self.db.begin().await?;
+        let order = self
+            .transition_in(&tx, id, to, expected_version, owner)
+            .await?;
+        tx.commit().await?;
+        Ok(order)
+    }
+
+    /// [`Orders::transition`] as one step of the caller's transaction (the app releases or
+    /// sells the order's stock in the same one). On a refusal the caller's transaction has
+    /// written nothing; dropping it ends it.
+    #[tracing::instrument(name = "orders.transition_in", skip_all)]
+    pub async fn transition_in(
+        &self,
+        tx: &Tx,
+        id: OrderId,
+        to: OrderStatus,
+        expected_version: Option<i64>,
+        owner: Option<CustomerId>,
+    ) -> Result<Order, OrdersError> {
         let conn = tx.orm();
         let sources: Vec<&'static str> = OrderStatus::sources_of(to)
             .into_iter()
@@ -409,16 +502,14 @@ impl Orders {
             let items = lines.remove(&row.id).unwrap_or_default();
             let order = to_order(row, items)?;
             self.events
-                .append(&tx, &OrderEvent::reached(order.clone()))
+                .append(tx, &OrderEvent::reached(order.clone()))
                 .await?;
-            tx.commit().await?;
             return Ok(order);
         }
         let current = orders::Entity::find_by_id(id.as_uuid())
             .one(conn)
             .await
             .map_err(StoreError::from_orm)?;
-        finish_read(tx).await;
         let current = current
             .filter(|row| owner.is_none_or(|owner| row.user_id == owner.as_uuid()))
             .ok_or(OrdersError::NotFound(id))?;
@@ -436,14 +527,14 @@ impl Orders {
 
     /// Cancels every pending order of `customer` as one step of the caller's transaction (a
     /// customer's deactivation), bumping each one's version and appending one
-    /// `order.cancelled` per order; returns how many were cancelled.
+    /// `order.cancelled` per order; returns the cancelled orders' ids, oldest first.
     /// Paid orders are left alone: money has changed hands, so they need a human decision.
     #[tracing::instrument(name = "orders.cancel_pending_for_customer", skip_all)]
     pub async fn cancel_pending_for_customer(
         &self,
         tx: &Tx,
         customer: CustomerId,
-    ) -> Result<u64, OrdersError> {
+    ) -> Result<Vec<OrderId>, OrdersError> {
         let rows = orders::Entity::update_many()
             .col_expr(
                 orders::Column::Status,
@@ -459,7 +550,6 @@ impl Orders {
             .exec_with_returning(tx.orm())
             .await
             .map_err(StoreError::from_orm)?;
-        let cancelled = rows.len() as u64;
         let mut lines = items_of(tx.orm(), rows.iter().map(|row| row.id).collect()).await?;
         let mut orders = rows
             .into_iter()
@@ -470,6 +560,7 @@ impl Orders {
             .collect::<Result<Vec<_>, _>>()?;
         // Oldest first: the same order in every run, for consumers and tests alike.
         orders.sort_by_key(|order| order.id);
+        let cancelled = orders.iter().map(|order| order.id).collect();
         let events: Vec<OrderEvent> = orders.into_iter().map(OrderEvent::Cancelled).collect();
         self.events.append_all(tx, &events).await?;
         Ok(cancelled)
@@ -520,7 +611,7 @@ fn rows_of(
     now: DateTime<Utc>,
 ) -> Result<(orders::ActiveModel, Vec<order_items::ActiveModel>, Order), OrdersError> {
     let customer = order.customer();
-    let id = new_id();
+    let id = order.id().as_uuid();
     let row = orders::ActiveModel {
         id: Set(id),
         user_id: Set(customer.as_uuid()),

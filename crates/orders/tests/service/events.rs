@@ -60,7 +60,8 @@ async fn each_committed_change_appends_one_event(backend: Backend) {
         ctx.orders
             .cancel_pending_for_customer(&tx, customer)
             .await
-            .unwrap(),
+            .unwrap()
+            .len(),
         2
     );
     tx.commit().await.unwrap();
