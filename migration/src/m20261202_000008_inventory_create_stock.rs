@@ -109,7 +109,8 @@ async fn backfill(manager: &SchemaManager<'_>) -> Result<(), DbErr> {
         DbBackend::Sqlite => ("randomblob(16)", "?"),
         _ => ("gen_random_uuid()", "$1"),
     };
-    let now = sea_orm_migration::sea_orm::prelude::ChronoDateTimeUtc::from(std::time::SystemTime::now());
+    let now =
+        sea_orm_migration::sea_orm::prelude::ChronoDateTimeUtc::from(std::time::SystemTime::now());
     let conn = manager.get_connection();
     conn.execute_unprepared(
         "INSERT INTO stock_reservations (holder, sku, quantity) \

@@ -112,6 +112,31 @@ impl FromRequestParts<AppState> for Caller {
     }
 }
 
+/// The caller of a route that anonymous clients may use too (reading the catalog): `None`
+/// without an `Authorization` header; a header that carries no valid token is still 401, since
+/// its sender meant to authenticate.
+pub struct MaybeCaller(pub Option<Caller>);
+
+impl MaybeCaller {
+    /// Whether the caller is an admin.
+    pub fn is_admin(&self) -> bool {
+        self.0.is_some_and(|caller| caller.is_admin())
+    }
+}
+
+impl FromRequestParts<AppState> for MaybeCaller {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AppError> {
+        if !parts.headers.contains_key(header::AUTHORIZATION) {
+            return Ok(Self(None));
+        }
+        Caller::from_request_parts(parts, state)
+            .await
+            .map(|c| Self(Some(c)))
+    }
+}
+
 /// `Authorization: Bearer <token>` (scheme case-insensitive, RFC 9110), or `None`.
 fn bearer_token(parts: &Parts) -> Option<&str> {
     let value = parts.headers.get(header::AUTHORIZATION)?.to_str().ok()?;

@@ -9,12 +9,14 @@
 use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use catalog::CatalogError;
 use identity::IdentityError;
+use inventory::InventoryError;
 use orders::OrdersError;
 use persistence::StoreError;
 use users::UsersError;
 
-use crate::problems::{self, Code, FieldError, Problem};
+use crate::problems::{self, Code, CurrentPrice, FieldError, Problem, Shortage};
 
 /// Anything a request can fail with.
 #[derive(Debug, thiserror::Error)]
@@ -28,6 +30,13 @@ pub enum AppError {
     /// The identity context refused (bad credentials, no valid token, throttled) or failed.
     #[error(transparent)]
     Identity(#[from] IdentityError),
+    /// The catalog refused (unknown product, sku taken, a price or currency an order cannot
+    /// have) or failed.
+    #[error(transparent)]
+    Catalog(#[from] CatalogError),
+    /// The inventory refused (not enough stock) or failed.
+    #[error(transparent)]
+    Inventory(#[from] InventoryError),
     /// A unit of work spanning contexts failed in storage.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -63,7 +72,11 @@ impl AppError {
             | Self::Identity(IdentityError::Invalid { field, reason }) => {
                 Ok(vec![FieldError::new(field, reason)])
             }
-            Self::Orders(OrdersError::Invalid { field, reason }) => {
+            Self::Orders(OrdersError::Invalid { field, reason })
+            | Self::Catalog(CatalogError::Invalid { field, reason }) => {
+                Ok(vec![FieldError::new(field, reason)])
+            }
+            Self::Inventory(InventoryError::Invalid { field, reason }) => {
                 Ok(vec![FieldError::new(field, reason)])
             }
             other => Err(other),
@@ -141,6 +154,82 @@ impl AppError {
                 }
                 IdentityError::Store(store) => storage(store),
             },
+            Self::Catalog(err) => match err {
+                CatalogError::Invalid { field, reason } => {
+                    validation(vec![FieldError::new(field.clone(), *reason)])
+                }
+                CatalogError::SkuTaken(_) => Problem::new(problems::SKU_TAKEN, err.to_string()),
+                CatalogError::NotFound(_) => {
+                    Problem::new(problems::PRODUCT_NOT_FOUND, err.to_string())
+                }
+                CatalogError::VersionConflict { .. } => {
+                    Problem::new(problems::VERSION_CONFLICT, stale(err))
+                }
+                CatalogError::UnknownProducts(lines) => {
+                    lines_at_fault(problems::UNKNOWN_PRODUCT, lines, "names no product on sale")
+                }
+                CatalogError::CurrencyNotOffered(lines) => lines_at_fault(
+                    problems::CURRENCY_NOT_OFFERED,
+                    lines,
+                    "has no price in the order's currency",
+                ),
+                CatalogError::PriceChanged(changed) => {
+                    let mut problem = Problem::new(
+                        problems::PRICE_CHANGED,
+                        format!(
+                            "{} line(s) were sent with a price that is not the current one; nothing was reserved.",
+                            changed.len()
+                        ),
+                    );
+                    problem.prices = Some(
+                        changed
+                            .iter()
+                            .map(|(sku, price)| CurrentPrice {
+                                sku: sku.as_str().to_owned(),
+                                unit_price_cents: price.cents(),
+                            })
+                            .collect(),
+                    );
+                    problem
+                }
+                CatalogError::Store(store) => storage(store),
+            },
+            Self::Inventory(err) => match err {
+                InventoryError::Invalid { field, reason } => {
+                    validation(vec![FieldError::new(*field, *reason)])
+                }
+                InventoryError::NotFound(sku) => Problem::new(
+                    problems::PRODUCT_NOT_FOUND,
+                    format!("no product has sku {sku}"),
+                ),
+                InventoryError::InsufficientStock(shortages) => {
+                    let mut problem = Problem::new(
+                        problems::INSUFFICIENT_STOCK,
+                        format!(
+                            "{} line(s) want more units than are available; nothing was reserved.",
+                            shortages.len()
+                        ),
+                    );
+                    problem.shortages = Some(
+                        shortages
+                            .iter()
+                            .map(|s| Shortage {
+                                sku: s.sku.as_str().to_owned(),
+                                requested: s.requested,
+                                available: s.available,
+                            })
+                            .collect(),
+                    );
+                    problem
+                }
+                InventoryError::BelowReserved { .. } => {
+                    Problem::new(problems::INSUFFICIENT_STOCK, err.to_string())
+                }
+                InventoryError::VersionConflict { .. } => {
+                    Problem::new(problems::VERSION_CONFLICT, stale(err))
+                }
+                InventoryError::Store(store) => storage(store),
+            },
             Self::Store(store) => storage(store),
             Self::Request { code, detail } => Problem::new(*code, detail.clone()),
             Self::Validation(errors) => validation(errors.clone()),
@@ -156,6 +245,18 @@ fn validation(errors: Vec<FieldError>) -> Problem {
         .collect();
     let detail = format!("{}.", each.join("; "));
     let mut problem = Problem::new(problems::VALIDATION_FAILED, detail);
+    problem.errors = Some(errors);
+    problem
+}
+
+/// A refusal naming order lines (`items[2].sku`) in `errors`.
+fn lines_at_fault(code: Code, lines: &[usize], reason: &str) -> Problem {
+    let errors: Vec<FieldError> = lines
+        .iter()
+        .map(|i| FieldError::new(format!("items[{i}].sku"), reason))
+        .collect();
+    let each: Vec<String> = errors.iter().map(|e| e.field.clone()).collect();
+    let mut problem = Problem::new(code, format!("{} {reason}.", each.join(", ")));
     problem.errors = Some(errors);
     problem
 }

@@ -6,12 +6,14 @@
 //! The contexts emit plain typed events and know no JSON; the app hands each context an
 //! [`Outbox`] built here (see `persistence::outbox` for the design).
 
+use catalog::ProductEvent;
+use inventory::StockEvent;
 use orders::{Order, OrderEvent};
 use persistence::{Faults, Outbox};
 use serde_json::{Value, json};
 use users::{User, UserEvent, UserStatus};
 
-use crate::wire::OrderBody;
+use crate::wire::{AdjustedBody, OrderBody, ProductBody};
 
 /// The users context's outbox: events carry the user as JSON.
 pub fn user_outbox(faults: Faults) -> Outbox<UserEvent> {
@@ -21,6 +23,31 @@ pub fn user_outbox(faults: Faults) -> Outbox<UserEvent> {
 /// The orders context's outbox: events carry the order (with its lines) as JSON.
 pub fn order_outbox(faults: Faults) -> Outbox<OrderEvent> {
     Outbox::new(|event: &OrderEvent| order_json(event.order())).with_faults(faults)
+}
+
+/// The catalog's outbox: events carry the product as JSON, less `available` (stock is the
+/// inventory's, and has events of its own).
+pub fn product_outbox(faults: Faults) -> Outbox<ProductEvent> {
+    Outbox::new(|event: &ProductEvent| {
+        let mut product = serde_json::to_value(ProductBody::new(event.product().clone(), 0))
+            .unwrap_or(Value::Null);
+        if let Some(fields) = product.as_object_mut() {
+            fields.remove("available");
+        }
+        product
+    })
+    .with_faults(faults)
+}
+
+/// The inventory's outbox: `stock.adjusted` carries what the adjustment answered.
+pub fn stock_outbox(faults: Faults) -> Outbox<StockEvent> {
+    Outbox::new(|event: &StockEvent| match event {
+        StockEvent::Adjusted { stock, adjustment } => {
+            serde_json::to_value(AdjustedBody::new(stock.clone(), adjustment.clone()))
+                .unwrap_or(Value::Null)
+        }
+    })
+    .with_faults(faults)
 }
 
 /// A user as the HTTP API shows it, less the role.

@@ -153,7 +153,32 @@ impl ListParams {
     /// The page request: limit 1..=100 (default 20), and a cursor this service sealed for the
     /// list named `list`.
     pub fn page(&self, cursors: &CursorCodec, list: &str) -> Result<PageRequest, AppError> {
-        let limit = match self.limit.as_deref() {
+        let limit = self.limit()?;
+        let after = self
+            .after
+            .as_deref()
+            .map(|token| cursors.open(token, list).map_err(|_| invalid_cursor()))
+            .transpose()?;
+        Ok(PageRequest { limit, after })
+    }
+
+    /// The page request of a list ordered by a text key (products, by sku): the limit, and
+    /// the key after which the page starts.
+    pub fn text_page(
+        &self,
+        cursors: &CursorCodec,
+        list: &str,
+    ) -> Result<(Limit, Option<String>), AppError> {
+        let after = self
+            .after
+            .as_deref()
+            .map(|token| cursors.open_text(token, list).map_err(|_| invalid_cursor()))
+            .transpose()?;
+        Ok((self.limit()?, after))
+    }
+
+    fn limit(&self) -> Result<Limit, AppError> {
+        Ok(match self.limit.as_deref() {
             None => Limit::default(),
             Some(raw) => raw
                 .parse::<i64>()
@@ -165,22 +190,16 @@ impl ListParams {
                         "limit must be a whole number from 1 to 100.",
                     )
                 })?,
-        };
-        let after = self
-            .after
-            .as_deref()
-            .map(|token| {
-                cursors.open(token, list).map_err(|_| {
-                    AppError::request(
-                        problems::INVALID_CURSOR,
-                        "after is not a cursor of this list: pass the \"next\" value of the \
-                         previous page of the same list, unchanged.",
-                    )
-                })
-            })
-            .transpose()?;
-        Ok(PageRequest { limit, after })
+        })
     }
+}
+
+fn invalid_cursor() -> AppError {
+    AppError::request(
+        problems::INVALID_CURSOR,
+        "after is not a cursor of this list: pass the \"next\" value of the previous page of \
+         the same list, unchanged.",
+    )
 }
 
 /// An `If-Match` precondition (RFC 9110 §13.1.1) against our versions, whose strong ETags are

@@ -16,7 +16,7 @@ use std::sync::LazyLock;
 use serde_json::{Map, Value, json};
 use utoipa::OpenApi;
 
-use crate::problems::{self, Code, FieldError, Problem};
+use crate::problems::{self, Code, CurrentPrice, FieldError, Problem, Shortage};
 use crate::routes;
 
 /// The parts of the document no route owns: the problem schemas and the bearer scheme.
@@ -24,20 +24,23 @@ use crate::routes;
 #[openapi(
     info(
         title = "orders-backend",
-        version = "2.0.0",
-        description = "Order management over HTTP (contract v2). Every error is an RFC 9457 \
+        version = "3.0.0",
+        description = "Order management over HTTP (contract v3): the server prices every order \
+            from the catalog and reserves its stock. Every error is an RFC 9457 \
             `application/problem+json` document with a stable `code`; its `type` is the \
             relative URI `/problems/{code}`, which this service serves as a short page. \
-            Every `/v1` route except sign-up and sign-in needs `Authorization: Bearer <token>` \
+            Every `/v1` route except sign-up, sign-in and reading the catalog needs `Authorization: Bearer <token>` \
             from `POST /v1/sessions`. JSON bodies are checked strictly: an unknown field is a \
             422 naming it. List cursors (`next`, `after`) are opaque, bound to the list that \
             issued them and tamper-evident."
     ),
-    components(schemas(Problem, FieldError)),
+    components(schemas(Problem, FieldError, CurrentPrice, Shortage)),
     tags(
         (name = "users", description = "Sign-up and users"),
         (name = "sessions", description = "Sign-in and sign-out"),
         (name = "orders", description = "Orders and their lifecycle"),
+        (name = "catalog", description = "Products and their prices"),
+        (name = "inventory", description = "Stock and its adjustments"),
         (name = "operations", description = "Health probes and self-description"),
     )
 )]

@@ -57,6 +57,8 @@ codes! {
         "No user you may see has this id.";
     ORDER_NOT_FOUND = "order_not_found", NOT_FOUND, "Order not found",
         "No order you may see has this id.";
+    PRODUCT_NOT_FOUND = "product_not_found", NOT_FOUND, "Product not found",
+        "No product you may see has this sku (archived products are visible to admins only).";
     METHOD_NOT_ALLOWED = "method_not_allowed", METHOD_NOT_ALLOWED, "Method not allowed",
         "This path does not accept this method; the Allow header lists those it does.";
     REQUEST_TIMEOUT = "request_timeout", REQUEST_TIMEOUT, "Request timeout",
@@ -65,6 +67,12 @@ codes! {
         "Another account already uses this e-mail address (compared case-insensitively).";
     ILLEGAL_TRANSITION = "illegal_transition", CONFLICT, "Illegal transition",
         "The order's lifecycle does not allow this move from its current status.";
+    SKU_TAKEN = "sku_taken", CONFLICT, "Sku taken",
+        "Another product (active or archived) already has this sku; skus are never reused.";
+    PRICE_CHANGED = "price_changed", CONFLICT, "Price changed",
+        "A unit price you sent is not the catalog's current one; \"prices\" lists the current price of every such line. Show the buyer the new prices and place the order again; nothing was reserved.";
+    INSUFFICIENT_STOCK = "insufficient_stock", CONFLICT, "Insufficient stock",
+        "Not enough units are available: \"shortages\" lists every short line of an order (nothing was reserved), or an adjustment would take on hand below the units reserved or below zero.";
     VERSION_CONFLICT = "version_conflict", PRECONDITION_FAILED, "Version conflict",
         "If-Match names no current version of the resource: someone changed it first. Fetch it again and retry with its ETag.";
     PAYLOAD_TOO_LARGE = "payload_too_large", PAYLOAD_TOO_LARGE, "Payload too large",
@@ -83,6 +91,10 @@ codes! {
         "No user has the id the order names, so it cannot order.";
     CUSTOMER_DEACTIVATED = "customer_deactivated", UNPROCESSABLE_ENTITY, "Customer deactivated",
         "The customer's account is deactivated and can no longer order.";
+    UNKNOWN_PRODUCT = "unknown_product", UNPROCESSABLE_ENTITY, "Unknown product",
+        "A line names a sku that is not on sale (no such product, or archived); \"errors\" names each such line.";
+    CURRENCY_NOT_OFFERED = "currency_not_offered", UNPROCESSABLE_ENTITY, "Currency not offered",
+        "A line's product has no price in the order's currency; \"errors\" names each such line.";
     IDEMPOTENCY_KEY_REUSED = "idempotency_key_reused", UNPROCESSABLE_ENTITY, "Idempotency key reused",
         "This Idempotency-Key was already used for a different request. Use a new key for a new request.";
     PRECONDITION_REQUIRED = "precondition_required", PRECONDITION_REQUIRED, "Precondition required",
@@ -136,10 +148,40 @@ pub struct Problem {
     pub detail: String,
     /// A stable machine-readable identifier of the kind of problem.
     pub code: String,
-    /// Every bad field (only with `validation_failed`).
+    /// Every bad field (with `validation_failed`), or every line at fault (with
+    /// `unknown_product` and `currency_not_offered`).
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(nullable = false)]
     pub errors: Option<Vec<FieldError>>,
+    /// The current price of every line whose sent price differs (only with `price_changed`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub prices: Option<Vec<CurrentPrice>>,
+    /// Every line that wants more than is available (only with `insufficient_stock` of an
+    /// order).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub shortages: Option<Vec<Shortage>>,
+}
+
+/// The catalog's current price of an order line.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct CurrentPrice {
+    /// The line's sku.
+    pub sku: String,
+    /// Its current unit price in the order's currency, in minor units.
+    pub unit_price_cents: i64,
+}
+
+/// An order line that wants more than is available.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct Shortage {
+    /// The line's sku.
+    pub sku: String,
+    /// Units the line asked for.
+    pub requested: i64,
+    /// Units available now.
+    pub available: i64,
 }
 
 /// One bad field of a request.
@@ -172,6 +214,8 @@ impl Problem {
             detail: detail.into(),
             code: code.name.to_owned(),
             errors: None,
+            prices: None,
+            shortages: None,
         }
     }
 }

@@ -6,7 +6,9 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
 use anyhow::Context;
+use catalog::Catalog;
 use identity::{Identity, IdentityConfig};
+use inventory::Inventory;
 use orders::Orders;
 use persistence::{Backend, CursorCodec, Db, DbConfig};
 use tokio::net::TcpListener;
@@ -16,7 +18,7 @@ use crate::Config;
 use crate::customers::UsersAsCustomers;
 use crate::events;
 use crate::state::AppState;
-use crate::workflows::Workflows;
+use crate::workflows::{Contexts, Workflows};
 use crate::{observability, relay, routes, server};
 
 /// A built, bound, not-yet-serving service. `build` returns it so that callers (tests, `main`)
@@ -76,11 +78,18 @@ impl Application {
                 ..IdentityConfig::default()
             },
         );
+        let catalog = Catalog::new(db.clone(), events::product_outbox(config.faults.clone()));
+        let inventory = Inventory::new(db.clone(), events::stock_outbox(config.faults.clone()))
+            .with_faults(config.faults.clone());
         let workflows = Workflows::new(
             db.clone(),
-            users.clone(),
-            orders.clone(),
-            identity.clone(),
+            Contexts {
+                users: users.clone(),
+                orders: orders.clone(),
+                identity: identity.clone(),
+                catalog: catalog.clone(),
+                inventory: inventory.clone(),
+            },
             config.faults.clone(),
         );
         let cursors = match config.cursor_codec.clone() {
@@ -93,6 +102,8 @@ impl Application {
             users,
             orders: orders.clone(),
             identity: identity.clone(),
+            catalog,
+            inventory,
             workflows,
             cursors,
             draining: draining.clone(),

@@ -1,7 +1,9 @@
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
+use catalog::Catalog;
 use identity::Identity;
+use inventory::Inventory;
 use orders::Orders;
 use persistence::{CursorCodec, Db};
 use users::Users;
@@ -15,6 +17,8 @@ pub(crate) struct AppState {
     pub(crate) users: Users,
     pub(crate) orders: Orders,
     pub(crate) identity: Identity,
+    pub(crate) catalog: Catalog,
+    pub(crate) inventory: Inventory,
     pub(crate) workflows: Workflows,
     /// Seals and opens the `next`/`after` cursors of every list.
     pub(crate) cursors: CursorCodec,

@@ -188,10 +188,16 @@ impl Prices {
     /// (`prices[1].currency`).
     pub fn parse(raw: &[(String, i64)]) -> Result<Self, CatalogError> {
         if raw.is_empty() {
-            return Err(CatalogError::invalid("prices", "must contain at least one price"));
+            return Err(CatalogError::invalid(
+                "prices",
+                "must contain at least one price",
+            ));
         }
         if raw.len() > Self::MAX {
-            return Err(CatalogError::invalid("prices", "must contain at most 20 prices"));
+            return Err(CatalogError::invalid(
+                "prices",
+                "must contain at most 20 prices",
+            ));
         }
         let mut prices: Vec<Price> = Vec::with_capacity(raw.len());
         for (i, (currency, cents)) in raw.iter().enumerate() {

@@ -22,8 +22,8 @@ mod service;
 mod query_plan_tests;
 
 pub use domain::{
-    Currency, Description, Money, NewProduct, Price, Prices, Product, ProductChanges,
-    ProductName, ProductPage, ProductStatus, Quote, Sku,
+    Currency, Description, Money, NewProduct, Price, Prices, Product, ProductChanges, ProductName,
+    ProductPage, ProductStatus, Quote, Sku,
 };
 pub use error::CatalogError;
 pub use events::ProductEvent;

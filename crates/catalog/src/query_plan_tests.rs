@@ -42,8 +42,8 @@ async fn list_query_walks_the_primary_key_index(backend: Backend) {
         let page = catalog.list(after, limit, with_archived).await.unwrap();
         let listed: Vec<Sku> = page.items.into_iter().map(|p| p.sku).collect();
         assert_eq!(listed, expected);
-        let statement = list_query(after, limit, with_archived)
-            .build(test.db().orm().get_database_backend());
+        let statement =
+            list_query(after, limit, with_archived).build(test.db().orm().get_database_backend());
         let plan = query_plan(test.db(), statement).await;
         let shown = plan.join("\n");
         match backend {

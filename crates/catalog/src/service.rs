@@ -4,14 +4,13 @@ use persistence::{Db, Limit, Outbox, StoreError, Tx, now_utc};
 use persistence_orm::{FromOrm, Orm};
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect, Select,
+    ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Select,
 };
 
 use crate::entity::{self, Column, Entity};
 use crate::{
-    CatalogError, Currency, Description, Money, NewProduct, Price, Prices, Product,
-    ProductChanges, ProductEvent, ProductName, ProductPage, ProductStatus, Quote, Sku,
+    CatalogError, Currency, Description, Money, NewProduct, Price, Prices, Product, ProductChanges,
+    ProductEvent, ProductName, ProductPage, ProductStatus, Quote, Sku,
 };
 
 /// The catalog context's public service. Cheap to clone.
@@ -168,7 +167,10 @@ impl Catalog {
     pub async fn archive(&self, sku: &Sku) -> Result<Product, CatalogError> {
         let tx = self.db.begin().await?;
         let updated = Entity::update_many()
-            .col_expr(Column::Status, Expr::value(ProductStatus::Archived.as_str()))
+            .col_expr(
+                Column::Status,
+                Expr::value(ProductStatus::Archived.as_str()),
+            )
             .col_expr(Column::Version, Expr::col(Column::Version).add(1))
             .col_expr(Column::UpdatedAt, Expr::value(now_utc()))
             .filter(Column::Sku.eq(sku.as_str()))

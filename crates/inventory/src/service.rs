@@ -3,15 +3,13 @@ use std::collections::{BTreeMap, HashMap};
 use persistence::{Db, Faults, Outbox, StoreError, Tx, new_id, now_utc};
 use persistence_orm::{FromOrm, Orm};
 use sea_orm::sea_query::{CaseStatement, Expr, ExprTrait, OnConflict};
-use sea_orm::{
-    ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
-};
+use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use uuid::Uuid;
 
 use crate::entity::{stock, stock_adjustments, stock_reservations};
 use crate::{
-    Adjustment, Delta, Holder, InventoryError, Reason, Shortage, Sku, Stock, StockEvent,
-    StockLine, faults,
+    Adjustment, Delta, Holder, InventoryError, Reason, Shortage, Sku, Stock, StockEvent, StockLine,
+    faults,
 };
 
 /// The inventory context's public service. Cheap to clone.
@@ -57,7 +55,11 @@ impl Inventory {
             version: Set(1),
             updated_at: Set(now),
         })
-        .on_conflict(OnConflict::column(stock::Column::Sku).do_nothing().to_owned())
+        .on_conflict(
+            OnConflict::column(stock::Column::Sku)
+                .do_nothing()
+                .to_owned(),
+        )
         .exec_without_returning(tx.orm())
         .await
         .map_err(StoreError::from_orm)?;
@@ -229,9 +231,7 @@ impl Inventory {
         let shortages: Vec<Shortage> = wanted
             .iter()
             .filter_map(|(&sku, &requested)| {
-                let available = locked
-                    .get(sku)
-                    .map_or(0, |row| row.on_hand - row.reserved);
+                let available = locked.get(sku).map_or(0, |row| row.on_hand - row.reserved);
                 (available < requested).then(|| Shortage {
                     sku: Sku::from_stored(sku.to_owned()),
                     requested,
@@ -354,10 +354,7 @@ async fn change_stock(
                 on_hand.finally(Expr::col(stock::Column::OnHand)).into(),
             );
         }
-        update
-            .exec(tx.orm())
-            .await
-            .map_err(StoreError::from_orm)?;
+        update.exec(tx.orm()).await.map_err(StoreError::from_orm)?;
     }
     Ok(())
 }
@@ -405,4 +402,3 @@ fn to_stock(row: stock::Model) -> Stock {
         updated_at: row.updated_at,
     }
 }
-

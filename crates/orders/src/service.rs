@@ -123,7 +123,8 @@ impl Orders {
                     tracing::warn!(error = %rollback.detail(), "rollback failed");
                 }
                 let key = idempotency_key.as_ref().ok_or(err)?;
-                self.replay_winner(customer, key, order.request_hash()).await
+                self.replay_winner(customer, key, order.request_hash())
+                    .await
             }
             Err(err) => Err(err),
         }
@@ -157,7 +158,9 @@ impl Orders {
         let conn = self.db.orm();
         match find_key(conn, request.customer(), key).await? {
             Some(recorded) if recorded.expires_at > now_utc() => {
-                replay(conn, &recorded, &request.fingerprint()).await.map(Some)
+                replay(conn, &recorded, &request.fingerprint())
+                    .await
+                    .map(Some)
             }
             _ => Ok(None),
         }

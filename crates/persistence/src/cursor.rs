@@ -10,6 +10,10 @@ const CURSOR_PREFIX: &[u8] = b"k1:";
 
 /// Format version of sealed tokens (the first byte), so the format can change later.
 const SEALED_VERSION: u8 = 2;
+/// The first byte of sealed tokens whose key is text (a sku) rather than a UUID.
+const SEALED_TEXT_VERSION: u8 = 3;
+/// The longest text key a token carries.
+const MAX_TEXT_KEY: usize = 256;
 /// Bytes of the HMAC-SHA-256 tag kept in a sealed token: 128 bits is far beyond guessing
 /// within any request budget, and keeps tokens at 44 characters.
 const TAG_LEN: usize = 16;
@@ -149,6 +153,36 @@ impl CursorCodec {
     }
 }
 
+impl CursorCodec {
+    /// The token a client gets for "after the row keyed `key`" in a list ordered by a text
+    /// key (the catalog's products, in sku order), bound to `list` like [`CursorCodec::seal`].
+    pub fn seal_text(&self, key: &str, list: &str) -> String {
+        let mut raw = Vec::with_capacity(1 + key.len() + TAG_LEN);
+        raw.push(SEALED_TEXT_VERSION);
+        raw.extend_from_slice(key.as_bytes());
+        let tag = self.mac_of(list, &raw).finalize().into_bytes();
+        raw.extend_from_slice(&tag[..TAG_LEN]);
+        URL_SAFE_NO_PAD.encode(raw)
+    }
+
+    /// The text key inside a token that [`CursorCodec::seal_text`] made for the same `list`
+    /// with the same secret; anything else (a UUID cursor included) is a [`CursorError`].
+    pub fn open_text(&self, token: &str, list: &str) -> Result<String, CursorError> {
+        let raw = URL_SAFE_NO_PAD.decode(token).map_err(|_| CursorError)?;
+        if raw.len() <= 1 + TAG_LEN
+            || raw.len() > 1 + MAX_TEXT_KEY + TAG_LEN
+            || raw[0] != SEALED_TEXT_VERSION
+        {
+            return Err(CursorError);
+        }
+        let (body, tag) = raw.split_at(raw.len() - TAG_LEN);
+        self.mac_of(list, body)
+            .verify_truncated_left(tag)
+            .map_err(|_| CursorError)?;
+        String::from_utf8(body[1..].to_vec()).map_err(|_| CursorError)
+    }
+}
+
 impl fmt::Debug for CursorCodec {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("CursorCodec(<secret>)")
@@ -270,6 +304,26 @@ mod tests {
             codec().open(&Cursor::after_key(id).encode(), "users"),
             Err(CursorError)
         );
+    }
+
+    #[test]
+    fn text_cursors_open_only_for_their_list_and_never_as_uuid_cursors() {
+        let token = codec().seal_text("BOOK-1", "products");
+        assert_eq!(
+            codec().open_text(&token, "products"),
+            Ok("BOOK-1".to_owned())
+        );
+        assert_eq!(codec().open_text(&token, "users"), Err(CursorError));
+        assert_eq!(codec().open(&token, "products"), Err(CursorError));
+        let uuid = codec().seal(Cursor::after_key(Uuid::now_v7()), "products");
+        assert_eq!(codec().open_text(&uuid, "products"), Err(CursorError));
+        let raw = URL_SAFE_NO_PAD.decode(&token).unwrap();
+        for bit in 0..raw.len() * 8 {
+            let mut flipped = raw.clone();
+            flipped[bit / 8] ^= 1 << (bit % 8);
+            let forged = URL_SAFE_NO_PAD.encode(&flipped);
+            assert_eq!(codec().open_text(&forged, "products"), Err(CursorError));
+        }
     }
 
     #[test]

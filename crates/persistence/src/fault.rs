@@ -27,6 +27,34 @@ impl FaultPoint {
 pub struct Faults {
     #[cfg(feature = "fault-injection")]
     armed: std::sync::Arc<std::sync::Mutex<std::collections::HashSet<FaultPoint>>>,
+    #[cfg(feature = "fault-injection")]
+    gates: std::sync::Arc<std::sync::Mutex<std::collections::HashMap<FaultPoint, Gate>>>,
+}
+
+/// A pausing fault point: every task that reaches it waits there until the test opens it,
+/// so a test can hold transactions open at a chosen step and make races really overlap,
+/// without sleeping.
+#[cfg(feature = "fault-injection")]
+#[derive(Debug, Clone)]
+pub struct Gate {
+    arrived: std::sync::Arc<tokio::sync::Semaphore>,
+    open: std::sync::Arc<tokio::sync::Semaphore>,
+}
+
+#[cfg(feature = "fault-injection")]
+impl Gate {
+    /// Waits until `n` more tasks have reached the gate (they wait there).
+    pub async fn arrivals(&self, n: u32) {
+        if let Ok(permits) = self.arrived.acquire_many(n).await {
+            permits.forget();
+        }
+    }
+
+    /// Lets every waiting task, and every later one, through.
+    pub fn open(&self) {
+        self.open
+            .add_permits(tokio::sync::Semaphore::MAX_PERMITS / 2);
+    }
 }
 
 impl Faults {
@@ -44,6 +72,40 @@ impl Faults {
         }
         let _ = point;
         Ok(())
+    }
+
+    /// Passes `point` where a step may be paused as well as failed: fails like
+    /// [`Faults::check`] when armed, and waits while a [`Gate`] on it is closed.
+    pub async fn pass(&self, point: FaultPoint) -> Result<(), StoreError> {
+        self.check(point)?;
+        #[cfg(feature = "fault-injection")]
+        {
+            let gate = self
+                .gates
+                .lock()
+                .ok()
+                .and_then(|gates| gates.get(&point).cloned());
+            if let Some(gate) = gate {
+                gate.arrived.add_permits(1);
+                if let Ok(permit) = gate.open.acquire().await {
+                    permit.forget();
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// A closed gate at `point`: tasks that [`Faults::pass`] it wait until [`Gate::open`].
+    #[cfg(feature = "fault-injection")]
+    pub fn gate(&self, point: FaultPoint) -> Gate {
+        let gate = Gate {
+            arrived: std::sync::Arc::new(tokio::sync::Semaphore::new(0)),
+            open: std::sync::Arc::new(tokio::sync::Semaphore::new(0)),
+        };
+        if let Ok(mut gates) = self.gates.lock() {
+            gates.insert(point, gate.clone());
+        }
+        gate
     }
 
     /// Arms `point`: every later `check` of it fails until [`Faults::disarm`].

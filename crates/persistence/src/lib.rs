@@ -40,6 +40,8 @@ pub use cursor::{
 };
 pub use db::{Backend, Db, DbConfig, POSTGRES_SESSION_SETTINGS, PoolStatus, sqlite_file_path};
 pub use error::{StoreError, StoreErrorKind};
+#[cfg(feature = "fault-injection")]
+pub use fault::Gate;
 pub use fault::{FaultPoint, Faults};
 pub use ids::{new_id, now_utc};
 pub use observe::count_statements_of;

@@ -4,6 +4,7 @@ mod docs;
 mod events;
 mod health;
 mod orders;
+mod products;
 mod sessions;
 mod users;
 
@@ -38,6 +39,7 @@ pub(crate) fn api() -> OpenApiRouter<AppState> {
         .merge(health::routes())
         .merge(users::routes())
         .merge(orders::routes())
+        .merge(products::routes())
         .merge(sessions::routes())
         .merge(events::routes())
         .merge(docs::routes())

@@ -39,7 +39,8 @@ fn customer_for(caller: &Caller, requested: Option<Uuid>) -> Result<CustomerId, 
     }
 }
 
-/// Places an order; retrying with the same `Idempotency-Key` and body returns the first order.
+/// Places an order priced by the catalog, reserving its stock; retrying with the same
+/// `Idempotency-Key` and body returns the first order (and reserves nothing again).
 #[utoipa::path(post, path = "/v1/orders", tag = "orders", operation_id = "place_order",
     params(("Idempotency-Key" = Option<String>, Header, min_length = 1, max_length = 255, pattern = "^[!-~]+$",
         description = "1 to 255 visible ASCII characters, scoped to the customer; at most once. A retry with the same key and body returns the original order.",
@@ -60,7 +61,8 @@ fn customer_for(caller: &Caller, requested: Option<Uuid>) -> Result<CustomerId, 
             )),
         (status = 400, description = "duplicate_header"),
         (status = 403, description = "forbidden"),
-        (status = 422, description = "unknown_customer customer_deactivated idempotency_key_reused"),
+        (status = 409, description = "price_changed insufficient_stock"),
+        (status = 422, description = "unknown_customer customer_deactivated unknown_product currency_not_offered idempotency_key_reused"),
     ))]
 async fn place(
     State(state): State<AppState>,
@@ -70,7 +72,10 @@ async fn place(
 ) -> Result<Response, AppError> {
     let key = idempotency_key(&headers)?;
     let customer = customer_for(&caller, body.user_id)?;
-    let placed = state.orders.place(body.parse(customer)?, key).await?;
+    let placed = state
+        .workflows
+        .place_order(body.parse(customer)?, key)
+        .await?;
     let order = OrderBody::from(placed.order);
     let mut response = created(order.location(), order.version, &order);
     if placed.replayed {
@@ -190,7 +195,7 @@ async fn transition(
     };
     let expected = optional_version(IfMatch::from_headers(headers), current).await?;
     let order = state
-        .orders
+        .workflows
         .transition(id, to, expected, caller.order_scope())
         .await?;
     Ok(order_response(order))

@@ -8,6 +8,7 @@
 pub(crate) mod check;
 mod events;
 mod orders;
+mod products;
 mod sessions;
 mod users;
 
@@ -19,6 +20,10 @@ use crate::problems::FieldError;
 
 pub(crate) use events::{EventBody, EventPage};
 pub(crate) use orders::{OrderBody, OrderPage, PlaceOrderRequest};
+pub(crate) use products::{
+    AdjustStockRequest, AdjustedBody, CreateProductRequest, ProductBody, ProductPage, StockBody,
+    UpdateProductRequest,
+};
 pub(crate) use sessions::{SessionBody, SignInRequest};
 pub(crate) use users::{RenameUserRequest, SignUpRequest, UserBody, UserPage};
 

@@ -2,8 +2,8 @@
 
 use chrono::{DateTime, Utc};
 use orders::{
-    Currency, CustomerId, Money, NewOrder, NewOrderItem, Order, OrderItem, OrderStatus, Quantity,
-    Sku,
+    Currency, CustomerId, Money, NewRequestedLine, Order, OrderItem, OrderRequest, OrderStatus,
+    Quantity, Sku,
 };
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -32,7 +32,7 @@ pub(crate) struct PlaceOrderRequest {
         example = "EUR"
     )]
     currency: String,
-    /// The lines, 1 to 100, in the order given.
+    /// The lines, 1 to 100, in the order given, each sku at most once.
     #[schema(min_items = 1, max_items = 100)]
     items: Vec<OrderLineRequest>,
 }
@@ -41,28 +41,31 @@ pub(crate) struct PlaceOrderRequest {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct OrderLineRequest {
-    /// Stock-keeping unit: 1 to 64 characters, not blank, no control characters.
+    /// The product's sku (`GET /v1/products`).
     #[schema(min_length = 1, max_length = 64, example = "BOOK-1")]
     sku: String,
-    /// How many units: at least 1.
-    #[schema(minimum = 1, example = 2)]
+    /// How many units: 1 to 1000000.
+    #[schema(minimum = 1, maximum = 1_000_000, example = 2)]
     quantity: i64,
-    /// Price of one unit in minor units of the currency (cents): not negative.
+    /// The unit price the client showed the buyer, in minor units: the server prices every
+    /// line from the catalog, and answers 409 `price_changed` if this differs. Leave it out
+    /// to accept the current price.
+    #[serde(default)]
     #[schema(minimum = 0, example = 1250)]
-    unit_price_cents: i64,
+    unit_price_cents: Option<i64>,
 }
 
 request_bodies!(PlaceOrderRequest);
 
 impl PlaceOrderRequest {
-    /// The validated order for `customer`, or a 422 naming every bad field (down to the line:
-    /// `items[2].quantity`), including the rules over the whole order (how many lines, a total
-    /// that fits in 64 bits) that only [`NewOrder::new`] knows.
-    pub(crate) fn parse(self, customer: CustomerId) -> Result<NewOrder, AppError> {
+    /// The validated request for `customer`, or a 422 naming every bad field (down to the
+    /// line: `items[2].quantity`), including the rules over the whole request (how many
+    /// lines, a sku twice) that only [`OrderRequest::new`] knows.
+    pub(crate) fn parse(self, customer: CustomerId) -> Result<OrderRequest, AppError> {
         let mut fields = Fields::default();
         let currency = Currency::parse(&self.currency);
-        // With a bad currency the order is only checked, never placed; "XXX" (ISO 4217's "no
-        // currency") lets `NewOrder::new` go on to the order-wide rules.
+        // With a bad currency the request is only checked, never placed; "XXX" (ISO 4217's
+        // "no currency") lets `OrderRequest::new` go on to the request-wide rules.
         let checked_currency = if currency.is_ok() {
             self.currency.as_str()
         } else {
@@ -73,21 +76,23 @@ impl PlaceOrderRequest {
             let at = |field: String| format!("items[{i}].{field}");
             fields.record_at(Sku::parse(&line.sku), at);
             fields.record_at(Quantity::new(line.quantity), at);
-            fields.record_at(Money::from_cents(line.unit_price_cents), at);
+            if let Some(cents) = line.unit_price_cents {
+                fields.record_at(Money::from_cents(cents), at);
+            }
         }
         let lines = self
             .items
             .into_iter()
-            .map(|line| NewOrderItem {
+            .map(|line| NewRequestedLine {
                 sku: line.sku,
                 quantity: line.quantity,
                 unit_price_cents: line.unit_price_cents,
             })
             .collect();
-        // `NewOrder::new` stops at its first error; adding it to the field-by-field ones above
-        // (once) reports the order-wide rules too.
-        match NewOrder::new(customer, checked_currency, lines) {
-            Ok(order) => fields.finish().map(|()| order),
+        // `OrderRequest::new` stops at its first error; adding it to the field-by-field ones
+        // above (once) reports the request-wide rules too.
+        match OrderRequest::new(customer, checked_currency, lines) {
+            Ok(request) => fields.finish().map(|()| request),
             Err(err) => {
                 fields.record(Err::<(), _>(err));
                 Err(fields.into_error())
@@ -130,7 +135,7 @@ pub(crate) struct OrderItemBody {
     /// Units ordered (at least 1).
     #[schema(minimum = 1, example = 2)]
     quantity: i64,
-    /// Price of one unit in minor units.
+    /// Price of one unit in minor units: the catalog's, when the order was placed.
     #[schema(minimum = 0, example = 1250)]
     unit_price_cents: i64,
 }
