@@ -49,8 +49,12 @@ async fn migrated_databases_agree_and_the_snapshot_sees_everything(backend: Back
             "idempotency_keys",
             "order_items",
             "orders",
+            "products",
             "sessions",
             "sign_in_failures",
+            "stock",
+            "stock_adjustments",
+            "stock_reservations",
             "users"
         ]
     );

@@ -17,7 +17,7 @@ persistence::both_backends!(
 );
 
 /// Every table the migrations create, over all contexts.
-const ALL_TABLES: i64 = 10;
+const ALL_TABLES: i64 = 14;
 
 async fn table_count(db: &persistence::Db) -> i64 {
     let sql = match db.backend() {
@@ -25,13 +25,15 @@ async fn table_count(db: &persistence::Db) -> i64 {
             "SELECT COUNT(*) AS n FROM sqlite_master WHERE type = 'table' \
              AND name IN ('users', 'orders', 'order_items', 'idempotency_keys', 'credentials', \
              'sessions', 'sign_in_failures', 'events', 'event_positions', \
-             'event_relay_lease')"
+             'event_relay_lease', 'products', 'stock', 'stock_reservations', \
+             'stock_adjustments')"
         }
         Backend::Postgres => {
             "SELECT COUNT(*) AS n FROM information_schema.tables WHERE table_schema = 'public' \
              AND table_name IN ('users', 'orders', 'order_items', 'idempotency_keys', 'credentials', \
              'sessions', 'sign_in_failures', 'events', 'event_positions', \
-             'event_relay_lease')"
+             'event_relay_lease', 'products', 'stock', 'stock_reservations', \
+             'stock_adjustments')"
         }
     };
     let row = db

@@ -477,6 +477,7 @@ async fn authorization_table_row_by_row(backend: Backend) {
     let Some(app) = spawn(backend).await else {
         return;
     };
+    app.stock("SKU-1", 150, common::PLENTY).await;
     let alice = app.create_user("alice@example.com").await;
     let bob = app.create_user("bob@example.com").await;
     let admin = app.create_admin("admin@example.com").await;
@@ -533,7 +534,7 @@ async fn authorization_table_row_by_row(backend: Backend) {
     let place = |user_id: Option<&str>| {
         let mut body = json!({
             "currency": "EUR",
-            "items": [{ "sku": "SKU-1", "quantity": 1, "unit_price_cents": 100 }]
+            "items": [{ "sku": "SKU-1", "quantity": 1, "unit_price_cents": 150 }]
         });
         if let Some(id) = user_id {
             body["user_id"] = json!(id);

@@ -73,6 +73,7 @@ async fn blocked(
         config.metrics_addr = Some("127.0.0.1:0".parse().unwrap());
     })
     .await?;
+    stock_outage_skus(&app).await;
     let admin = app.create_admin("admin@example.com").await;
     let customer = app.create_user("waiting@example.com").await;
     let users = users::Users::new(
@@ -399,7 +400,7 @@ async fn whole_orders(app: &TestApp, admin: &Account, ids: &[String]) -> usize {
 /// A service on PostgreSQL whose every connection goes through `proxy`, with `connections` pooled
 /// and the outage tests' short acquire, statement and request timeouts.
 async fn spawn_behind(proxy: &Proxy, connections: u32) -> Option<TestApp> {
-    common::spawn_via(
+    let app = common::spawn_via(
         Backend::Postgres,
         |url| reroute(url, proxy.addr()).1,
         |config| {
@@ -409,7 +410,15 @@ async fn spawn_behind(proxy: &Proxy, connections: u32) -> Option<TestApp> {
             config.request_timeout = REQUEST_TIMEOUT;
         },
     )
-    .await
+    .await?;
+    stock_outage_skus(&app).await;
+    Some(app)
+}
+
+/// The products [`order`] buys, with stock no test runs out of.
+async fn stock_outage_skus(app: &TestApp) {
+    app.stock("OUT-1", 199, common::PLENTY).await;
+    app.stock("OUT-2", 1000, common::PLENTY).await;
 }
 
 /// An order's `INSERT` is on its way to PostgreSQL when the link goes silent (no reset, no

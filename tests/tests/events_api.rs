@@ -241,6 +241,7 @@ async fn a_fault_around_the_append_leaves_neither_change_nor_event(backend: Back
     let Some(app) = spawn(backend).await else {
         return;
     };
+    app.stock("SKU-9", 5, common::PLENTY).await;
     let admin = app.create_admin("admin@example.com").await;
     let ada = app.create_user("ada@example.com").await;
     let pending = app.create_order(&ada).await;

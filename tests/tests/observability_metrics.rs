@@ -53,6 +53,7 @@ async fn a_scrape_after_a_few_requests_has_every_series(backend: Backend) {
     else {
         return;
     };
+    app.stock("SKU-1", 150, common::PLENTY).await;
     assert_ne!(
         app.metrics_url.as_deref(),
         Some(app.url("/metrics").as_str()),
@@ -71,7 +72,7 @@ async fn a_scrape_after_a_few_requests_has_every_series(backend: Backend) {
     assert_eq!(wrong.status(), 401);
     let body = json!({
         "currency": "EUR",
-        "items": [{ "sku": "SKU-1", "quantity": 1, "unit_price_cents": 100 }]
+        "items": [{ "sku": "SKU-1", "quantity": 1, "unit_price_cents": 150 }]
     });
     let mut order_id = String::new();
     for _ in 0..2 {
@@ -104,7 +105,7 @@ async fn a_scrape_after_a_few_requests_has_every_series(backend: Backend) {
         .json(&json!({
             "user_id": uuid::Uuid::now_v7(),
             "currency": "EUR",
-            "items": [{ "sku": "SKU-1", "quantity": 1, "unit_price_cents": 100 }]
+            "items": [{ "sku": "SKU-1", "quantity": 1, "unit_price_cents": 150 }]
         }))
         .send()
         .await

@@ -171,6 +171,8 @@ async fn an_order_is_one_trace_from_http_to_each_statement() {
         let Some(app) = spawn(backend).await else {
             continue;
         };
+        app.stock("SKU-1", 150, common::PLENTY).await;
+        app.stock("SECRET-SKU-77", 150, common::PLENTY).await;
         placing_an_order(&app, &exporter, &telemetry, &captured).await;
         a_failed_placement_shows_its_rollback(&app, &exporter, &telemetry).await;
         an_unsampled_request_names_its_trace_but_exports_nothing(
@@ -313,7 +315,7 @@ async fn a_failed_placement_shows_its_rollback(
         .json(&json!({
             "user_id": uuid::Uuid::now_v7(),
             "currency": "EUR",
-            "items": [{ "sku": "SKU-1", "quantity": 1, "unit_price_cents": 100 }]
+            "items": [{ "sku": "SKU-1", "quantity": 1, "unit_price_cents": 150 }]
         }))
         .send()
         .await

@@ -51,6 +51,8 @@ async fn place_and_get_order(backend: Backend) {
     let Some(app) = spawn(backend).await else {
         return;
     };
+    app.stock("BOOK-1", 1250, common::PLENTY).await;
+    app.stock("PEN-9", 199, common::PLENTY).await;
     let buyer = app.create_user("buyer@example.com").await;
     let admin = app.create_admin("admin@example.com").await;
     let user_id = buyer.id.clone();
@@ -91,6 +93,8 @@ async fn invalid_orders_are_422_and_write_nothing() {
     let Some(app) = spawn(Backend::Sqlite).await else {
         return;
     };
+    app.stock("BOOK-1", 1250, common::PLENTY).await;
+    app.stock("PEN-9", 199, common::PLENTY).await;
     let picky = app.create_user("picky@example.com").await;
     let user_id = picky.id.clone();
     let item = |sku: &str, quantity: i64, price: i64| json!({ "sku": sku, "quantity": quantity, "unit_price_cents": price });
@@ -121,6 +125,8 @@ async fn unknown_and_deactivated_customers_cannot_order(backend: Backend) {
     let Some(app) = spawn(backend).await else {
         return;
     };
+    app.stock("BOOK-1", 1250, common::PLENTY).await;
+    app.stock("PEN-9", 199, common::PLENTY).await;
     // Only an admin can name another customer, so only an admin can name a missing or a
     // deactivated one.
     let admin = app.create_admin("admin@example.com").await;
@@ -162,6 +168,8 @@ async fn get_unknown_order_is_404(backend: Backend) {
     let Some(app) = spawn(backend).await else {
         return;
     };
+    app.stock("BOOK-1", 1250, common::PLENTY).await;
+    app.stock("PEN-9", 199, common::PLENTY).await;
     let customer = app.create_user("curious@example.com").await;
     let admin = app.create_admin("admin@example.com").await;
     for who in [&customer, &admin] {
@@ -196,6 +204,8 @@ async fn user_orders_are_listed_newest_first_with_cursor(backend: Backend) {
     let Some(app) = spawn(backend).await else {
         return;
     };
+    app.stock("BOOK-1", 1250, common::PLENTY).await;
+    app.stock("PEN-9", 199, common::PLENTY).await;
     let frequent = app.create_user("frequent@example.com").await;
     let other = app.create_user("other@example.com").await;
     let admin = app.create_admin("admin@example.com").await;
@@ -258,6 +268,8 @@ async fn lifecycle_transitions_and_conflicts(backend: Backend) {
     let Some(app) = spawn(backend).await else {
         return;
     };
+    app.stock("BOOK-1", 1250, common::PLENTY).await;
+    app.stock("PEN-9", 199, common::PLENTY).await;
     // The owner pays and cancels; only an admin ships.
     let owner = app.create_user("life@example.com").await;
     let admin = app.create_admin("admin@example.com").await;
@@ -356,6 +368,8 @@ async fn idempotent_replay_returns_the_first_order(backend: Backend) {
     let Some(app) = spawn(backend).await else {
         return;
     };
+    app.stock("BOOK-1", 1250, common::PLENTY).await;
+    app.stock("PEN-9", 199, common::PLENTY).await;
     let retry = app.create_user("retry@example.com").await;
     let user_id = retry.id.clone();
     let send = |who: &Account, body: Value| {
@@ -410,6 +424,8 @@ async fn replay_after_deactivation_returns_the_original_order(backend: Backend) 
     let Some(app) = spawn(backend).await else {
         return;
     };
+    app.stock("BOOK-1", 1250, common::PLENTY).await;
+    app.stock("PEN-9", 199, common::PLENTY).await;
     // The customer loses its sessions when deactivated, so an admin orders on its behalf.
     let admin = app.create_admin("admin@example.com").await;
     let customer = app.create_user("leaving@example.com").await;
@@ -449,6 +465,8 @@ async fn concurrent_requests_with_one_key_create_one_order(backend: Backend) {
     let Some(app) = spawn(backend).await else {
         return;
     };
+    app.stock("BOOK-1", 1250, common::PLENTY).await;
+    app.stock("PEN-9", 199, common::PLENTY).await;
     let burst = app.create_user("burst@example.com").await;
     let requests = (0..10).map(|_| {
         app.post_as(&burst, "/v1/orders")
@@ -464,6 +482,8 @@ async fn two_instances_honour_one_key_once(backend: Backend) {
     let Some(app) = spawn(backend).await else {
         return;
     };
+    app.stock("BOOK-1", 1250, common::PLENTY).await;
+    app.stock("PEN-9", 199, common::PLENTY).await;
     let second = app.second_instance().await;
     let replicas = app.create_user("replicas@example.com").await;
     let requests = (0..8).map(|i| {
@@ -489,6 +509,8 @@ async fn deactivation_cancels_pending_orders_only(backend: Backend) {
     let Some(app) = spawn(backend).await else {
         return;
     };
+    app.stock("BOOK-1", 1250, common::PLENTY).await;
+    app.stock("PEN-9", 199, common::PLENTY).await;
     let closing = app.create_user("closing@example.com").await;
     let staying = app.create_user("staying@example.com").await;
     let admin = app.create_admin("admin@example.com").await;
@@ -539,6 +561,8 @@ async fn fault_between_user_and_credential_writes_leaves_nothing_half_written(ba
     let Some(app) = spawn(backend).await else {
         return;
     };
+    app.stock("BOOK-1", 1250, common::PLENTY).await;
+    app.stock("PEN-9", 199, common::PLENTY).await;
     // Signing up the admin is itself a sign-up: do it before arming the fault.
     let admin = app.create_admin("admin@example.com").await;
     let email = "fragile@example.com";
@@ -590,6 +614,8 @@ async fn deactivation_fault_leaves_nothing_half_written(backend: Backend, point:
     let Some(app) = spawn(backend).await else {
         return;
     };
+    app.stock("BOOK-1", 1250, common::PLENTY).await;
+    app.stock("PEN-9", 199, common::PLENTY).await;
     let customer = app.create_user("fragile@example.com").await;
     let admin = app.create_admin("admin@example.com").await;
     let order = app.create_order(&customer).await;
@@ -660,6 +686,8 @@ async fn fault_between_order_row_and_items_leaves_nothing_half_written(backend: 
     let Some(app) = spawn(backend).await else {
         return;
     };
+    app.stock("BOOK-1", 1250, common::PLENTY).await;
+    app.stock("PEN-9", 199, common::PLENTY).await;
     let halfway = app.create_user("halfway@example.com").await;
     let user_id = halfway.id.clone();
     app.faults
@@ -698,6 +726,8 @@ async fn deactivation_racing_placement_never_leaves_a_pending_order(backend: Bac
     let Some(app) = spawn(backend).await else {
         return;
     };
+    app.stock("BOOK-1", 1250, common::PLENTY).await;
+    app.stock("PEN-9", 199, common::PLENTY).await;
     let admin = app.create_admin("admin@example.com").await;
     for round in 0..6 {
         let customer = app.create_user(&format!("race{round}@example.com")).await;

@@ -128,6 +128,7 @@ async fn nats_down_under_load_loses_nothing_and_duplicates_nothing(backend: Back
     let Some(app) = spawn_relaying(backend, &nats).await else {
         return;
     };
+    app.stock("SKU-1", 150, common::PLENTY).await;
     let ada = app.create_user("ada@example.com").await;
     wait_until("the relay is caught up", || async {
         unpublished(&app).await == 0 && !nats_stored_is_empty(&nats).await
@@ -148,7 +149,7 @@ async fn nats_down_under_load_loses_nothing_and_duplicates_nothing(backend: Back
                     .bearer_auth(&token)
                     .json(&serde_json::json!({
                         "currency": "EUR",
-                        "items": [{ "sku": "SKU-1", "quantity": 1, "unit_price_cents": 100 }]
+                        "items": [{ "sku": "SKU-1", "quantity": 1, "unit_price_cents": 150 }]
                     }))
                     .send()
                     .await
@@ -212,6 +213,7 @@ async fn two_instances_on_one_postgres_publish_each_event_once() {
     let Some(app) = spawn_relaying(Backend::Postgres, &nats).await else {
         return;
     };
+    app.stock("SKU-1", 150, common::PLENTY).await;
     let url = nats.url();
     let second = common::start(app.database.url(), move |config| {
         config.nats_url = Some(url)
@@ -232,7 +234,7 @@ async fn two_instances_on_one_postgres_publish_each_event_once() {
             .bearer_auth(&ada.token)
             .json(&serde_json::json!({
                 "currency": "EUR",
-                "items": [{ "sku": "SKU-1", "quantity": 1, "unit_price_cents": 100 }]
+                "items": [{ "sku": "SKU-1", "quantity": 1, "unit_price_cents": 150 }]
             }))
             .send()
             .await

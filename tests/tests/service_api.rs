@@ -463,9 +463,10 @@ async fn the_longest_idempotency_ttl_still_places_keyed_orders(backend: Backend)
     else {
         return;
     };
+    app.stock("SKU-1", 150, common::PLENTY).await;
     let buyer = app.create_user("buyer@example.com").await;
     let body = json!({
-        "currency": "EUR", "items": [{ "sku": "SKU-1", "quantity": 1, "unit_price_cents": 100 }]
+        "currency": "EUR", "items": [{ "sku": "SKU-1", "quantity": 1, "unit_price_cents": 150 }]
     });
     let mut ids = Vec::new();
     for _ in 0..2 {

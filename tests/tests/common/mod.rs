@@ -19,6 +19,9 @@ use tokio::sync::oneshot;
 /// The password every test user signs up with.
 pub const PASSWORD: &str = "correct horse battery staple";
 
+/// Units on hand that no test runs out of.
+pub const PLENTY: i64 = 1_000_000_000;
+
 /// A signed-in user: its JSON as sign-up returned it, and a bearer token.
 pub struct Account {
     pub id: String,
@@ -225,8 +228,50 @@ impl TestApp {
         Account::new(user, token)
     }
 
+    /// Puts `sku` on sale at `price_cents` EUR with `on_hand` units, unless it is on sale
+    /// already, as an admin would: the product and its stock row in one transaction (the
+    /// service's own workflow), then an adjustment. Through the contexts' APIs, so it needs no
+    /// admin account and leaves the events an admin's requests would.
+    pub async fn stock(&self, sku: &str, price_cents: i64, on_hand: i64) {
+        let db = self.database.db();
+        let catalog = catalog::Catalog::new(db.clone(), app::events::product_outbox(Faults::default()));
+        let inventory =
+            inventory::Inventory::new(db.clone(), app::events::stock_outbox(Faults::default()));
+        let product_sku = catalog::Sku::parse(sku).expect("sku");
+        if catalog.get(&product_sku, true).await.is_ok() {
+            return;
+        }
+        let stock_sku = inventory::Sku::parse(sku).expect("sku");
+        let tx = db.begin().await.expect("begin");
+        catalog
+            .create_in(
+                &tx,
+                catalog::NewProduct {
+                    sku: product_sku,
+                    name: catalog::ProductName::parse(&format!("Product {sku}")).expect("name"),
+                    description: catalog::Description::default(),
+                    prices: catalog::Prices::parse(&[("EUR".to_owned(), price_cents)])
+                        .expect("prices"),
+                },
+            )
+            .await
+            .expect("create product");
+        inventory.track_in(&tx, &stock_sku).await.expect("track");
+        tx.commit().await.expect("commit");
+        inventory
+            .adjust(
+                &stock_sku,
+                inventory::Delta::new(on_hand).expect("delta"),
+                inventory::Reason::parse("test stock").expect("reason"),
+                None,
+            )
+            .await
+            .expect("adjust");
+    }
+
     /// Places a one-item order as `who` (for itself) and returns its JSON.
     pub async fn create_order(&self, who: &Account) -> Value {
+        self.stock("SKU-1", 150, PLENTY).await;
         let response = self
             .post_as(who, "/v1/orders")
             .json(&json!({
@@ -329,5 +374,85 @@ where
             tokio::time::Instant::now() < deadline,
             "timed out waiting until {what}"
         );
+    }
+}
+
+/// Every item of a paged list at `path` (which has no query yet), as `who` sees it.
+pub async fn all_pages(app: &TestApp, who: &Account, path: &str) -> Vec<Value> {
+    let mut items = Vec::new();
+    let mut next: Option<String> = None;
+    loop {
+        let page_path = match &next {
+            Some(cursor) => format!("{path}?limit=100&after={cursor}"),
+            None => format!("{path}?limit=100"),
+        };
+        let page = app.get_json_as(who, &page_path).await;
+        items.extend(page["items"].as_array().expect("items").iter().cloned());
+        match page["next"].as_str() {
+            Some(cursor) => next = Some(cursor.to_owned()),
+            None => return items,
+        }
+    }
+}
+
+/// Checks the contract's stock invariants for `skus`, over HTTP as `admin`:
+/// `0 <= reserved <= on_hand`; `reserved` = the units of the sku in pending and paid orders;
+/// `on_hand` = the sum of its adjustments (from the event feed) minus the units shipped.
+pub async fn assert_stock_invariants(app: &TestApp, admin: &Account, skus: &[&str]) {
+    let mut held: std::collections::HashMap<String, i64> = Default::default();
+    let mut shipped: std::collections::HashMap<String, i64> = Default::default();
+    for user in all_pages(app, admin, "/v1/users").await {
+        let id = user["id"].as_str().expect("id");
+        for order in all_pages(app, admin, &format!("/v1/users/{id}/orders")).await {
+            let into = match order["status"].as_str().expect("status") {
+                "pending" | "paid" => &mut held,
+                "shipped" => &mut shipped,
+                _ => continue,
+            };
+            for line in order["items"].as_array().expect("items") {
+                *into
+                    .entry(line["sku"].as_str().expect("sku").to_owned())
+                    .or_default() += line["quantity"].as_i64().expect("quantity");
+            }
+        }
+    }
+    let mut adjusted: std::collections::HashMap<String, i64> = Default::default();
+    let mut after = String::new();
+    loop {
+        let page = app
+            .get_json_as(admin, &format!("/v1/events?limit=100{after}"))
+            .await;
+        for event in page["items"].as_array().expect("items") {
+            if event["type"] == "stock.adjusted" {
+                *adjusted
+                    .entry(event["subject"].as_str().expect("subject").to_owned())
+                    .or_default() += event["data"]["adjustment"]["delta"].as_i64().expect("delta");
+            }
+        }
+        // The feed always offers a cursor to resume from; a short page is its end.
+        match page["next"].as_str() {
+            Some(cursor) if page["items"].as_array().is_some_and(|i| i.len() == 100) => {
+                after = format!("&after={cursor}")
+            }
+            _ => break,
+        }
+    }
+    for sku in skus {
+        let stock = app
+            .get_json_as(admin, &format!("/v1/products/{sku}/stock"))
+            .await;
+        let (on_hand, reserved) = (
+            stock["on_hand"].as_i64().expect("on_hand"),
+            stock["reserved"].as_i64().expect("reserved"),
+        );
+        let get = |map: &std::collections::HashMap<String, i64>| map.get(*sku).copied().unwrap_or(0);
+        assert!(0 <= reserved && reserved <= on_hand, "{sku}: {stock}");
+        assert_eq!(reserved, get(&held), "{sku}: reserved = pending and paid units");
+        assert_eq!(
+            on_hand,
+            get(&adjusted) - get(&shipped),
+            "{sku}: on hand = adjustments - shipped"
+        );
+        assert_eq!(stock["available"].as_i64(), Some(on_hand - reserved));
     }
 }
