@@ -153,6 +153,9 @@ async fn every_change_produces_exactly_one_event(backend: Backend) {
     let expected: Vec<(String, String)> = [
         ("user.registered", admin.id.clone()),
         ("user.registered", ada.id.clone()),
+        // What `create_order` first puts on sale: a product and its stock.
+        ("product.created", "SKU-1".to_owned()),
+        ("stock.adjusted", "SKU-1".to_owned()),
         ("order.placed", shipped_id.to_owned()),
         ("order.paid", shipped_id.to_owned()),
         ("order.shipped", shipped_id.to_owned()),
@@ -180,21 +183,33 @@ async fn every_change_produces_exactly_one_event(backend: Backend) {
         assert!(ids.insert(event_id), "ids are unique");
         let time = event["time"].as_str().unwrap();
         assert!(chrono::DateTime::parse_from_rfc3339(time).is_ok(), "{time}");
-        assert_eq!(event["data"]["id"], event["subject"]);
+        let identity = match event["type"].as_str().unwrap() {
+            "product.created" => &event["data"]["sku"],
+            "stock.adjusted" => &event["data"]["stock"]["sku"],
+            _ => &event["data"]["id"],
+        };
+        assert_eq!(identity, &event["subject"]);
         assert_eq!(event.as_object().unwrap().len(), 8, "{event}");
     }
 
     // The data is the resource as the API showed it right after the change.
     assert_eq!(events[1]["data"], without_role(ada.user.clone()));
-    assert_eq!(events[4]["data"], shipped);
-    assert_eq!(events[4]["time"], shipped["updated_at"]);
-    assert_eq!(events[6]["data"], cancelled);
-    assert_eq!(events[9]["data"], without_role(deactivated));
+    // The product less `available` (stock has events of its own), then its stock.
+    let product = app.get_json("/v1/products/SKU-1").await;
+    let mut shown = product.clone();
+    shown.as_object_mut().unwrap().remove("available");
+    assert_eq!(events[2]["data"], shown);
+    assert_eq!(events[3]["data"]["stock"]["on_hand"], common::PLENTY);
+    assert_eq!(events[3]["data"]["adjustment"]["delta"], common::PLENTY);
+    assert_eq!(events[6]["data"], shipped);
+    assert_eq!(events[6]["time"], shipped["updated_at"]);
+    assert_eq!(events[8]["data"], cancelled);
+    assert_eq!(events[11]["data"], without_role(deactivated));
     let cancelled_by_deactivation = app
         .get_json_as(&admin, &format!("/v1/orders/{}", id(&pending[1])))
         .await;
-    assert_eq!(events[11]["data"], cancelled_by_deactivation);
-    assert_eq!(events[11]["data"]["status"], "cancelled");
+    assert_eq!(events[13]["data"], cancelled_by_deactivation);
+    assert_eq!(events[13]["data"]["status"], "cancelled");
 }
 
 async fn paging_resumes_after_the_last_event_seen(backend: Backend) {
@@ -205,11 +220,12 @@ async fn paging_resumes_after_the_last_event_seen(backend: Backend) {
     let ada = app.create_user("ada@example.com").await;
     app.create_order(&ada).await;
 
-    let first = app.get_json_as(&admin, "/v1/events?limit=2").await;
-    assert_eq!(first["items"].as_array().unwrap().len(), 2);
+    // Two registrations, the product `create_order` puts on sale and its stock, the order.
+    let first = app.get_json_as(&admin, "/v1/events?limit=4").await;
+    assert_eq!(first["items"].as_array().unwrap().len(), 4);
     let cursor = first["next"].as_str().unwrap().to_owned();
     let second = app
-        .get_json_as(&admin, &format!("/v1/events?limit=2&after={cursor}"))
+        .get_json_as(&admin, &format!("/v1/events?limit=4&after={cursor}"))
         .await;
     assert_eq!(
         types_and_subjects(second["items"].as_array().unwrap())

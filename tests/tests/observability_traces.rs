@@ -241,16 +241,16 @@ async fn placing_an_order(
     );
 
     eprintln!("{}", trace.render(http));
-    let place = trace.one("orders.place");
+    let place = trace.one("workflows.place_order");
     assert!(
         trace.descends(place, http),
-        "orders.place is below the HTTP span"
+        "workflows.place_order is below the HTTP span"
     );
     let transaction = trace
         .named("db.transaction")
         .into_iter()
         .find(|span| trace.descends(span, place))
-        .expect("the order's transaction is below orders.place");
+        .expect("the order's transaction is below workflows.place_order");
     assert_eq!(
         attribute(transaction, "db.transaction.outcome").as_deref(),
         Some("commit")
@@ -264,11 +264,11 @@ async fn placing_an_order(
         .collect();
     assert!(
         inserted.iter().any(|table| table == "orders"),
-        "an INSERT into orders below orders.place: {inserted:?}"
+        "an INSERT into orders below workflows.place_order: {inserted:?}"
     );
     assert!(
         inserted.iter().any(|table| table == "order_items"),
-        "an INSERT into order_items below orders.place: {inserted:?}"
+        "an INSERT into order_items below workflows.place_order: {inserted:?}"
     );
     for statement in &statements {
         assert!(attribute(statement, "db.operation").is_some());
@@ -322,12 +322,12 @@ async fn a_failed_placement_shows_its_rollback(
         .unwrap();
     assert_eq!(response.status(), 422);
     let trace = finished_trace(exporter, telemetry, trace_id, "POST /v1/orders").await;
-    let place = trace.one("orders.place");
+    let place = trace.one("workflows.place_order");
     let transaction = trace
         .named("db.transaction")
         .into_iter()
         .find(|span| trace.descends(span, place))
-        .expect("the placement's transaction is below orders.place");
+        .expect("the placement's transaction is below workflows.place_order");
     assert_eq!(
         attribute(transaction, "db.transaction.outcome").as_deref(),
         Some("rollback")

@@ -106,8 +106,8 @@ async fn invalid_orders_are_422_and_write_nothing() {
         json!({ "user_id": user_id, "currency": "EURO", "items": [item("A", 1, 1)] }),
         json!({ "user_id": user_id, "currency": "EUR", "items": [item("", 1, 1)] }),
         json!({ "user_id": user_id, "currency": "EUR", "items": [item(&"S".repeat(65), 1, 1)] }),
-        json!({ "user_id": user_id, "currency": "EUR", "items": [item("A", 2, i64::MAX)] }),
-        json!({ "user_id": user_id, "currency": "EUR", "items": [item("A", 1, i64::MAX), item("B", 1, 1)] }),
+        json!({ "user_id": user_id, "currency": "EUR", "items": [item("A", 1_000_001, 1)] }),
+        json!({ "user_id": user_id, "currency": "EUR", "items": [item("A", 1, 1), item("A", 2, 1)] }),
         json!({ "user_id": "not-a-uuid", "currency": "EUR", "items": [item("A", 1, 1)] }),
     ];
     for body in cases {

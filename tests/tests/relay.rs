@@ -95,7 +95,8 @@ async fn a_crash_after_publish_republishes_and_the_stream_stores_once(backend: B
     let ada: Account = app.create_user("ada@example.com").await;
     app.create_order(&ada).await;
     let events = feed_ids(&app).await;
-    assert_eq!(events.len(), 2);
+    // The registration, the product and its stock `create_order` puts on sale, the order.
+    assert_eq!(events.len(), 4);
 
     // Published, acknowledged, never marked: published again, and again.
     let mut sent: HashMap<String, usize> = HashMap::new();
@@ -247,7 +248,8 @@ async fn two_instances_on_one_postgres_publish_each_event_once() {
     })
     .await;
     let feed = feed_ids(&app).await;
-    assert_eq!(feed.len(), 11);
+    // As many as before, plus the product on sale and its stock.
+    assert_eq!(feed.len(), 13);
     // Nothing more is coming: a further publish would be a second send. A marker published
     // now arrives after every earlier publish, so everything before it is everything sent.
     watcher.flush().await.unwrap();

@@ -214,6 +214,11 @@ impl TestApp {
         Account::new(user, token)
     }
 
+    /// Signs customer number `n` up and in (`customer<n>@example.com`).
+    pub async fn create_user_named(&self, n: usize) -> Account {
+        self.create_user(&format!("customer{n}@example.com")).await
+    }
+
     /// Signs a user up, makes it an admin as an operator would (`cargo xtask users
     /// grant-admin` calls the same identity API), and signs it in.
     pub async fn create_admin(&self, email: &str) -> Account {
