@@ -113,8 +113,8 @@ async fn a_crash_after_publish_republishes_and_the_stream_stores_once(backend: B
             .to_string();
         *sent.entry(id).or_default() += 1;
     }
-    assert_eq!(unpublished(&app).await, 2, "still waiting to be marked");
-    assert_eq!(nats.stored().await.len(), 2, "stored once all the same");
+    assert_eq!(unpublished(&app).await, 4, "still waiting to be marked");
+    assert_eq!(nats.stored().await.len(), 4, "stored once all the same");
 
     app.faults.disarm(relay::faults::AFTER_PUBLISH);
     wait_until("every event is marked sent", || async {
