@@ -111,6 +111,13 @@ async fn a_scrape_after_a_few_requests_has_every_series(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(refused.status(), 422, "a placement that rolls back");
+    // Pages of products, small and large (anonymous: no session to look up).
+    for i in 0..30 {
+        app.stock(&format!("LIST-{i:02}"), 10, 5).await;
+    }
+    for path in ["/v1/products?limit=1", "/v1/products?limit=25", "/v1/products?limit=100"] {
+        assert_eq!(app.get(path).send().await.unwrap().status(), 200);
+    }
 
     let scrape = scrape(&app).await;
     let get_order = [
@@ -151,6 +158,12 @@ async fn a_scrape_after_a_few_requests_has_every_series(backend: Backend) {
     let sum = expect(&scrape, "db_statements_per_request_sum", &list);
     assert!(count >= 1.0);
     assert_eq!(sum, 3.0 * count, "statements per page of orders");
+    // A page of products is two statements whatever its size: the products, then their stock.
+    let products = ["method=\"GET\"", "route=\"/v1/products\""];
+    let count = expect(&scrape, "db_statements_per_request_count", &products);
+    let sum = expect(&scrape, "db_statements_per_request_sum", &products);
+    assert!(count >= 3.0);
+    assert_eq!(sum, 2.0 * count, "statements per page of products");
     assert!(expect(&scrape, "db_pool_connections", &["state=\"open\""]) >= 1.0);
     assert!(expect(&scrape, "db_pool_connections", &["state=\"idle\""]) >= 0.0);
     assert_eq!(
