@@ -75,7 +75,8 @@ impl Faults {
     }
 
     /// Passes `point` where a step may be paused as well as failed: fails like
-    /// [`Faults::check`] when armed, and waits while a [`Gate`] on it is closed.
+    /// [`Faults::check`] when armed, and waits while a gate on it is closed (`Faults::gate`,
+    /// with the `fault-injection` feature).
     pub async fn pass(&self, point: FaultPoint) -> Result<(), StoreError> {
         self.check(point)?;
         #[cfg(feature = "fault-injection")]
