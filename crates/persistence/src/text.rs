@@ -66,6 +66,33 @@ pub fn has_visible(text: &str) -> bool {
     })
 }
 
+/// Why `raw` is not a sku, or `None` when it is one: 1 to 64 characters of `[A-Za-z0-9._-]`,
+/// starting with a letter or a digit. The catalog names products by sku and the inventory
+/// keeps stock by sku, so both apply this one rule.
+///
+/// ```
+/// assert_eq!(persistence::text::sku_problem("BOOK-1"), None);
+/// assert!(persistence::text::sku_problem("-book").is_some());
+/// ```
+pub fn sku_problem(raw: &str) -> Option<&'static str> {
+    let Some(first) = raw.bytes().next() else {
+        return Some("must not be empty");
+    };
+    if raw.len() > 64 {
+        return Some("must be at most 64 characters");
+    }
+    if !raw
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+    {
+        return Some("may contain only letters, digits, '.', '_' and '-'");
+    }
+    if !first.is_ascii_alphanumeric() {
+        return Some("must start with a letter or a digit");
+    }
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -101,31 +128,4 @@ mod tests {
             assert!(has_visible(visible), "{visible:?}");
         }
     }
-}
-
-/// Why `raw` is not a sku, or `None` when it is one: 1 to 64 characters of `[A-Za-z0-9._-]`,
-/// starting with a letter or a digit. The catalog names products by sku and the inventory
-/// keeps stock by sku, so both apply this one rule.
-///
-/// ```
-/// assert_eq!(persistence::text::sku_problem("BOOK-1"), None);
-/// assert!(persistence::text::sku_problem("-book").is_some());
-/// ```
-pub fn sku_problem(raw: &str) -> Option<&'static str> {
-    let Some(first) = raw.bytes().next() else {
-        return Some("must not be empty");
-    };
-    if raw.len() > 64 {
-        return Some("must be at most 64 characters");
-    }
-    if !raw
-        .bytes()
-        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
-    {
-        return Some("may contain only letters, digits, '.', '_' and '-'");
-    }
-    if !first.is_ascii_alphanumeric() {
-        return Some("must start with a letter or a digit");
-    }
-    None
 }
