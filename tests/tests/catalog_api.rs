@@ -146,12 +146,7 @@ async fn every_catalog_route_as_anonymous_customer_and_admin(backend: Backend) {
     // Changes and stock: 401 anonymous, 403 customer, admin allowed.
     let admin_only: Vec<(Method, &str, Option<Value>, u16)> = vec![
         (Method::POST, "/v1/products", Some(new()), 201),
-        (
-            Method::PATCH,
-            "/v1/products/ON-SALE",
-            Some(change()),
-            200,
-        ),
+        (Method::PATCH, "/v1/products/ON-SALE", Some(change()), 200),
         (Method::POST, "/v1/products/ON-SALE/archive", None, 200),
         (Method::GET, "/v1/products/ON-SALE/stock", None, 200),
         (
@@ -305,7 +300,10 @@ async fn product_changes_need_if_match_and_never_touch_placed_orders(backend: Ba
     assert_eq!(changed["name"], "Product LAMP", "unsent fields stay");
     // The order keeps the price it was placed at; new orders pay the new one.
     let kept = app
-        .get_json_as(&buyer, &format!("/v1/orders/{}", order["id"].as_str().unwrap()))
+        .get_json_as(
+            &buyer,
+            &format!("/v1/orders/{}", order["id"].as_str().unwrap()),
+        )
         .await;
     assert_eq!(kept["items"][0]["unit_price_cents"], 1000);
     assert_eq!(kept["total_cents"], 1000);
@@ -334,7 +332,10 @@ async fn product_changes_need_if_match_and_never_touch_placed_orders(backend: Ba
     assert_eq!(first["status"], "archived");
     assert_eq!(again, first);
     let kept = app
-        .get_json_as(&buyer, &format!("/v1/orders/{}", order["id"].as_str().unwrap()))
+        .get_json_as(
+            &buyer,
+            &format!("/v1/orders/{}", order["id"].as_str().unwrap()),
+        )
         .await;
     assert_eq!(kept["status"], "pending");
     assert_stock_invariants(&app, &admin, &["LAMP"]).await;
@@ -375,9 +376,7 @@ async fn adjustments_keep_on_hand_at_or_above_reserved(backend: Backend) {
     assert_eq!(problem["errors"].as_array().unwrap().len(), 2);
     expect_problem(adjust_by(1_000_000_001), 422, "validation_failed").await;
     // If-Match on the stock's version.
-    let version = app
-        .get_json_as(&admin, "/v1/products/BOLT/stock")
-        .await["version"]
+    let version = app.get_json_as(&admin, "/v1/products/BOLT/stock").await["version"]
         .as_i64()
         .unwrap();
     expect_problem(
@@ -539,7 +538,11 @@ async fn short_lines_are_409_naming_every_one_and_reserve_nothing(backend: Backe
         ])
     );
     for sku in ["A", "B", "C"] {
-        assert_eq!(stock(&app, &admin, sku).await.1, 0, "{sku} reserved nothing");
+        assert_eq!(
+            stock(&app, &admin, sku).await.1,
+            0,
+            "{sku} reserved nothing"
+        );
     }
     let orders = app
         .get_json_as(&buyer, &format!("/v1/users/{}/orders", buyer.id))
@@ -547,9 +550,13 @@ async fn short_lines_are_409_naming_every_one_and_reserve_nothing(backend: Backe
     assert_eq!(orders["items"], json!([]));
     // Exactly what is available can be ordered.
     assert_eq!(
-        place(&app, &buyer, json!([{"sku": "A", "quantity": 3}, {"sku": "B", "quantity": 1}]))
-            .await
-            .status(),
+        place(
+            &app,
+            &buyer,
+            json!([{"sku": "A", "quantity": 3}, {"sku": "B", "quantity": 1}])
+        )
+        .await
+        .status(),
         201
     );
     let listed = app.get_json("/v1/products?limit=100").await;
@@ -580,20 +587,39 @@ async fn cancel_releases_ship_sells_and_deactivation_releases(backend: Backend) 
         ids.push(order["id"].as_str().unwrap().to_owned());
     }
     assert_eq!(stock(&app, &admin, "KIT").await, (20, 10));
-    let act = |who: &Account, id: &str, verb: &str| {
-        app.post_as(who, &format!("/v1/orders/{id}/{verb}"))
-    };
+    let act =
+        |who: &Account, id: &str, verb: &str| app.post_as(who, &format!("/v1/orders/{id}/{verb}"));
     // Cancel a pending order: its 1 unit comes back.
-    assert_eq!(act(&buyer, &ids[0], "cancel").send().await.unwrap().status(), 200);
+    assert_eq!(
+        act(&buyer, &ids[0], "cancel")
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
     assert_eq!(stock(&app, &admin, "KIT").await, (20, 9));
     // Pay and cancel: back too.
-    assert_eq!(act(&buyer, &ids[1], "pay").send().await.unwrap().status(), 200);
+    assert_eq!(
+        act(&buyer, &ids[1], "pay").send().await.unwrap().status(),
+        200
+    );
     assert_eq!(stock(&app, &admin, "KIT").await, (20, 9), "paying keeps it");
-    assert_eq!(act(&buyer, &ids[1], "cancel").send().await.unwrap().status(), 200);
+    assert_eq!(
+        act(&buyer, &ids[1], "cancel")
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
     assert_eq!(stock(&app, &admin, "KIT").await, (20, 7));
     // Pay and ship: a sale, on hand and reserved both drop.
     act(&buyer, &ids[2], "pay").send().await.unwrap();
-    assert_eq!(act(&admin, &ids[2], "ship").send().await.unwrap().status(), 200);
+    assert_eq!(
+        act(&admin, &ids[2], "ship").send().await.unwrap().status(),
+        200
+    );
     assert_eq!(stock(&app, &admin, "KIT").await, (17, 4));
     // A refused move changes no stock.
     expect_problem(act(&buyer, &ids[2], "cancel"), 409, "illegal_transition").await;
@@ -606,10 +632,7 @@ async fn cancel_releases_ship_sells_and_deactivation_releases(backend: Backend) 
         .unwrap();
     assert_eq!(deactivated.status(), 200);
     assert_eq!(stock(&app, &admin, "KIT").await, (17, 0));
-    assert_eq!(
-        app.get_json("/v1/products/KIT").await["available"],
-        17
-    );
+    assert_eq!(app.get_json("/v1/products/KIT").await["available"], 17);
     assert_stock_invariants(&app, &admin, &["KIT"]).await;
 }
 

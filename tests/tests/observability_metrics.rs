@@ -115,7 +115,11 @@ async fn a_scrape_after_a_few_requests_has_every_series(backend: Backend) {
     for i in 0..30 {
         app.stock(&format!("LIST-{i:02}"), 10, 5).await;
     }
-    for path in ["/v1/products?limit=1", "/v1/products?limit=25", "/v1/products?limit=100"] {
+    for path in [
+        "/v1/products?limit=1",
+        "/v1/products?limit=25",
+        "/v1/products?limit=100",
+    ] {
         assert_eq!(app.get(path).send().await.unwrap().status(), 200);
     }
 

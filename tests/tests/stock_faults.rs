@@ -68,9 +68,12 @@ impl Scene {
             .app
             .get_json_as(&self.admin, "/v1/products/FAULTY/stock")
             .await;
-        let orders =
-            common::all_pages(&self.app, &self.admin, &format!("/v1/users/{}/orders", self.buyer.id))
-                .await;
+        let orders = common::all_pages(
+            &self.app,
+            &self.admin,
+            &format!("/v1/users/{}/orders", self.buyer.id),
+        )
+        .await;
         let mut events = 0;
         let mut after = String::new();
         loop {
@@ -111,7 +114,12 @@ impl Scene {
         self.app.faults.arm(point);
         expect_problem(request, 500, "internal_error").await;
         self.app.faults.disarm(point);
-        assert_eq!(self.snapshot().await, before, "{} left something", point.name());
+        assert_eq!(
+            self.snapshot().await,
+            before,
+            "{} left something",
+            point.name()
+        );
         assert_stock_invariants(&self.app, &self.admin, &["FAULTY"]).await;
     }
 }
@@ -131,7 +139,10 @@ async fn placement(backend: Backend, point: FaultPoint) {
     let retried = send().send().await.unwrap();
     assert_eq!(retried.status(), 201);
     assert!(retried.headers().get("idempotent-replayed").is_none());
-    let stock = s.app.get_json_as(&s.admin, "/v1/products/FAULTY/stock").await;
+    let stock = s
+        .app
+        .get_json_as(&s.admin, "/v1/products/FAULTY/stock")
+        .await;
     assert_eq!(stock["reserved"], 3);
 }
 

@@ -110,7 +110,13 @@ async fn overlapping_orders_in_shuffled_line_order_never_deadlock(backend: Backe
         .map(|(i, who)| {
             // Three or four skus each, rotated and every other one reversed: no two
             // neighbours lock in the same line order.
-            let mut lines: Vec<&str> = skus.iter().copied().cycle().skip(i % 4).take(3 + i % 2).collect();
+            let mut lines: Vec<&str> = skus
+                .iter()
+                .copied()
+                .cycle()
+                .skip(i % 4)
+                .take(3 + i % 2)
+                .collect();
             if i % 2 == 1 {
                 lines.reverse();
             }
@@ -126,7 +132,10 @@ async fn overlapping_orders_in_shuffled_line_order_never_deadlock(backend: Backe
         statuses.iter().all(|&s| s == 201 || s == 409),
         "placed or refused, never a deadlock: {statuses:?}"
     );
-    assert!(statuses.contains(&201) && statuses.contains(&409), "{statuses:?}");
+    assert!(
+        statuses.contains(&201) && statuses.contains(&409),
+        "{statuses:?}"
+    );
     assert_stock_invariants(&app, &admin, &skus).await;
 }
 
@@ -173,7 +182,10 @@ async fn concurrent_cancels_and_ships_of_one_order_move_it_once(backend: Backend
             1,
             "exactly one move wins: {statuses:?}"
         );
-        assert!(statuses.iter().all(|&s| s == 200 || s == 409), "{statuses:?}");
+        assert!(
+            statuses.iter().all(|&s| s == 200 || s == 409),
+            "{statuses:?}"
+        );
     }
     assert_stock_invariants(&app, &admin, &["ONE-WAY"]).await;
 }
@@ -214,7 +226,10 @@ async fn a_deactivation_during_placements_releases_every_unit(backend: Backend) 
         assert!(status == 201 || status == 422, "{status}");
     }
     let orders = common::all_pages(&app, &admin, &format!("/v1/users/{}/orders", buyer.id)).await;
-    assert!(orders.iter().all(|o| o["status"] == "cancelled"), "{orders:?}");
+    assert!(
+        orders.iter().all(|o| o["status"] == "cancelled"),
+        "{orders:?}"
+    );
     let stock = app.get_json_as(&admin, "/v1/products/HELD/stock").await;
     assert_eq!(stock["reserved"], 0);
     assert_stock_invariants(&app, &admin, &["HELD"]).await;
@@ -258,6 +273,9 @@ async fn adjustments_racing_placements_never_oversell(backend: Backend) {
     assert!(taken.iter().all(|&s| s == 201 || s == 409), "{taken:?}");
     let sold = placed.iter().filter(|&&s| s == 201).count();
     let removed = taken.iter().filter(|&&s| s == 201).count();
-    assert!(sold + removed <= 20, "never more than there was: {sold} + {removed}");
+    assert!(
+        sold + removed <= 20,
+        "never more than there was: {sold} + {removed}"
+    );
     assert_stock_invariants(&app, &admin, &["TIGHT"]).await;
 }

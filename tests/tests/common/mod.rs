@@ -239,7 +239,8 @@ impl TestApp {
     /// admin account and leaves the events an admin's requests would.
     pub async fn stock(&self, sku: &str, price_cents: i64, on_hand: i64) {
         let db = self.database.db();
-        let catalog = catalog::Catalog::new(db.clone(), app::events::product_outbox(Faults::default()));
+        let catalog =
+            catalog::Catalog::new(db.clone(), app::events::product_outbox(Faults::default()));
         let inventory =
             inventory::Inventory::new(db.clone(), app::events::stock_outbox(Faults::default()));
         let product_sku = catalog::Sku::parse(sku).expect("sku");
@@ -431,7 +432,9 @@ pub async fn assert_stock_invariants(app: &TestApp, admin: &Account, skus: &[&st
             if event["type"] == "stock.adjusted" {
                 *adjusted
                     .entry(event["subject"].as_str().expect("subject").to_owned())
-                    .or_default() += event["data"]["adjustment"]["delta"].as_i64().expect("delta");
+                    .or_default() += event["data"]["adjustment"]["delta"]
+                    .as_i64()
+                    .expect("delta");
             }
         }
         // The feed always offers a cursor to resume from; a short page is its end.
@@ -450,9 +453,14 @@ pub async fn assert_stock_invariants(app: &TestApp, admin: &Account, skus: &[&st
             stock["on_hand"].as_i64().expect("on_hand"),
             stock["reserved"].as_i64().expect("reserved"),
         );
-        let get = |map: &std::collections::HashMap<String, i64>| map.get(*sku).copied().unwrap_or(0);
+        let get =
+            |map: &std::collections::HashMap<String, i64>| map.get(*sku).copied().unwrap_or(0);
         assert!(0 <= reserved && reserved <= on_hand, "{sku}: {stock}");
-        assert_eq!(reserved, get(&held), "{sku}: reserved = pending and paid units");
+        assert_eq!(
+            reserved,
+            get(&held),
+            "{sku}: reserved = pending and paid units"
+        );
         assert_eq!(
             on_hand,
             get(&adjusted) - get(&shipped),
