@@ -112,13 +112,6 @@ async fn backfill(manager: &SchemaManager<'_>) -> Result<(), DbErr> {
     let now =
         sea_orm_migration::sea_orm::prelude::ChronoDateTimeUtc::from(std::time::SystemTime::now());
     let conn = manager.get_connection();
-    conn.execute_unprepared(
-        "INSERT INTO stock_reservations (holder, sku, quantity) \
-         SELECT i.order_id, i.sku, SUM(i.quantity) FROM order_items i \
-         JOIN orders o ON o.id = i.order_id WHERE o.status IN ('pending', 'paid') \
-         GROUP BY i.order_id, i.sku",
-    )
-    .await?;
     conn.execute_raw(Statement::from_sql_and_values(
         engine,
         format!(
@@ -131,6 +124,13 @@ async fn backfill(manager: &SchemaManager<'_>) -> Result<(), DbErr> {
         ),
         [now.into()],
     ))
+    .await?;
+    conn.execute_unprepared(
+        "INSERT INTO stock_reservations (holder, sku, quantity) \
+         SELECT i.order_id, i.sku, SUM(i.quantity) FROM order_items i \
+         JOIN orders o ON o.id = i.order_id WHERE o.status IN ('pending', 'paid') \
+         GROUP BY i.order_id, i.sku",
+    )
     .await?;
     conn.execute_raw(Statement::from_sql_and_values(
         engine,
