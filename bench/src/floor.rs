@@ -1,7 +1,10 @@
 //! The floor: the statements the service sends for each workload, sent straight to the same
 //! database through sqlx (no HTTP, no ORM), with the same pool size and the same workers.
-//! Each engine gets the same code (a macro stamps it out per pool type): only the write lock
-//! differs, as in the service (`FOR SHARE` on PostgreSQL; `BEGIN IMMEDIATE` on SQLite).
+//! Each engine gets the same code (a macro stamps it out per pool type): only the write locks
+//! differ, as in the service (`FOR SHARE` on the customer and `FOR UPDATE` on the stock rows on
+//! PostgreSQL; `BEGIN IMMEDIATE` on SQLite).
+
+use std::collections::HashMap;
 
 use chrono::Utc;
 use sqlx::Row as _;
@@ -67,12 +70,31 @@ impl Floor {
         }
     }
 
-    /// Authenticate, then place a three-line order in one transaction.
-    pub async fn place_order(&self, digest: &[u8], customer: Uuid) -> anyhow::Result<()> {
+    /// Authenticate, then place an order of `lines` (sku, quantity) in one transaction as the
+    /// placement workflow does: the customer's standing, the catalog's EUR price of every line,
+    /// the stock rows locked in sku order, one `UPDATE` reserving every line, the reservation
+    /// rows, then the order, its lines and `order.placed`.
+    pub async fn place_order(
+        &self,
+        digest: &[u8],
+        customer: Uuid,
+        lines: &[(String, i64)],
+    ) -> anyhow::Result<()> {
         match self {
-            Self::Postgres(pool) => pg::place_order(pool, digest, customer).await,
-            Self::Sqlite(pool) => lite::place_order(pool, digest, customer).await,
+            Self::Postgres(pool) => pg::place_order(pool, digest, customer, lines).await,
+            Self::Sqlite(pool) => lite::place_order(pool, digest, customer, lines).await,
         }
+    }
+
+    /// The hot-sku workload's floor: [`Floor::place_order`] of the hot order, the same three
+    /// skus on every connection, so every placement queues for the same three stock rows.
+    pub async fn place_hot_order(
+        &self,
+        digest: &[u8],
+        customer: Uuid,
+        hot: &[(String, i64)],
+    ) -> anyhow::Result<()> {
+        self.place_order(digest, customer, hot).await
     }
 
     /// The SQL part of a sign-up: the user and its credential in one transaction.
@@ -104,8 +126,33 @@ macro_rules! item_columns {
     };
 }
 
+/// `$first, $first+1, ...`: `count` numbered placeholders.
+fn placeholders(first: usize, count: usize) -> String {
+    (first..first + count)
+        .map(|n| format!("${n}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// `($1, ..., $width), ($width+1, ...)`: `count` rows of `width` numbered placeholders.
+fn rows(width: usize, count: usize) -> String {
+    (0..count)
+        .map(|row| format!("({})", placeholders(row * width + 1, width)))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The price in `currency` of a stored price list (`EUR:1250,USD:1400`), as the catalog reads
+/// it.
+fn price_in(stored: &str, currency: &str) -> Option<i64> {
+    stored.split(',').find_map(|entry| {
+        let (code, cents) = entry.split_once(':')?;
+        (code == currency).then(|| cents.parse().ok()).flatten()
+    })
+}
+
 macro_rules! statements {
-    ($module:ident, $pool:ty, $begin:literal, $share:literal) => {
+    ($module:ident, $pool:ty, $begin:literal, $share:literal, $update:literal) => {
         mod $module {
             use super::*;
 
@@ -235,6 +282,7 @@ macro_rules! statements {
                 pool: &$pool,
                 digest: &[u8],
                 customer: Uuid,
+                lines: &[(String, i64)],
             ) -> anyhow::Result<()> {
                 authenticate(pool, digest).await?;
                 let mut conn = pool.acquire().await?;
@@ -248,24 +296,113 @@ macro_rules! statements {
                     .fetch_optional(&mut *conn)
                     .await?;
                     anyhow::ensure!(status.is_some(), "unknown customer");
-                    let id = Uuid::now_v7();
+                    let mut skus: Vec<&str> = lines.iter().map(|(sku, _)| sku.as_str()).collect();
+                    skus.sort_unstable();
+                    let list = placeholders(1, skus.len());
+
+                    // The catalog's price of every line in the order's currency.
+                    let sql = format!(
+                        "SELECT sku, prices FROM products WHERE sku IN ({list}) AND status = 'active'"
+                    );
+                    let mut quote = sqlx::query_as::<_, (String, String)>(sqlx::AssertSqlSafe(sql));
+                    for sku in &skus {
+                        quote = quote.bind(*sku);
+                    }
+                    let on_sale: HashMap<String, String> =
+                        quote.fetch_all(&mut *conn).await?.into_iter().collect();
+                    let mut prices = Vec::with_capacity(lines.len());
+                    let mut total = 0i64;
+                    for (sku, quantity) in lines {
+                        let price = on_sale
+                            .get(sku)
+                            .and_then(|stored| price_in(stored, "EUR"))
+                            .ok_or_else(|| anyhow::anyhow!("{sku} is not on sale in EUR"))?;
+                        prices.push(price);
+                        total += price * quantity;
+                    }
+
+                    // The stock rows, locked in sku order; every line must be available.
+                    let sql = format!(
+                        "SELECT sku, on_hand, reserved, version, updated_at FROM stock \
+                         WHERE sku IN ({list}) ORDER BY sku{}",
+                        $update
+                    );
+                    let mut lock = sqlx::query_as::<_, (String, i64, i64, i64, chrono::DateTime<Utc>)>(
+                        sqlx::AssertSqlSafe(sql),
+                    );
+                    for sku in &skus {
+                        lock = lock.bind(*sku);
+                    }
+                    let available: HashMap<String, i64> = lock
+                        .fetch_all(&mut *conn)
+                        .await?
+                        .into_iter()
+                        .map(|(sku, on_hand, reserved, _, _)| (sku, on_hand - reserved))
+                        .collect();
+                    for (sku, quantity) in lines {
+                        anyhow::ensure!(
+                            available.get(sku).is_some_and(|units| units >= quantity),
+                            "{sku} is short"
+                        );
+                    }
+
+                    // One UPDATE reserving every line, then the reservation rows.
+                    let mut by_sku: Vec<&(String, i64)> = lines.iter().collect();
+                    by_sku.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+                    let cases: String = (0..by_sku.len())
+                        .map(|i| format!(" WHEN sku = ${} THEN reserved + ${}", 2 * i + 1, 2 * i + 2))
+                        .collect();
+                    let now_at = 2 * by_sku.len() + 1;
+                    let sql = format!(
+                        "UPDATE stock SET reserved = CASE{cases} ELSE reserved END, \
+                         version = version + 1, updated_at = ${now_at} WHERE sku IN ({})",
+                        placeholders(now_at + 1, by_sku.len())
+                    );
                     let now = Utc::now();
+                    let mut reserve = sqlx::query(sqlx::AssertSqlSafe(sql));
+                    for (sku, quantity) in &by_sku {
+                        reserve = reserve.bind(sku.as_str()).bind(*quantity);
+                    }
+                    reserve = reserve.bind(now);
+                    for (sku, _) in &by_sku {
+                        reserve = reserve.bind(sku.as_str());
+                    }
+                    reserve.execute(&mut *conn).await?;
+                    let id = Uuid::now_v7();
+                    let sql = format!(
+                        "INSERT INTO stock_reservations (holder, sku, quantity) VALUES {}",
+                        rows(3, by_sku.len())
+                    );
+                    let mut reservations = sqlx::query(sqlx::AssertSqlSafe(sql));
+                    for (sku, quantity) in &by_sku {
+                        reservations = reservations.bind(id).bind(sku.as_str()).bind(*quantity);
+                    }
+                    reservations.execute(&mut *conn).await?;
+
+                    // The order at the catalog's prices, its lines and its event.
                     sqlx::query(concat!("INSERT INTO orders (", order_columns!(), ") \
-                         VALUES ($1, $2, 'pending', 'EUR', 3500, 1, $3, $4)"))
+                         VALUES ($1, $2, 'pending', 'EUR', $3, 1, $4, $5)"))
                     .bind(id)
                     .bind(customer)
+                    .bind(total)
                     .bind(now)
                     .bind(now)
                     .execute(&mut *conn)
                     .await?;
-                    sqlx::query(concat!("INSERT INTO order_items (", item_columns!(), ") VALUES \
-                         ($1, 1, 'SKU-1', 1, 250), ($2, 2, 'SKU-2', 2, 500), \
-                         ($3, 3, 'SKU-3', 3, 750)"))
-                    .bind(id)
-                    .bind(id)
-                    .bind(id)
-                    .execute(&mut *conn)
-                    .await?;
+                    let sql = format!(
+                        concat!("INSERT INTO order_items (", item_columns!(), ") VALUES {}"),
+                        rows(5, lines.len())
+                    );
+                    let mut items = sqlx::query(sqlx::AssertSqlSafe(sql));
+                    for (line_no, ((sku, quantity), price)) in lines.iter().zip(&prices).enumerate() {
+                        items = items
+                            .bind(id)
+                            .bind(line_no as i32 + 1)
+                            .bind(sku.as_str())
+                            .bind(*quantity)
+                            .bind(*price);
+                    }
+                    items.execute(&mut *conn).await?;
                     append_event(&mut conn, "order.placed", id, ORDER_DATA).await?;
                     anyhow::Ok(())
                 }
@@ -336,5 +473,5 @@ const ORDER_DATA: &str = r#"{"id":"01937a0e-8b1a-7d2e-8f3a-1c4d5e6f7081","user_i
 /// An event's `data` of the size the service writes for a new user.
 const USER_DATA: &str = r#"{"id":"01937a0e-8b1a-7d2e-8f3a-1c4d5e6f7081","email":"0193@signup.example","display_name":"Bench sign-up","status":"active","version":1,"created_at":"2026-11-26T09:30:00.123456Z","updated_at":"2026-11-26T09:30:00.123456Z"}"#;
 
-statements!(pg, sqlx::PgPool, "BEGIN", " FOR SHARE");
-statements!(lite, sqlx::SqlitePool, "BEGIN IMMEDIATE", "");
+statements!(pg, sqlx::PgPool, "BEGIN", " FOR SHARE", " FOR UPDATE");
+statements!(lite, sqlx::SqlitePool, "BEGIN IMMEDIATE", "", "");

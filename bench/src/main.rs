@@ -5,6 +5,7 @@
 
 mod floor;
 mod load;
+mod locks;
 mod observability;
 mod report;
 mod scratch;
@@ -24,6 +25,7 @@ use clap::{Parser, Subcommand};
 use rand::Rng as _;
 use rand::SeedableRng as _;
 use rand::rngs::SmallRng;
+use rand::seq::SliceRandom as _;
 use serde_json::json;
 use sha2::{Digest as _, Sha256};
 
@@ -55,6 +57,13 @@ enum Command {
         users: usize,
         #[arg(long, default_value_t = 20_000)]
         orders: usize,
+        /// Products in the catalog (`SKU-0` ...), each priced in EUR and USD.
+        #[arg(long, default_value_t = 100)]
+        products: usize,
+        /// Units on hand of each product; by default what the orders reserve of the busiest
+        /// sku plus 10,000.
+        #[arg(long)]
+        stock_per_product: Option<i64>,
     },
     /// Migrate and seed a fresh database, start the service on it, and measure every workload.
     Run {
@@ -107,9 +116,12 @@ async fn main() -> anyhow::Result<()> {
             database_url,
             users,
             orders,
+            products,
+            stock_per_product,
         } => {
+            let plan = seed::CatalogPlan::for_orders(products, stock_per_product, orders)?;
             migrate(&database_url).await?;
-            seed::seed(&database_url, users, orders, true).await?;
+            seed::seed_with(&database_url, users, orders, plan, true).await?;
             Ok(())
         }
         Command::Run {
@@ -300,6 +312,7 @@ async fn run(
     for workload in WORKLOADS {
         eprintln!("bench: {}", workload.name);
         let mut row = Row::pooled(workload.name);
+        let mut lock_waits = (None, None);
         match (&reference, workload.kind) {
             (Some(reference), Kind::ListOrders) => {
                 eprintln!("bench: in turns with {LIST_ON_POSTGRES}");
@@ -316,9 +329,12 @@ async fn run(
             }
             _ => {
                 let on_service = (&service, &sessions);
+                let sampler = lock_sampler(workload.kind, url, (warmup, measure));
                 measure_round(&mut row, on_service, *workload, (warmup, measure)).await?;
+                lock_waits.0 = sampler.finish().await?;
             }
         }
+        let sampler = lock_sampler(workload.kind, url, (warmup, measure));
         row.floor = match workload.kind {
             Kind::SignIn => None,
             _ => Some(
@@ -330,6 +346,10 @@ async fn run(
                 .await,
             ),
         };
+        lock_waits.1 = sampler.finish().await?;
+        if let (Some(service), Some(floor)) = lock_waits {
+            report.lock_waits.push((workload.name, service, floor));
+        }
         // What the README calls RSS after: the resident set once the floor has run too.
         row.rss_after = service.rss()?;
         report.rows.push(row);
@@ -538,6 +558,15 @@ async fn measure_window(
     Ok((http, service.cpu()?.saturating_sub(cpu_before?)))
 }
 
+/// For the placement workloads on PostgreSQL, a sampler of the lock waits in the window that
+/// `drive` measures when started now (see `locks.rs`); one that samples nothing otherwise.
+fn lock_sampler(kind: Kind, url: &str, (warmup, measure): (Duration, Duration)) -> locks::Sampler {
+    match kind {
+        Kind::PlaceOrder | Kind::HotSku => locks::Sampler::start(url, warmup, measure),
+        _ => locks::Sampler::none(),
+    }
+}
+
 /// What happens when a measured window opens: the service's peak memory is reset, so that a
 /// workload's peak is its own (not what the warm-up or the workload before left resident), and
 /// its CPU time so far is read, so that CPU per request counts the measured requests only.
@@ -555,6 +584,7 @@ enum Kind {
     PlaceOrder,
     SignUp,
     SignIn,
+    HotSku,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -584,7 +614,51 @@ const WORKLOADS: &[Workload] = &[
         name: "POST /v1/sessions (sign-in)",
         kind: Kind::SignIn,
     },
+    Workload {
+        name: "POST /v1/orders (hot skus: every connection buys the same 3)",
+        kind: Kind::HotSku,
+    },
 ];
+
+/// The hot-sku workload's skus: the first three of the bench's catalog.
+const HOT_SKUS: usize = 3;
+
+/// A spread placement's lines: three different skus of the bench's catalog, drawn at random,
+/// 1, 2 and 3 units, in the drawn order (so rarely in sku order).
+fn spread_lines(rng: &mut SmallRng) -> Vec<(String, i64)> {
+    rand::seq::index::sample(rng, seed::BENCH_PRODUCTS, 3)
+        .iter()
+        .zip(1..)
+        .map(|(n, quantity)| (seed::sku(n), quantity))
+        .collect()
+}
+
+/// A hot placement's lines: 1, 2 and 3 units of the [`HOT_SKUS`], shuffled, so that lines come
+/// in every order and only the service's sku-ordered locking keeps them from deadlocking.
+fn hot_lines(rng: &mut SmallRng) -> Vec<(String, i64)> {
+    let mut lines: Vec<(String, i64)> = (0..HOT_SKUS)
+        .map(|n| (seed::sku(n), n as i64 + 1))
+        .collect();
+    lines.shuffle(rng);
+    lines
+}
+
+/// `POST /v1/orders` of `lines`, priced by the server (no price shown).
+fn place_request(
+    client: &reqwest::Client,
+    base: &str,
+    token: &str,
+    lines: &[(String, i64)],
+) -> reqwest::RequestBuilder {
+    let items: Vec<serde_json::Value> = lines
+        .iter()
+        .map(|(sku, quantity)| json!({"sku": sku, "quantity": quantity}))
+        .collect();
+    client
+        .post(format!("{base}/v1/orders"))
+        .bearer_auth(token)
+        .json(&json!({"currency": "EUR", "items": items}))
+}
 
 fn http_workers(
     workload: Workload,
@@ -615,17 +689,12 @@ fn http_workers(
                             session.customer.id
                         ))
                         .bearer_auth(&session.token),
-                    Kind::PlaceOrder => client
-                        .post(format!("{base}/v1/orders"))
-                        .bearer_auth(&session.token)
-                        .json(&json!({
-                            "currency": "EUR",
-                            "items": [
-                                {"sku": "SKU-1", "quantity": 1, "unit_price_cents": 250},
-                                {"sku": "SKU-2", "quantity": 2, "unit_price_cents": 500},
-                                {"sku": "SKU-3", "quantity": 3, "unit_price_cents": 750}
-                            ]
-                        })),
+                    Kind::PlaceOrder => {
+                        place_request(&client, &base, &session.token, &spread_lines(&mut rng))
+                    }
+                    Kind::HotSku => {
+                        place_request(&client, &base, &session.token, &hot_lines(&mut rng))
+                    }
                     Kind::SignUp => {
                         let id = uuid::Uuid::now_v7().simple();
                         client.post(format!("{base}/v1/users")).json(&json!({
@@ -672,11 +741,17 @@ fn floor_workers(
                 let orders = &session.customer.orders;
                 let order = orders[rng.random_range(0..orders.len())];
                 let phc = phc.clone();
+                let lines = match workload.kind {
+                    Kind::PlaceOrder => spread_lines(&mut rng),
+                    Kind::HotSku => hot_lines(&mut rng),
+                    _ => Vec::new(),
+                };
                 Box::pin(async move {
                     let done = match workload.kind {
                         Kind::GetOrder => floor.get_order(&digest, order).await,
                         Kind::ListOrders => floor.list_orders(&digest, customer).await,
-                        Kind::PlaceOrder => floor.place_order(&digest, customer).await,
+                        Kind::PlaceOrder => floor.place_order(&digest, customer, &lines).await,
+                        Kind::HotSku => floor.place_hot_order(&digest, customer, &lines).await,
                         Kind::SignUp => floor.sign_up(&phc).await,
                         Kind::SignIn => Ok(()),
                     };

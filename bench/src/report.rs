@@ -5,6 +5,7 @@ use std::fmt::Write as _;
 use std::time::Duration;
 
 use crate::load::Measured;
+use crate::locks::LockWaits;
 
 /// One workload's figures.
 pub struct Row {
@@ -39,6 +40,9 @@ pub struct Report {
     /// SQLite run only: the list workload on PostgreSQL, measured in turns with the SQLite
     /// list row, which the list's CPU target is relative to.
     pub reference: Option<Row>,
+    /// PostgreSQL only: the lock waits sampled during a placement workload's measured window,
+    /// on the service and on its floor (see `locks.rs`).
+    pub lock_waits: Vec<(&'static str, LockWaits, LockWaits)>,
 }
 
 impl Row {
@@ -76,6 +80,7 @@ impl Report {
             argon2: Duration::ZERO,
             reads_beside_flood: Vec::new(),
             reference: None,
+            lock_waits: Vec::new(),
         }
     }
 
@@ -196,6 +201,15 @@ impl Report {
             "- {} keep-alive connections per workload; a failed floor operation counts in non-2xx's place",
             crate::CONNECTIONS
         );
+        for (name, service, floor) in &self.lock_waits {
+            let _ = writeln!(
+                out,
+                "- lock waits of {name} (client backends in `pg_stat_activity` waiting for a lock, sampled every {} ms in the measured window, mean): service {}; floor {}",
+                crate::locks::EVERY.as_millis(),
+                service.shown(),
+                floor.shown(),
+            );
+        }
         let _ = writeln!(out, "\n#### Targets (issue #9)\n");
         let _ = writeln!(out, "| target | measured | required | met? |");
         let _ = writeln!(out, "|---|---:|---:|---|");

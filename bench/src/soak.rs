@@ -1,12 +1,20 @@
-//! `cargo xtask soak`: a bounded mixed load on the release service over loopback (sign-ups,
-//! placements, idempotent replays, lifecycle transitions, deactivations) for a given time, then
-//! the invariants, read back over the HTTP API as an admin:
+//! `cargo xtask soak`: a bounded mixed load on the release service over loopback for a given
+//! time, over a small hot catalog the soak creates first as an admin (a few products, stocked
+//! through adjustments): sign-ups, placements (with and without the prices the client shows),
+//! idempotent replays, payments, shipments, cancellations, stock adjustments up and down, price
+//! changes and deactivations. Then the invariants, read back over the HTTP API as an admin:
 //!
-//! - no request answered 5xx;
+//! - no request answered 5xx, and every refusal is one the contract allows for it (a placement
+//!   may meet 409 `insufficient_stock` or `price_changed`, a transition 409
+//!   `illegal_transition`, a downward adjustment 409 `insufficient_stock`, a price change 412);
 //! - no deactivated customer has a pending order;
 //! - every order's total is the sum of its lines (and it has them);
 //! - one order per idempotency key: every answer for a key named the same order, and each
-//!   customer's orders are exactly the ones its keys were answered with.
+//!   customer's orders are exactly the ones its keys were answered with;
+//! - the contract's three stock invariants, for every sku: `0 <= reserved <= on_hand`;
+//!   `reserved` = the sum of that sku's quantities in pending and paid orders; `on_hand` = the
+//!   sum of the adjustments the soak was answered 201 for, minus the quantities shipped. And a
+//!   product's `available` is its stock's `on_hand - reserved`.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
@@ -25,6 +33,11 @@ const WORKERS: usize = 8;
 const CUSTOMERS_PER_WORKER: usize = 3;
 /// The password of every soak account.
 const PASSWORD: &str = "soak password 1234";
+/// Products in the hot catalog: few, so that placements, adjustments and shipments of the same
+/// stock rows overlap all the time.
+const PRODUCTS: usize = 4;
+/// Units each product starts with (one adjustment).
+const INITIAL_STOCK: i64 = 100;
 
 /// A customer as the soak knows it.
 #[derive(Debug, Clone)]
@@ -55,6 +68,12 @@ struct Seen {
     deactivated: HashSet<String>,
     /// Every order id answered for a `(customer, key)`.
     keys: HashMap<(String, String), HashSet<String>>,
+    /// Refusals by operation and problem `code`.
+    refusals: BTreeMap<(&'static str, String), u64>,
+    /// The EUR price of each hot sku as the soak last set it: what a placement shows.
+    prices: BTreeMap<String, i64>,
+    /// The sum of the deltas of every adjustment answered 201, per sku.
+    adjusted: BTreeMap<String, i64>,
 }
 
 /// Drives the service at `base` for `duration`, then checks the invariants over HTTP. `url` is
@@ -63,7 +82,9 @@ struct Seen {
 pub async fn soak(base: &str, url: &str, duration: Duration) -> anyhow::Result<()> {
     let client = Client::builder().timeout(Duration::from_secs(60)).build()?;
     let admin = admin(&client, base, url).await?;
-    let seen = Arc::new(Mutex::new(Seen::default()));
+    let mut seen = Seen::default();
+    create_catalog(&client, base, &admin, &mut seen).await?;
+    let seen = Arc::new(Mutex::new(seen));
     let deadline = Instant::now() + duration;
     let started = Instant::now();
     let mut workers = Vec::new();
@@ -105,6 +126,12 @@ pub async fn soak(base: &str, url: &str, duration: Duration) -> anyhow::Result<(
         .map(|(status, count)| format!("{status}×{count}"))
         .collect();
     println!("soak: statuses {}", statuses.join(" "));
+    let refusals: Vec<String> = seen
+        .refusals
+        .iter()
+        .map(|((op, code), count)| format!("{op} {code}×{count}"))
+        .collect();
+    println!("soak: refusals {}", refusals.join(", "));
     println!(
         "soak: checked {} customers ({} deactivated), {} orders, {} idempotency keys",
         checked.customers,
@@ -112,6 +139,9 @@ pub async fn soak(base: &str, url: &str, duration: Duration) -> anyhow::Result<(
         checked.orders,
         seen.keys.len()
     );
+    for line in &checked.stock {
+        println!("soak:   {line}");
+    }
     for error in seen.server_errors.iter().take(20) {
         println!("soak: 5xx: {error}");
     }
@@ -142,6 +172,52 @@ async fn admin(client: &Client, base: &str, url: &str) -> anyhow::Result<String>
         .await?;
     db.close().await?;
     sign_in(client, base, &email).await
+}
+
+/// The hot catalog: `PRODUCTS` products created over HTTP by the admin, each stocked with
+/// `INITIAL_STOCK` units through an adjustment (which the ledger of `seen` records).
+async fn create_catalog(
+    client: &Client,
+    base: &str,
+    admin: &str,
+    seen: &mut Seen,
+) -> anyhow::Result<()> {
+    for n in 1..=PRODUCTS {
+        let sku = format!("SOAK-{n}");
+        let price = 100 * n as i64;
+        let response = client
+            .post(format!("{base}/v1/products"))
+            .bearer_auth(admin)
+            .json(&json!({
+                "sku": sku,
+                "name": format!("Soak product {n}"),
+                "prices": [
+                    {"currency": "EUR", "unit_price_cents": price},
+                    {"currency": "USD", "unit_price_cents": price + 10},
+                ],
+            }))
+            .send()
+            .await?;
+        anyhow::ensure!(
+            response.status() == StatusCode::CREATED,
+            "creating {sku} answered {}",
+            response.status()
+        );
+        let response = client
+            .post(format!("{base}/v1/products/{sku}/stock/adjustments"))
+            .bearer_auth(admin)
+            .json(&json!({"delta": INITIAL_STOCK, "reason": "soak: initial stock"}))
+            .send()
+            .await?;
+        anyhow::ensure!(
+            response.status() == StatusCode::CREATED,
+            "stocking {sku} answered {}",
+            response.status()
+        );
+        seen.prices.insert(sku.clone(), price);
+        seen.adjusted.insert(sku, INITIAL_STOCK);
+    }
+    Ok(())
 }
 
 async fn sign_up(client: &Client, base: &str, email: &str) -> anyhow::Result<Value> {
@@ -195,10 +271,13 @@ impl Worker {
         }
         while Instant::now() < deadline {
             match self.rng.random_range(0..100) {
-                0..5 => self.sign_up().await?,
-                5..45 => self.place().await?,
-                45..65 => self.replay().await?,
-                65..95 => self.transition().await?,
+                0..4 => self.sign_up().await?,
+                4..40 => self.place().await?,
+                40..52 => self.replay().await?,
+                52..80 => self.transition().await?,
+                80..90 => self.adjust().await?,
+                90..93 => self.reprice().await?,
+                93..96 => self.read_product().await?,
                 _ => self.deactivate().await?,
             }
         }
@@ -231,6 +310,34 @@ impl Worker {
 
     async fn violation(&self, what: String) {
         self.seen.lock().await.violations.push(what);
+    }
+
+    /// Counts a refusal of `op` that the contract allows when its `code` is one of `allowed`;
+    /// any other answer is a violation.
+    async fn refused(
+        &self,
+        op: &'static str,
+        (status, body): (StatusCode, &Value),
+        allowed: &[(StatusCode, &str)],
+    ) {
+        let code = body["code"].as_str().unwrap_or_default();
+        if allowed.iter().any(|&(s, c)| s == status && c == code) {
+            *self
+                .seen
+                .lock()
+                .await
+                .refusals
+                .entry((op, code.to_owned()))
+                .or_default() += 1;
+        } else {
+            self.violation(format!("{op} answered {status}: {body}"))
+                .await;
+        }
+    }
+
+    /// A random hot sku.
+    fn any_sku(&mut self) -> String {
+        format!("SOAK-{}", self.rng.random_range(1..=PRODUCTS))
     }
 
     async fn sign_up(&mut self) -> anyhow::Result<()> {
@@ -286,14 +393,24 @@ impl Worker {
         let customer = self.customers[active[self.rng.random_range(0..active.len())]].clone();
         self.sequence += 1;
         let key = format!("soak-{}-{}", self.worker, self.sequence);
-        let lines = self.rng.random_range(1..=4);
-        let items: Vec<Value> = (1..=lines)
-            .map(|line| {
-                json!({
-                    "sku": format!("SOAK-{line}"),
-                    "quantity": self.rng.random_range(1..=5),
-                    "unit_price_cents": self.rng.random_range(0..=10_000),
-                })
+        let lines = self.rng.random_range(1..=3);
+        let skus: Vec<usize> = rand::seq::index::sample(&mut self.rng, PRODUCTS, lines)
+            .into_iter()
+            .map(|n| n + 1)
+            .collect();
+        // Half of the placements show the buyer's price: the one the soak last set, which a
+        // concurrent price change may have made stale (409 `price_changed`).
+        let shown = self.rng.random_bool(0.5);
+        let prices = self.seen.lock().await.prices.clone();
+        let items: Vec<Value> = skus
+            .iter()
+            .map(|n| {
+                let sku = format!("SOAK-{n}");
+                let mut item = json!({"sku": sku, "quantity": self.rng.random_range(1..=5)});
+                if shown && let Some(price) = prices.get(&sku) {
+                    item["unit_price_cents"] = json!(price);
+                }
+                item
             })
             .collect();
         let body = json!({"currency": "EUR", "items": items});
@@ -315,10 +432,29 @@ impl Worker {
         };
         for (status, _, order) in answers {
             if status != StatusCode::CREATED {
-                // Deactivated meanwhile by nobody else (customers belong to one worker), so
-                // anything but 201 is wrong.
-                self.violation(format!("placement answered {status}: {order}"))
-                    .await;
+                // Deactivated meanwhile by nobody else (customers belong to one worker), and
+                // every sku is on sale in EUR: only stock and price may refuse.
+                self.refused(
+                    "place",
+                    (status, &order),
+                    &[
+                        (StatusCode::CONFLICT, "insufficient_stock"),
+                        (StatusCode::CONFLICT, "price_changed"),
+                    ],
+                )
+                .await;
+                // Either refusal names every line at fault.
+                let lines = match order["code"].as_str() {
+                    Some("insufficient_stock") => Some(&order["shortages"]),
+                    Some("price_changed") => Some(&order["prices"]),
+                    _ => None,
+                };
+                if let Some(lines) = lines
+                    && lines.as_array().is_none_or(Vec::is_empty)
+                {
+                    self.violation(format!("a 409 placement names no line: {order}"))
+                        .await;
+                }
                 continue;
             }
             let Some(id) = order["id"].as_str() else {
@@ -400,8 +536,113 @@ impl Worker {
                     .bearer_auth(&self.admin),
             )
             .await?;
-        if !(status == StatusCode::OK || status == StatusCode::CONFLICT) {
-            self.violation(format!("{op} of {order} answered {status}: {body}"))
+        if status != StatusCode::OK {
+            self.refused(
+                op,
+                (status, &body),
+                &[(StatusCode::CONFLICT, "illegal_transition")],
+            )
+            .await;
+        }
+        Ok(())
+    }
+
+    /// Changes a hot sku's stock as the admin: mostly deliveries, sometimes a write-off, which
+    /// may be refused (409 `insufficient_stock`) when it would take on hand below reserved.
+    async fn adjust(&mut self) -> anyhow::Result<()> {
+        let sku = self.any_sku();
+        let delta: i64 = if self.rng.random_bool(0.7) {
+            self.rng.random_range(1..=30)
+        } else {
+            -self.rng.random_range(1..=15)
+        };
+        let (status, _, body) = self
+            .send(
+                "adjust",
+                self.client
+                    .post(format!("{}/v1/products/{sku}/stock/adjustments", self.base))
+                    .bearer_auth(&self.admin)
+                    .json(&json!({"delta": delta, "reason": "soak"})),
+            )
+            .await?;
+        if status != StatusCode::CREATED {
+            let allowed = [(StatusCode::CONFLICT, "insufficient_stock")];
+            self.refused("adjust", (status, &body), &allowed).await;
+            return Ok(());
+        }
+        let stock = &body["stock"];
+        let (on_hand, reserved) = (stock["on_hand"].as_i64(), stock["reserved"].as_i64());
+        if !matches!((on_hand, reserved), (Some(h), Some(r)) if 0 <= r && r <= h) {
+            self.violation(format!("adjustment of {sku} left {stock}"))
+                .await;
+        }
+        match body["adjustment"]["delta"].as_i64() {
+            Some(applied) if applied == delta => {
+                *self.seen.lock().await.adjusted.entry(sku).or_default() += delta;
+            }
+            _ => {
+                self.violation(format!("adjustment of {sku} by {delta} answered {body}"))
+                    .await;
+            }
+        }
+        Ok(())
+    }
+
+    /// Changes a hot sku's EUR price as the admin, guarded by its `ETag` (412 when another
+    /// change came first); placements that show the old price are refused from then on.
+    async fn reprice(&mut self) -> anyhow::Result<()> {
+        let sku = self.any_sku();
+        let (status, _, product) = self
+            .send(
+                "get product",
+                self.client
+                    .get(format!("{}/v1/products/{sku}", self.base))
+                    .bearer_auth(&self.admin),
+            )
+            .await?;
+        let Some(version) = product["version"]
+            .as_i64()
+            .filter(|_| status == StatusCode::OK)
+        else {
+            self.violation(format!("reading {sku} answered {status}: {product}"))
+                .await;
+            return Ok(());
+        };
+        let price = self.rng.random_range(50..=1_000);
+        let (status, _, body) = self
+            .send(
+                "reprice",
+                self.client
+                    .patch(format!("{}/v1/products/{sku}", self.base))
+                    .bearer_auth(&self.admin)
+                    .header("if-match", format!("\"{version}\""))
+                    .json(&json!({"prices": [
+                        {"currency": "EUR", "unit_price_cents": price},
+                        {"currency": "USD", "unit_price_cents": price + 10},
+                    ]})),
+            )
+            .await?;
+        if status == StatusCode::OK {
+            self.seen.lock().await.prices.insert(sku, price);
+        } else {
+            let allowed = [(StatusCode::PRECONDITION_FAILED, "version_conflict")];
+            self.refused("reprice", (status, &body), &allowed).await;
+        }
+        Ok(())
+    }
+
+    /// Reads a hot product anonymously, as a shop front does: never less than nothing
+    /// available.
+    async fn read_product(&mut self) -> anyhow::Result<()> {
+        let sku = self.any_sku();
+        let (status, _, product) = self
+            .send(
+                "read product",
+                self.client.get(format!("{}/v1/products/{sku}", self.base)),
+            )
+            .await?;
+        if status != StatusCode::OK || product["available"].as_i64().is_none_or(|a| a < 0) {
+            self.violation(format!("reading {sku} answered {status}: {product}"))
                 .await;
         }
         Ok(())
@@ -438,6 +679,17 @@ impl Worker {
 struct Checked {
     customers: usize,
     orders: usize,
+    /// One line per sku: its stock and what the orders and the ledger say it must be.
+    stock: Vec<String>,
+}
+
+/// Units of one sku in the orders, by what they mean for its stock.
+#[derive(Debug, Default)]
+struct Units {
+    /// In pending and paid orders: reserved.
+    open: i64,
+    /// In shipped orders: sold.
+    shipped: i64,
 }
 
 /// Reads every soak customer's orders back as the admin and checks the invariants.
@@ -462,6 +714,7 @@ async fn check(
             .extend(orders.iter().map(String::as_str));
     }
     let mut total_orders = 0;
+    let mut units: BTreeMap<String, Units> = BTreeMap::new();
     for customer in &seen.customers {
         let stored = orders_of(client, base, admin, customer).await?;
         total_orders += stored.len();
@@ -484,6 +737,16 @@ async fn check(
             if deactivated && order["status"] == "pending" {
                 violations.push(format!("order {id} of deactivated {customer} is pending"));
             }
+            for item in items {
+                let sku = item["sku"].as_str().unwrap_or_default().to_owned();
+                let quantity = item["quantity"].as_i64().unwrap_or(0);
+                let units = units.entry(sku).or_default();
+                match order["status"].as_str() {
+                    Some("pending" | "paid") => units.open += quantity,
+                    Some("shipped") => units.shipped += quantity,
+                    _ => {}
+                }
+            }
         }
         let expected = acknowledged.remove(customer.as_str()).unwrap_or_default();
         if ids != expected {
@@ -494,11 +757,63 @@ async fn check(
             ));
         }
     }
+    let mut stock_lines = Vec::new();
+    for (sku, adjusted) in &seen.adjusted {
+        let stock = get_json(client, &format!("{base}/v1/products/{sku}/stock"), admin).await?;
+        let product = get_json(client, &format!("{base}/v1/products/{sku}"), admin).await?;
+        let (Some(on_hand), Some(reserved)) =
+            (stock["on_hand"].as_i64(), stock["reserved"].as_i64())
+        else {
+            violations.push(format!("the stock of {sku} reads {stock}"));
+            continue;
+        };
+        let orders = units.remove(sku).unwrap_or_default();
+        if !(0 <= reserved && reserved <= on_hand) {
+            violations.push(format!("{sku}: reserved {reserved}, on hand {on_hand}"));
+        }
+        if reserved != orders.open {
+            violations.push(format!(
+                "{sku}: reserved {reserved}, but its pending and paid orders hold {}",
+                orders.open
+            ));
+        }
+        if on_hand != adjusted - orders.shipped {
+            violations.push(format!(
+                "{sku}: on hand {on_hand}, but its adjustments sum to {adjusted} and {} shipped",
+                orders.shipped
+            ));
+        }
+        if product["available"].as_i64() != Some(on_hand - reserved) {
+            violations.push(format!(
+                "{sku}: available {}, but on hand {on_hand} - reserved {reserved}",
+                product["available"]
+            ));
+        }
+        stock_lines.push(format!(
+            "{sku}: on hand {on_hand} = adjustments {adjusted} - shipped {}; reserved {reserved} = pending and paid {}",
+            orders.shipped, orders.open
+        ));
+    }
+    for sku in units.keys() {
+        violations.push(format!("orders hold {sku}, which the soak never created"));
+    }
     seen.violations.extend(violations);
     Ok(Checked {
         customers: seen.customers.len(),
         orders: total_orders,
+        stock: stock_lines,
     })
+}
+
+/// `GET path` as the admin, which must answer 200 with JSON.
+async fn get_json(client: &Client, path: &str, admin: &str) -> anyhow::Result<Value> {
+    let response = client.get(path).bearer_auth(admin).send().await?;
+    anyhow::ensure!(
+        response.status() == StatusCode::OK,
+        "{path} answered {}",
+        response.status()
+    );
+    Ok(response.json().await?)
 }
 
 /// Every order of `customer`, page by page.

@@ -88,6 +88,12 @@ async fn an_outage_is_logged_once_and_its_end_once() {
             unpublished(&app).await == 0
         })
         .await;
+        // The relay logs its recovery once the batch it published is marked, so the line may
+        // trail the count just read.
+        wait_until("the recovery is logged", || async {
+            captured.count(RECOVERY) > recoveries
+        })
+        .await;
         assert_eq!(
             captured.count(RECOVERY),
             recoveries + 1,

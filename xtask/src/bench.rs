@@ -76,9 +76,17 @@ pub struct SeedArgs {
     /// Customers to register (each with a credential; password `bench password 1234`).
     #[arg(long, default_value_t = 1_000)]
     users: usize,
-    /// Three-line orders to place, spread evenly over the customers.
+    /// Three-line orders to place from the catalog (priced by it, their stock reserved),
+    /// spread evenly over the customers.
     #[arg(long, default_value_t = 20_000)]
     orders: usize,
+    /// Products in the catalog (`SKU-0`, `SKU-1`, ...), each priced in EUR and USD.
+    #[arg(long, default_value_t = 100)]
+    products: usize,
+    /// Units on hand of each product (set through the stock adjustments); by default what the
+    /// orders reserve of the busiest sku plus 10,000 to sell.
+    #[arg(long)]
+    stock_per_product: Option<i64>,
 }
 
 /// Builds, then runs every workload on a fresh database and writes `target/bench/<engine>.md`.
@@ -155,7 +163,12 @@ pub fn seed(root: &Path, url: &str, args: &SeedArgs) -> anyhow::Result<Outcome> 
         .arg(args.users.to_string())
         .arg("--orders")
         .arg(args.orders.to_string())
-        .env("DATABASE_URL", url);
+        .arg("--products")
+        .arg(args.products.to_string());
+    if let Some(stock) = args.stock_per_product {
+        command.arg("--stock-per-product").arg(stock.to_string());
+    }
+    command.env("DATABASE_URL", url);
     status(command)
 }
 

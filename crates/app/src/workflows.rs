@@ -463,6 +463,55 @@ impl Workflows {
         }
         Ok(page)
     }
+
+    /// Places many orders in one transaction, as a bulk load does (`cargo xtask seed`): what
+    /// that many [`Workflows::place_order`] calls without idempotency keys would write (every
+    /// customer's standing checked and locked, every line priced by the catalog in its order's
+    /// currency, every line reserved, the orders with their lines and `order.placed`), with a
+    /// fixed number of statements for the whole batch. Any refusal (of any order) refuses the
+    /// batch and writes nothing.
+    ///
+    /// The stock is reserved last, just before the commit: a batch over a small catalog locks
+    /// most of its stock rows, so concurrent batches queue there; reserving last holds those
+    /// locks for the reservation and the commit only, not while the orders, lines and events
+    /// are written. Inside one transaction the order of the writes changes nothing of what
+    /// commits.
+    #[tracing::instrument(name = "workflows.place_many", skip_all, fields(orders = requests.len()))]
+    pub async fn place_many(&self, requests: &[OrderRequest]) -> Result<Vec<Order>, AppError> {
+        let tx = self.db.begin().await?;
+        let quotes: Vec<(&str, Vec<Quote<'_>>)> = requests
+            .iter()
+            .map(|request| {
+                let lines = request
+                    .lines()
+                    .iter()
+                    .map(|line| Quote {
+                        sku: line.sku.as_str(),
+                        shown_cents: line.shown_price.map(|m| m.cents()),
+                    })
+                    .collect();
+                (request.currency().as_str(), lines)
+            })
+            .collect();
+        let quoted = self.catalog.quote_many_in(&tx, &quotes).await?;
+        let new = requests
+            .iter()
+            .zip(quoted)
+            .map(|(request, prices)| {
+                let cents: Vec<i64> = prices?.iter().map(|p| p.cents()).collect();
+                Ok(request.priced(&cents)?)
+            })
+            .collect::<Result<Vec<_>, AppError>>()?;
+        let orders = self.orders.place_many_in(&tx, &new).await?;
+        let reservations = orders
+            .iter()
+            .zip(requests)
+            .map(|(order, request)| Ok((holder(order.id), stock_lines(request)?)))
+            .collect::<Result<Vec<_>, AppError>>()?;
+        self.inventory.reserve_many_in(&tx, &reservations).await?;
+        tx.commit().await?;
+        Ok(orders)
+    }
 }
 
 /// An order request's lines as the inventory reserves them.
