@@ -152,7 +152,7 @@ fn price_in(stored: &str, currency: &str) -> Option<i64> {
 }
 
 macro_rules! statements {
-    ($module:ident, $pool:ty, $begin:literal, $share:literal, $update:literal) => {
+    ($module:ident, $pool:ty, $postgres:literal, $begin:literal, $share:literal, $update:literal) => {
         mod $module {
             use super::*;
 
@@ -196,8 +196,9 @@ macro_rules! statements {
                 Ok(())
             }
 
-            /// The outbox's part of a change: the event row, then (as `Tx::commit` does) a
-            /// commit position from the counter row.
+            /// The outbox's part of a change, as `persistence::outbox` writes it: on PostgreSQL
+            /// one row, its position from the sequence and its `tx` from the transaction id
+            /// raised to the subject's latest; on SQLite the position counter, then the row.
             async fn append_event(
                 conn: &mut <$pool as PoolRow>::Connection,
                 event_type: &str,
@@ -205,26 +206,40 @@ macro_rules! statements {
                 data: &str,
             ) -> anyhow::Result<()> {
                 let id = Uuid::now_v7();
-                sqlx::query(
-                    "INSERT INTO events (id, type, subject, time, data) VALUES ($1, $2, $3, $4, $5)",
-                )
-                .bind(id)
-                .bind(event_type)
-                .bind(subject.to_string())
-                .bind(Utc::now())
-                .bind(data)
-                .execute(&mut *conn)
-                .await?;
-                let (last,): (i64,) = sqlx::query_as(
-                    "UPDATE event_positions SET last = last + 1 WHERE id = 1 RETURNING last",
-                )
-                .fetch_one(&mut *conn)
-                .await?;
-                sqlx::query("UPDATE events SET position = $1 WHERE id = $2")
-                    .bind(last)
+                if $postgres {
+                    sqlx::query(
+                        "INSERT INTO events (id, position, tx, type, subject, time, data) \
+                         SELECT $1, nextval('events_position_seq'), \
+                         GREATEST(pg_current_xact_id()::text::bigint, \
+                         COALESCE((SELECT MAX(e.tx) FROM events e WHERE e.subject = $3), 0)), \
+                         $2, $3, $4, $5",
+                    )
                     .bind(id)
+                    .bind(event_type)
+                    .bind(subject.to_string())
+                    .bind(Utc::now())
+                    .bind(data)
                     .execute(&mut *conn)
                     .await?;
+                } else {
+                    let (last,): (i64,) = sqlx::query_as(
+                        "UPDATE event_positions SET last = last + 1 WHERE id = 1 RETURNING last",
+                    )
+                    .fetch_one(&mut *conn)
+                    .await?;
+                    sqlx::query(
+                        "INSERT INTO events (id, position, tx, type, subject, time, data) \
+                         VALUES ($1, $2, 0, $3, $4, $5, $6)",
+                    )
+                    .bind(id)
+                    .bind(last)
+                    .bind(event_type)
+                    .bind(subject.to_string())
+                    .bind(Utc::now())
+                    .bind(data)
+                    .execute(&mut *conn)
+                    .await?;
+                }
                 Ok(())
             }
 
@@ -473,5 +488,5 @@ const ORDER_DATA: &str = r#"{"id":"01937a0e-8b1a-7d2e-8f3a-1c4d5e6f7081","user_i
 /// An event's `data` of the size the service writes for a new user.
 const USER_DATA: &str = r#"{"id":"01937a0e-8b1a-7d2e-8f3a-1c4d5e6f7081","email":"0193@signup.example","display_name":"Bench sign-up","status":"active","version":1,"created_at":"2026-11-26T09:30:00.123456Z","updated_at":"2026-11-26T09:30:00.123456Z"}"#;
 
-statements!(pg, sqlx::PgPool, "BEGIN", " FOR SHARE", " FOR UPDATE");
-statements!(lite, sqlx::SqlitePool, "BEGIN IMMEDIATE", "", "");
+statements!(pg, sqlx::PgPool, true, "BEGIN", " FOR SHARE", " FOR UPDATE");
+statements!(lite, sqlx::SqlitePool, false, "BEGIN IMMEDIATE", "", "");

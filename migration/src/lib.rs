@@ -21,6 +21,7 @@ mod m20261126_000005_persistence_create_outbox;
 mod m20261202_000006_persistence_text_event_subjects;
 mod m20261202_000007_catalog_create_products;
 mod m20261202_000008_inventory_create_stock;
+mod m20261205_000009_persistence_feed_order_without_lock;
 // @generated-mods: `cargo xtask migrate generate` inserts new modules above this line.
 
 /// The ordered migration list that SeaORM's migrator walks.
@@ -38,6 +39,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000006_persistence_text_event_subjects::Migration),
             Box::new(m20261202_000007_catalog_create_products::Migration),
             Box::new(m20261202_000008_inventory_create_stock::Migration),
+            Box::new(m20261205_000009_persistence_feed_order_without_lock::Migration),
             // @generated-list: `cargo xtask migrate generate` inserts new entries above this line.
         ]
     }

@@ -38,12 +38,15 @@ async fn migrated_databases_agree_and_the_snapshot_sees_everything(backend: Back
     assert_eq!(compare(&first, &second, Scope::Everything), []);
 
     // Not vacuous: the snapshot holds what the migrations built, and nothing else.
-    let names: Vec<&str> = first.tables.keys().map(String::as_str).collect();
+    let mut names: Vec<&str> = first.tables.keys().map(String::as_str).collect();
+    if backend == Backend::Sqlite {
+        // SQLite's event positions come from a counter table, PostgreSQL's from a sequence.
+        names.retain(|&name| name != "event_positions");
+    }
     assert_eq!(
         names,
         [
             "credentials",
-            "event_positions",
             "event_relay_lease",
             "events",
             "idempotency_keys",

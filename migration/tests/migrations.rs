@@ -17,7 +17,14 @@ persistence::both_backends!(
 );
 
 /// Every table the migrations create, over all contexts.
-const ALL_TABLES: i64 = 14;
+/// Every table the migrations make: PostgreSQL draws event positions from a sequence, SQLite
+/// keeps a counter table for them.
+fn all_tables(backend: Backend) -> i64 {
+    match backend {
+        Backend::Sqlite => 14,
+        Backend::Postgres => 13,
+    }
+}
 
 async fn table_count(db: &persistence::Db) -> i64 {
     let sql = match db.backend() {
@@ -53,7 +60,7 @@ async fn up_down_up_round_trip(backend: Backend) {
 
     let runner = Runner::lock(test.url()).await.unwrap();
     assert_eq!(runner.up(None).await.unwrap().len(), all);
-    assert_eq!(table_count(test.db()).await, ALL_TABLES);
+    assert_eq!(table_count(test.db()).await, all_tables(backend));
 
     let reverted = runner.down(all as u32).await.unwrap();
     assert_eq!(reverted.len(), all);
@@ -62,7 +69,7 @@ async fn up_down_up_round_trip(backend: Backend) {
     assert!(runner.status().await.unwrap().iter().all(|m| !m.applied));
 
     assert_eq!(runner.up(None).await.unwrap().len(), all);
-    assert_eq!(table_count(test.db()).await, ALL_TABLES);
+    assert_eq!(table_count(test.db()).await, all_tables(backend));
     assert!(runner.status().await.unwrap().iter().all(|m| m.applied));
 
     // Stepwise: one down, one up.

@@ -78,6 +78,7 @@ async fn place(app: &TestApp, who: &Account, items: Value) -> reqwest::Response 
 async fn event_count(app: &TestApp, admin: &Account) -> usize {
     let mut count = 0;
     let mut after = String::new();
+    app.settle_feed().await;
     loop {
         let page = app
             .get_json_as(admin, &format!("/v1/events?limit=100{after}"))

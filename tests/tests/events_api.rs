@@ -23,6 +23,7 @@ persistence::both_backends!(
 async fn all_events(app: &TestApp, admin: &Account, limit: u32) -> Vec<Value> {
     let mut events = Vec::new();
     let mut path = format!("/v1/events?limit={limit}");
+    app.settle_feed().await;
     loop {
         let page = app.get_json_as(admin, &path).await;
         let items = page["items"].as_array().unwrap().clone();
@@ -63,6 +64,7 @@ async fn the_feed_is_for_admins_only(backend: Backend) {
     let customer = app.create_user("ada@example.com").await;
     expect_problem(app.get("/v1/events"), 401, "unauthenticated").await;
     expect_problem(app.get_as(&customer, "/v1/events"), 403, "forbidden").await;
+    app.settle_feed().await;
     let page = app.get_json_as(&admin, "/v1/events").await;
     assert_eq!(page["items"].as_array().unwrap().len(), 2, "{page}");
 
@@ -221,6 +223,7 @@ async fn paging_resumes_after_the_last_event_seen(backend: Backend) {
     app.create_order(&ada).await;
 
     // Two registrations, the product `create_order` puts on sale and its stock, the order.
+    app.settle_feed().await;
     let first = app.get_json_as(&admin, "/v1/events?limit=4").await;
     assert_eq!(first["items"].as_array().unwrap().len(), 4);
     let cursor = first["next"].as_str().unwrap().to_owned();
@@ -243,6 +246,7 @@ async fn paging_resumes_after_the_last_event_seen(backend: Backend) {
     assert_eq!(caught_up["next"], resume.as_str());
     // What commits next is exactly what the next poll returns.
     app.create_order(&ada).await;
+    app.settle_feed().await;
     let next = app
         .get_json_as(&admin, &format!("/v1/events?after={resume}"))
         .await;

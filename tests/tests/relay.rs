@@ -35,7 +35,8 @@ async fn unpublished(app: &TestApp) -> u64 {
 /// admin).
 async fn feed_ids(app: &TestApp) -> Vec<String> {
     let mut ids = Vec::new();
-    let mut after = 0;
+    let mut after = outbox::FeedPoint::START;
+    app.settle_feed().await;
     loop {
         let page = outbox::read(
             app.database.db(),
@@ -45,7 +46,7 @@ async fn feed_ids(app: &TestApp) -> Vec<String> {
         .await
         .unwrap();
         if let Some(last) = page.items.last() {
-            after = last.position;
+            after = last.point;
         }
         let done = page.next.is_none();
         ids.extend(page.items.into_iter().map(|e| e.id.to_string()));

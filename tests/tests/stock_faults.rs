@@ -76,6 +76,7 @@ impl Scene {
         .await;
         let mut events = 0;
         let mut after = String::new();
+        self.app.settle_feed().await;
         loop {
             let page = self
                 .app

@@ -88,13 +88,13 @@ async fn tail_stream(url: &str, from_start: bool) -> anyhow::Result<Outcome> {
 async fn tail_feed(database_url: &str, from_start: bool) -> anyhow::Result<Outcome> {
     let db = crate::connect(database_url).await?;
     let limit = Limit::new(i64::from(Limit::MAX)).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let mut after = 0;
+    let mut after = outbox::FeedPoint::START;
     if !from_start {
         // Skip to the end: only what commits from now on.
         loop {
             let page = read(&db, after, limit).await?;
             match page.items.last() {
-                Some(last) => after = last.position,
+                Some(last) => after = last.point,
                 None => break,
             }
         }
@@ -105,7 +105,7 @@ async fn tail_feed(database_url: &str, from_start: bool) -> anyhow::Result<Outco
         for event in &page.items {
             serde_json::to_writer(&mut out, event)?;
             writeln!(out)?;
-            after = event.position;
+            after = event.point;
         }
         out.flush()?;
         if page.next.is_none() {
@@ -116,7 +116,7 @@ async fn tail_feed(database_url: &str, from_start: bool) -> anyhow::Result<Outco
 
 async fn read(
     db: &persistence::Db,
-    after: i64,
+    after: outbox::FeedPoint,
     limit: Limit,
 ) -> anyhow::Result<persistence::Page<persistence::Event>> {
     outbox::read(db, after, limit)

@@ -58,6 +58,15 @@ impl StoreError {
         }
     }
 
+    /// A wait that ran out, with what it waited for.
+    pub(crate) fn unavailable(detail: impl Into<String>) -> Self {
+        Self {
+            kind: StoreErrorKind::Unavailable,
+            source: None,
+            detail: Some(detail.into()),
+        }
+    }
+
     #[cfg_attr(not(feature = "fault-injection"), allow(dead_code))]
     pub(crate) fn injected(point: &str) -> Self {
         Self {

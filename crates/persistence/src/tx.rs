@@ -1,9 +1,7 @@
-use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 use persistence_orm::{DeadlineExpired, FromOrm, HoldsConnection, Transaction, within};
 use sea_orm::DatabaseTransaction;
-use uuid::Uuid;
 
 use crate::observe::TxObserver;
 use crate::{Backend, StoreError};
@@ -17,9 +15,6 @@ use crate::{Backend, StoreError};
 pub struct Tx {
     inner: Transaction,
     backend: Backend,
-    /// Ids of the events appended in this transaction, in append order: [`Tx::commit`] gives
-    /// them their feed positions (see [`crate::outbox`]).
-    appended: Mutex<Vec<Uuid>>,
     /// The transaction's span and clock; a `Tx` dropped uncommitted records a rollback.
     observer: TxObserver,
 }
@@ -34,15 +29,11 @@ impl Tx {
         Self {
             inner: Transaction::new(inner, deadline),
             backend,
-            appended: Mutex::new(Vec::new()),
             observer,
         }
     }
 
     /// Makes every write of this transaction durable and visible.
-    ///
-    /// A transaction that appended events first gives them their feed positions, under a lock
-    /// held until this commit completes, so that feed order is commit order.
     ///
     /// `COMMIT` has the client-side deadline of every statement. A transaction one of whose
     /// statements outlived it is not committed at all but dropped (rolled back), since that
@@ -50,11 +41,6 @@ impl Tx {
     /// unless the `COMMIT` got there first. Either way the answer is
     /// [`crate::StoreErrorKind::Unavailable`].
     pub async fn commit(self) -> Result<(), StoreError> {
-        let appended =
-            std::mem::take(&mut *self.appended.lock().unwrap_or_else(PoisonError::into_inner));
-        if !appended.is_empty() && !self.inner.expired() {
-            crate::outbox::seal(&self, &appended).await?;
-        }
         let mut observer = self.observer;
         let deadline = self.inner.deadline();
         let committed = if self.inner.expired() {
@@ -97,14 +83,6 @@ impl Tx {
     /// The engine behind this transaction.
     pub fn backend(&self) -> Backend {
         self.backend
-    }
-
-    /// Records an event appended in this transaction, for [`Tx::commit`] to position.
-    pub(crate) fn appended(&self, id: Uuid) {
-        self.appended
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .push(id);
     }
 }
 

@@ -125,6 +125,14 @@ pub async fn start(url: &str, tweak: impl FnOnce(&mut Config)) -> Instance {
 }
 
 impl TestApp {
+    /// Waits until the event feed shows every change committed so far (on PostgreSQL it trails
+    /// commits while other transactions of the cluster are open; see `persistence::outbox`).
+    pub async fn settle_feed(&self) {
+        persistence::outbox::settle(self.database.db(), DEADLINE)
+            .await
+            .expect("the feed catches up");
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.address, path)
     }
@@ -424,6 +432,7 @@ pub async fn assert_stock_invariants(app: &TestApp, admin: &Account, skus: &[&st
     }
     let mut adjusted: std::collections::HashMap<String, i64> = Default::default();
     let mut after = String::new();
+    app.settle_feed().await;
     loop {
         let page = app
             .get_json_as(admin, &format!("/v1/events?limit=100{after}"))

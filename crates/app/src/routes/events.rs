@@ -43,8 +43,8 @@ async fn list(
     caller.require_admin()?;
     let page = params.page(&state.cursors, EVENTS_LIST)?;
     let after = match page.after {
-        None => 0,
-        Some(cursor) => outbox::position_of(&cursor).map_err(|_| {
+        None => outbox::FeedPoint::START,
+        Some(cursor) => outbox::point_of(&cursor).map_err(|_| {
             AppError::request(
                 problems::INVALID_CURSOR,
                 "after is not a cursor of the event feed: pass the \"next\" value of the \
@@ -56,7 +56,7 @@ async fn list(
     let next = events
         .items
         .last()
-        .map(|event| outbox::cursor_after(event.position))
+        .map(|event| outbox::cursor_after(event.point))
         .or(page.after)
         .map(|cursor| state.cursors.seal(cursor, EVENTS_LIST));
     let items = events.items.into_iter().map(EventBody::from).collect();

@@ -5,7 +5,7 @@ use crate::common::{item, key, order, setup};
 use orders::{
     CustomerId, CustomerStanding, NewOrder, Order, OrderId, OrderStatus, OrdersError, faults,
 };
-use persistence::outbox::{self, Event};
+use persistence::outbox::{self, Event, FeedPoint};
 use persistence::{Backend, Faults, StoreErrorKind};
 use persistence::{Db, Limit, PageRequest};
 use uuid::Uuid;
@@ -272,8 +272,11 @@ fn essence(
     )
 }
 
-/// Every committed event after feed position `after`.
-async fn events_after(db: &Db, after: i64) -> Vec<Event> {
+/// Every committed event after feed point `after`.
+async fn events_after(db: &Db, after: FeedPoint) -> Vec<Event> {
+    outbox::settle(db, std::time::Duration::from_secs(60))
+        .await
+        .unwrap();
     let page = outbox::read(db, after, Limit::new(100).unwrap())
         .await
         .unwrap();
@@ -309,13 +312,13 @@ async fn place_many_in_writes_exactly_what_single_placements_write(backend: Back
         singles.push(ctx.orders.place_in(&tx, new).await.unwrap());
     }
     tx.commit().await.unwrap();
-    let single_events = events_after(ctx.db(), 0).await;
+    let single_events = events_after(ctx.db(), FeedPoint::START).await;
     let single_rows = (
         ctx.count("orders").await,
         ctx.count("order_items").await,
         ctx.count("events").await,
     );
-    let last = single_events.last().unwrap().position;
+    let last = single_events.last().unwrap().point;
 
     let tx = ctx.db().begin().await.unwrap();
     let batch = ctx

@@ -10,7 +10,9 @@ pub(crate) mod events {
         #[sea_orm(primary_key, auto_increment = false)]
         pub id: Uuid,
         #[sea_orm(unique)]
-        pub position: Option<i64>,
+        pub position: i64,
+        /// The feed's first ordering key (see the module docs of `outbox`): 0 on SQLite.
+        pub tx: i64,
         #[sea_orm(column_name = "type", column_type = "String(StringLen::N(64))")]
         pub event_type: String,
         #[sea_orm(column_type = "String(StringLen::N(64))")]

@@ -11,21 +11,38 @@
 //! [`Tx`]; the encoder runs right there, so the event row is written in the very transaction
 //! of the change, and a rolled-back change takes its event with it.
 //!
-//! # Commit order is feed order
+//! # Feed order without a lock every writer waits for
 //!
-//! On PostgreSQL concurrent transactions commit out of the order in which they wrote, so an
-//! id or a sequence taken while writing would let a reader page past a position that a slower
-//! transaction fills in later. Appending therefore leaves `position` empty; [`Tx::commit`]
-//! assigns the positions of the transaction's events as its last step, from a one-row counter
-//! (`event_positions`) whose row lock it holds until the commit completes. The next committer
-//! waits for that lock, so positions are handed out in commit order, and a reader that has seen
-//! position `p` will never later find a committed event below `p`. The lock is held only for
-//! the duration of a commit (never while a transaction does its real work), so it cannot take
-//! part in a deadlock with the contexts' row locks. On SQLite every write transaction is
-//! `BEGIN IMMEDIATE` and writers are serialised anyway; the same code runs there.
+//! An event gets its `position` from a plain sequence as it is inserted, so concurrent
+//! transactions commit out of position order, and a reader that paged past position `p` could
+//! later see a smaller one commit. The feed is therefore ordered by `(tx, position)`, where
+//! `tx` is the inserting transaction's id (`pg_current_xact_id()`), raised to the highest `tx`
+//! among the subject's earlier events, and a reader is shown only the events whose `tx` is
+//! below the oldest transaction still in flight (`pg_snapshot_xmin(pg_current_snapshot())`).
 //!
-//! Positions never repeat, even after old events are purged: they come from the counter, not
-//! from `MAX(position)`.
+//! - **Never behind a cursor.** An event that is not committed yet, or not written yet, will
+//!   carry a `tx` at least the id of a transaction that is in flight or still to start, so at
+//!   least that horizon; everything shown so far lies below it. What a reader sees later
+//!   therefore always sorts after what it has seen, and `(tx, position)` is a safe cursor. (The
+//!   other known way, a sequence read up to its first gap, has to wait gaps out by time, and a
+//!   commit slower than the wait is skipped.)
+//! - **Commit order per subject.** A transaction writes a subject's event after taking the
+//!   row lock of the change it describes, so the subject's previous event is committed by
+//!   then; raising `tx` to that event's keeps the subject's events in commit order, even for
+//!   a transaction whose id is older than the one it waited for.
+//! - **The cost.** Nothing is held until commit: no statement of one writer waits for
+//!   another's. A transaction left open holds the horizon back, which delays the feed (never a
+//!   writer) until it ends.
+//!
+//! The relay publishes committed events in the same `(tx, position)` order, without the
+//! horizon: it marks what it published instead of keeping a cursor, and per subject that order
+//! is commit order already.
+//!
+//! On SQLite every write transaction is `BEGIN IMMEDIATE`, so writers are serialised and
+//! position order is commit order: positions come from a one-row counter (`event_positions`)
+//! taken in the writing transaction, and `tx` is 0. Positions never repeat, even after old
+//! events are purged. Events written before this scheme have `tx` 0 too, and a feed cursor
+//! issued before it (a bare position) resumes after `(0, position)`.
 //!
 //! # Envelope
 //!
@@ -40,9 +57,10 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use persistence_orm::{FromOrm, Orm};
-use sea_orm::sea_query::{CaseStatement, Expr, ExprTrait, LockBehavior, LockType};
+use sea_orm::sea_query::{Expr, ExprTrait, LockBehavior, LockType};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
+    ActiveValue::Set, ColumnTrait, ConnectionTrait as _, EntityTrait, PaginatorTrait, QueryFilter,
+    QueryOrder,
     QuerySelect,
 };
 use serde::{Deserialize, Serialize};
@@ -130,52 +148,97 @@ impl<E: DomainEvent> Outbox<E> {
         self
     }
 
-    /// Writes `event` in `tx`, the transaction of the change it describes. Its feed position
-    /// is assigned when `tx` commits (see the module docs).
+    /// Writes `event` in `tx`, the transaction of the change it describes (its place in the
+    /// feed is taken as it is written; see the module docs).
     pub async fn append(&self, tx: &Tx, event: &E) -> Result<(), StoreError> {
         self.append_all(tx, std::slice::from_ref(event)).await
     }
 
     /// Writes `events`, in this order, in `tx` with one statement (a change that touched many
-    /// aggregates at once costs what one costs).
+    /// aggregates at once costs what one costs; SQLite adds one for its position counter).
     pub async fn append_all(&self, tx: &Tx, events: &[E]) -> Result<(), StoreError> {
         if events.is_empty() {
             return Ok(());
         }
         self.faults.check(faults::BEFORE_APPEND)?;
-        let rows: Vec<events::ActiveModel> = events
+        let rows: Vec<NewRow> = events
             .iter()
-            .map(|event| events::ActiveModel {
-                id: Set(new_id()),
-                position: Set(None),
-                event_type: Set(event.event_type().to_owned()),
-                subject: Set(event.subject()),
-                time: Set(event.time()),
-                data: Set(self.data.data(event).to_string()),
-                published_at: Set(None),
+            .map(|event| NewRow {
+                id: new_id(),
+                event_type: event.event_type(),
+                subject: event.subject(),
+                time: event.time(),
+                data: self.data.data(event).to_string(),
             })
             .collect();
-        let ids: Vec<Uuid> = rows
-            .iter()
-            .filter_map(|row| row.id.clone().take())
-            .collect();
-        events::Entity::insert_many(rows)
-            .exec_without_returning(tx.orm())
-            .await
-            .map_err(StoreError::from_orm)?;
-        for id in ids {
-            tx.appended(id);
+        match tx.backend() {
+            Backend::Postgres => insert_postgres(tx, rows).await?,
+            Backend::Sqlite => insert_sqlite(tx, rows).await?,
         }
         self.faults.check(faults::AFTER_APPEND)?;
         Ok(())
     }
 }
 
-/// Gives the events appended in `tx` (ids in append order) their feed positions: the last
-/// statements before the commit. The counter's row lock, taken here, is held until `tx`
-/// commits, which is what makes position order commit order on PostgreSQL.
-pub(crate) async fn seal(tx: &Tx, ids: &[Uuid]) -> Result<(), StoreError> {
-    let count = i64::try_from(ids.len()).map_err(|_| StoreError::other("too many events"))?;
+/// An event about to be written.
+struct NewRow {
+    id: Uuid,
+    event_type: &'static str,
+    subject: String,
+    time: DateTime<Utc>,
+    data: String,
+}
+
+/// PostgreSQL: the position from the sequence, `tx` from the transaction's id raised to the
+/// subject's latest event (served by the `(subject, tx)` index), all in the one `INSERT`.
+async fn insert_postgres(tx: &Tx, rows: Vec<NewRow>) -> Result<(), StoreError> {
+    let mut values = Vec::with_capacity(rows.len() * 5);
+    let tuples: Vec<String> = rows
+        .into_iter()
+        .enumerate()
+        .map(|(i, row)| {
+            // The rows' positions are drawn in the order of `VALUES`, the order given.
+            let n = i * 5;
+            values.extend([
+                sea_orm::Value::from(row.id),
+                row.event_type.into(),
+                row.subject.into(),
+                row.time.into(),
+                row.data.into(),
+            ]);
+            format!(
+                "(${}::uuid, ${}, ${}, ${}::timestamptz, ${})",
+                n + 1,
+                n + 2,
+                n + 3,
+                n + 4,
+                n + 5
+            )
+        })
+        .collect();
+    let sql = format!(
+        "INSERT INTO events (id, position, tx, type, subject, time, data) \
+         SELECT v.id, nextval('events_position_seq'), \
+         GREATEST(pg_current_xact_id()::text::bigint, \
+         COALESCE((SELECT MAX(e.tx) FROM events e WHERE e.subject = v.subject), 0)), \
+         v.type, v.subject, v.time, v.data \
+         FROM (VALUES {}) AS v (id, type, subject, time, data)",
+        tuples.join(", ")
+    );
+    tx.orm()
+        .execute_raw(sea_orm::Statement::from_sql_and_values(
+            sea_orm::DbBackend::Postgres,
+            sql,
+            values,
+        ))
+        .await
+        .map_err(StoreError::from_orm)?;
+    Ok(())
+}
+
+/// SQLite: positions from the one-row counter, which only the single writer can hold.
+async fn insert_sqlite(tx: &Tx, rows: Vec<NewRow>) -> Result<(), StoreError> {
+    let count = i64::try_from(rows.len()).map_err(|_| StoreError::other("too many events"))?;
     let counter = event_positions::Entity::update_many()
         .col_expr(
             event_positions::Column::Last,
@@ -190,25 +253,39 @@ pub(crate) async fn seal(tx: &Tx, ids: &[Uuid]) -> Result<(), StoreError> {
         .next()
         .ok_or_else(|| StoreError::other("the event_positions counter row is missing"))?
         .last;
-    // One statement whatever the count: `CASE id WHEN … THEN last - count + 1 … END`.
-    let mut positions = CaseStatement::new();
-    let mut position = last - count;
-    for id in ids {
-        position += 1;
-        positions = positions.case(events::Column::Id.eq(*id), position);
-    }
-    events::Entity::update_many()
-        .col_expr(
-            events::Column::Position,
-            positions
-                .finally(Expr::col(events::Column::Position))
-                .into(),
-        )
-        .filter(events::Column::Id.is_in(ids.iter().copied()))
-        .exec(tx.orm())
+    let models = (last - count + 1..).zip(rows).map(|(position, row)| events::ActiveModel {
+        id: Set(row.id),
+        position: Set(position),
+        tx: Set(0),
+        event_type: Set(row.event_type.to_owned()),
+        subject: Set(row.subject),
+        time: Set(row.time),
+        data: Set(row.data),
+        published_at: Set(None),
+    });
+    events::Entity::insert_many(models)
+        .exec_without_returning(tx.orm())
         .await
         .map_err(StoreError::from_orm)?;
     Ok(())
+}
+
+/// Where an event stands in the feed, and where a reader resumes: ordered by `tx`, then
+/// `position` (see the module docs).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct FeedPoint {
+    tx: i64,
+    position: i64,
+}
+
+impl FeedPoint {
+    /// Before the first event.
+    pub const START: Self = Self { tx: 0, position: 0 };
+
+    /// The event's position (unique, increasing in insertion order).
+    pub fn position(&self) -> i64 {
+        self.position
+    }
 }
 
 /// One committed event, as the feed and the relay read it. Serialises as its CloudEvents 1.0
@@ -217,8 +294,8 @@ pub(crate) async fn seal(tx: &Tx, ids: &[Uuid]) -> Result<(), StoreError> {
 pub struct Event {
     /// UUID v7, unique; the `Nats-Msg-Id` that lets JetStream drop a re-sent copy.
     pub id: Uuid,
-    /// Place in commit order (1, 2, …; gaps only where events were purged).
-    pub position: i64,
+    /// Its place in the feed.
+    pub point: FeedPoint,
     /// E.g. `order.placed`.
     pub event_type: String,
     /// The aggregate's identity (an id, or a product's sku).
@@ -273,49 +350,83 @@ impl Serialize for Event {
     }
 }
 
-/// A feed cursor is an ordinary [`Cursor`] whose key holds a position under this tag, so the
-/// feed shares the lists' opaque token format and `?after=` parsing; a list cursor (a UUID v7,
-/// whose first bits are a timestamp) never carries the tag.
+/// A feed cursor is an ordinary [`Cursor`] whose key holds a [`FeedPoint`]: this tag in the
+/// top 16 bits, `tx` in the next 48, the position in the low 64. The feed thereby shares the
+/// lists' opaque token format and `?after=` parsing; a list cursor (a UUID v7, whose first
+/// bits are a timestamp) never carries the tag.
+const POINT_TAG: u64 = u16::from_be_bytes(*b"fp") as u64;
+/// `tx` fits below the tag for 2^48 transactions, far more than a database runs.
+const TX_BITS: u32 = 48;
+/// The tag of a cursor issued before [`FeedPoint`] had a `tx`: it holds a bare position.
 const POSITION_TAG: u64 = u64::from_be_bytes(*b"evtpos\0\0");
 
-/// The cursor that resumes the feed after `position`.
-pub fn cursor_after(position: i64) -> Cursor {
+/// The cursor that resumes the feed after `point`.
+pub fn cursor_after(point: FeedPoint) -> Cursor {
+    let tx = point.tx.unsigned_abs() & ((1 << TX_BITS) - 1);
     Cursor::after_key(Uuid::from_u64_pair(
-        POSITION_TAG,
-        Ord::max(position, 0).unsigned_abs(),
+        POINT_TAG << TX_BITS | tx,
+        point.position.unsigned_abs(),
     ))
 }
 
-/// The position a feed cursor resumes after; a cursor of another list is a [`CursorError`].
-pub fn position_of(cursor: &Cursor) -> Result<i64, CursorError> {
-    let (tag, position) = cursor.key().as_u64_pair();
-    if tag != POSITION_TAG {
+/// The point a feed cursor resumes after; a cursor of another list is a [`CursorError`].
+pub fn point_of(cursor: &Cursor) -> Result<FeedPoint, CursorError> {
+    let (high, low) = cursor.key().as_u64_pair();
+    let position = i64::try_from(low).map_err(|_| CursorError)?;
+    if high == POSITION_TAG {
+        return Ok(FeedPoint { tx: 0, position });
+    }
+    if high >> TX_BITS != POINT_TAG {
         return Err(CursorError);
     }
-    i64::try_from(position).map_err(|_| CursorError)
+    let tx = i64::try_from(high & ((1 << TX_BITS) - 1)).map_err(|_| CursorError)?;
+    Ok(FeedPoint { tx, position })
 }
 
 /// The `CREATE TABLE`/`CREATE INDEX` statements the outbox's entities declare on `backend`, as
 /// plain SQL: `cargo xtask migrate check` compares them with what the migrations build, as it
-/// does each context's `declared_schema`.
+/// does each context's `declared_schema`. The position counter exists on SQLite only
+/// (PostgreSQL draws positions from a sequence).
 pub fn declared_schema(backend: Backend) -> Vec<String> {
+    let mut schema = Vec::new();
     let engine = match backend {
-        Backend::Sqlite => sea_orm::DbBackend::Sqlite,
+        Backend::Sqlite => {
+            let engine = sea_orm::DbBackend::Sqlite;
+            schema.extend(persistence_orm::entity_schema(engine, event_positions::Entity));
+            engine
+        }
         Backend::Postgres => sea_orm::DbBackend::Postgres,
     };
-    [
-        persistence_orm::entity_schema(engine, events::Entity),
-        persistence_orm::entity_schema(engine, event_positions::Entity),
-        persistence_orm::entity_schema(engine, event_relay_lease::Entity),
-    ]
-    .concat()
+    schema.extend(persistence_orm::entity_schema(engine, events::Entity));
+    schema.extend(persistence_orm::entity_schema(engine, event_relay_lease::Entity));
+    schema
 }
 
-/// Committed events after `after` (0: from the start), in commit order, one page at a time.
-pub async fn read(db: &Db, after: i64, limit: Limit) -> Result<Page<Event>, StoreError> {
-    let rows = events::Entity::find()
-        .filter(events::Column::Position.gt(after))
+/// The feed's order.
+fn in_feed_order(query: sea_orm::Select<events::Entity>) -> sea_orm::Select<events::Entity> {
+    query
+        .order_by_asc(events::Column::Tx)
         .order_by_asc(events::Column::Position)
+}
+
+/// Committed events after `after` ([`FeedPoint::START`]: from the start), in feed order, one
+/// page at a time; on PostgreSQL only those below the horizon of transactions in flight (see
+/// the module docs).
+pub async fn read(db: &Db, after: FeedPoint, limit: Limit) -> Result<Page<Event>, StoreError> {
+    let mut query = events::Entity::find().filter(
+        Expr::tuple([
+            Expr::col(events::Column::Tx).into(),
+            Expr::col(events::Column::Position).into(),
+        ])
+        .gt(Expr::tuple([after.tx.into(), after.position.into()])),
+    );
+    if db.backend() == Backend::Postgres {
+        query = query.filter(
+            Expr::col(events::Column::Tx)
+                .lt(Expr::cust("pg_snapshot_xmin(pg_current_snapshot())::text::bigint")),
+        );
+    }
+    let rows = in_feed_order(query)
         .limit(limit.get() + 1)
         .all(db.orm())
         .await
@@ -324,15 +435,53 @@ pub async fn read(db: &Db, after: i64, limit: Limit) -> Result<Page<Event>, Stor
         .into_iter()
         .map(to_event)
         .collect::<Result<Vec<_>, _>>()?;
-    let page = Page::from_overfetch(events, limit, |event| cursor_after(event.position).key());
+    let page = Page::from_overfetch(events, limit, |event| cursor_after(event.point).key());
     Ok(page)
+}
+
+/// Waits until the feed shows every transaction that had finished when it was called: on
+/// PostgreSQL, until the horizon of transactions in flight has passed them (see the module
+/// docs); on SQLite at once. A [`crate::StoreErrorKind::Unavailable`] error after `timeout`,
+/// when a transaction stays open that long.
+pub async fn settle(db: &Db, timeout: std::time::Duration) -> Result<(), StoreError> {
+    if db.backend() == Backend::Sqlite {
+        return Ok(());
+    }
+    let deadline = tokio::time::Instant::now() + timeout;
+    let horizon = |sql: &'static str| async move {
+        let row = db
+            .orm()
+            .query_one_raw(sea_orm::Statement::from_string(
+                sea_orm::DbBackend::Postgres,
+                sql,
+            ))
+            .await
+            .map_err(StoreError::from_orm)?
+            .ok_or_else(|| StoreError::other("the snapshot query returned no row"))?;
+        row.try_get::<i64>("", "tx").map_err(StoreError::from_orm)
+    };
+    // Every transaction below this had finished when we were called.
+    let target =
+        horizon("SELECT pg_snapshot_xmax(pg_current_snapshot())::text::bigint AS tx").await?;
+    let mut pause = std::time::Duration::from_millis(2);
+    while horizon("SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint AS tx").await?
+        < target
+    {
+        if tokio::time::Instant::now() + pause > deadline {
+            return Err(StoreError::unavailable(format!(
+                "a transaction stayed open for {timeout:?}, holding the event feed back"
+            )));
+        }
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(std::time::Duration::from_millis(50));
+    }
+    Ok(())
 }
 
 /// How many committed events the relay has not published yet.
 pub async fn unpublished_count(db: &Db) -> Result<u64, StoreError> {
     events::Entity::find()
         .filter(events::Column::PublishedAt.is_null())
-        .filter(events::Column::Position.is_not_null())
         .count(db.orm())
         .await
         .map_err(StoreError::from_orm)
@@ -341,13 +490,12 @@ pub async fn unpublished_count(db: &Db) -> Result<u64, StoreError> {
 /// When the oldest committed event the relay has not published yet happened (`None`: nothing
 /// waits): its age is how far behind the relay is, what an operator alerts on.
 pub async fn oldest_unpublished(db: &Db) -> Result<Option<DateTime<Utc>>, StoreError> {
-    let oldest = events::Entity::find()
-        .filter(events::Column::PublishedAt.is_null())
-        .filter(events::Column::Position.is_not_null())
-        .order_by_asc(events::Column::Position)
-        .one(db.orm())
-        .await
-        .map_err(StoreError::from_orm)?;
+    let oldest = in_feed_order(
+        events::Entity::find().filter(events::Column::PublishedAt.is_null()),
+    )
+    .one(db.orm())
+    .await
+    .map_err(StoreError::from_orm)?;
     Ok(oldest.map(|row| row.time))
 }
 
@@ -393,11 +541,9 @@ pub async fn claim(db: &Db, limit: u64) -> Result<Option<Claim>, StoreError> {
             Some(tx)
         }
     };
-    let query = events::Entity::find()
-        .filter(events::Column::PublishedAt.is_null())
-        .filter(events::Column::Position.is_not_null())
-        .order_by_asc(events::Column::Position)
-        .limit(limit);
+    let query =
+        in_feed_order(events::Entity::find().filter(events::Column::PublishedAt.is_null()))
+            .limit(limit);
     let rows = match &tx {
         Some(tx) => query.all(tx.orm()).await,
         None => query.all(db.orm()).await,
@@ -441,7 +587,7 @@ pub async fn purge(
     before: DateTime<Utc>,
     published_only: bool,
 ) -> Result<u64, StoreError> {
-    let mut delete = events::Entity::delete_many().filter(events::Column::Position.is_not_null());
+    let mut delete = events::Entity::delete_many();
     delete = if published_only {
         delete.filter(events::Column::PublishedAt.lt(before))
     } else {
@@ -455,14 +601,20 @@ pub async fn purge(
 }
 
 fn to_event(row: events::Model) -> Result<Event, StoreError> {
-    let position = row
-        .position
-        .ok_or_else(|| StoreError::other("an uncommitted event was read"))?;
+    if row.tx >> TX_BITS != 0 {
+        return Err(StoreError::other(format!(
+            "event {} has a transaction id beyond what a feed cursor holds",
+            row.id
+        )));
+    }
     let data = serde_json::from_str(&row.data)
         .map_err(|e| StoreError::other(format!("event {} has unreadable data: {e}", row.id)))?;
     Ok(Event {
         id: row.id,
-        position,
+        point: FeedPoint {
+            tx: row.tx,
+            position: row.position,
+        },
         event_type: row.event_type,
         subject: row.subject,
         time: row.time,
