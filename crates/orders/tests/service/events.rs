@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::common::{Ctx, item, key, order, setup};
+use orders::OrderId;
 use orders::OrderStatus;
 use persistence::outbox::{self, Event, FeedPoint};
 use persistence::{Backend, Db, Limit};
@@ -18,7 +19,9 @@ persistence::both_backends!(
     each_committed_change_appends_one_event,
     refused_and_replayed_requests_append_nothing,
     a_rolled_back_bulk_cancellation_leaves_no_events,
-    feed_paging_under_eight_concurrent_writers_sees_every_event_once_in_commit_order
+    feed_paging_under_eight_concurrent_writers_sees_every_event_once_in_commit_order,
+    an_open_transaction_holds_the_feed_back_but_no_writer,
+    a_subject_stays_in_commit_order_when_an_older_transaction_commits_last
 );
 
 /// The whole feed, page by page.
@@ -230,4 +233,124 @@ async fn write_some(ctx: &Ctx) -> usize {
         ctx.orders.pay(order.id, None).await.unwrap();
     }
     12
+}
+
+/// A transaction that appended an event stays open while four writers place and pay orders.
+/// On PostgreSQL the writers do not wait for it, and the feed shows none of their events until
+/// it ends (each sorts after its event, which may still commit); then a reader resuming from
+/// where it stood sees the held event first and everything else once. On SQLite the writers
+/// queue behind it (one writer at a time) and the outcome is the same.
+async fn an_open_transaction_holds_the_feed_back_but_no_writer(backend: Backend) {
+    let Some(ctx) = setup(backend).await else {
+        return;
+    };
+    let ctx = Arc::new(ctx);
+    let customer = ctx.customer();
+    let open = ctx.db().begin().await.unwrap();
+    let held = ctx
+        .orders
+        .place_in(&open, order(customer, vec![item("HELD", 1, 1)]))
+        .await
+        .unwrap();
+    let writers: Vec<_> = (0..4)
+        .map(|_| {
+            let ctx = ctx.clone();
+            tokio::spawn(async move { write_some(&ctx).await })
+        })
+        .collect();
+    let cursor = FeedPoint::START;
+    let mut written = 0;
+    if backend == Backend::Postgres {
+        for writer in writers {
+            written += tokio::time::timeout(DEADLINE, writer)
+                .await
+                .expect("writers commit while a transaction is open")
+                .unwrap();
+        }
+        let page = outbox::read(ctx.db(), cursor, Limit::new(100).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(
+            kinds(&page.items),
+            [],
+            "nothing past the open transaction's event yet"
+        );
+        open.commit().await.unwrap();
+    } else {
+        open.commit().await.unwrap();
+        for writer in writers {
+            written += writer.await.unwrap();
+        }
+    }
+    outbox::settle(ctx.db(), DEADLINE).await.unwrap();
+    let mut seen = Vec::new();
+    let mut after = cursor;
+    loop {
+        let page = outbox::read(ctx.db(), after, Limit::new(5).unwrap())
+            .await
+            .unwrap();
+        let Some(last) = page.items.last() else {
+            break;
+        };
+        after = last.point;
+        seen.extend(page.items);
+    }
+    assert_eq!(seen.len(), written + 1, "every event once");
+    assert_eq!(
+        kinds(&seen[..1]),
+        [("order.placed", held.id.as_uuid())],
+        "the held event first"
+    );
+    let ids: HashSet<Uuid> = seen.iter().map(|e| e.id).collect();
+    assert_eq!(ids.len(), seen.len(), "no event twice");
+}
+
+/// An order is paid by a transaction that began after another one, which then cancels it and
+/// commits last: the feed shows `order.paid` before `order.cancelled`, in commit order, though
+/// the cancelling transaction's id is the older one. (On SQLite the first transaction holds
+/// the only writer, so the payment cannot overtake it: the moves run in turn there.)
+async fn a_subject_stays_in_commit_order_when_an_older_transaction_commits_last(
+    backend: Backend,
+) {
+    let Some(ctx) = setup(backend).await else {
+        return;
+    };
+    let customer = ctx.customer();
+    let order_id: OrderId = ctx.place(customer).await.id;
+    let older = ctx.db().begin().await.unwrap();
+    // The older transaction writes first, so it has the older transaction id.
+    ctx.orders
+        .place_in(&older, order(customer, vec![item("OTHER", 1, 1)]))
+        .await
+        .unwrap();
+    if backend == Backend::Sqlite {
+        older.commit().await.unwrap();
+        ctx.orders.pay(order_id, None).await.unwrap();
+        ctx.orders
+            .transition(order_id, OrderStatus::Cancelled, None, None)
+            .await
+            .unwrap();
+    } else {
+        ctx.orders.pay(order_id, None).await.unwrap();
+        ctx.orders
+            .transition_in(&older, order_id, OrderStatus::Cancelled, None, None)
+            .await
+            .unwrap();
+        older.commit().await.unwrap();
+    }
+    let moves: Vec<&str> = feed(ctx.db())
+        .await
+        .iter()
+        .filter(|e| e.subject == order_id.as_uuid().to_string())
+        .map(|e| e.event_type.as_str())
+        .collect::<Vec<_>>()
+        .into_iter()
+        .map(|t| match t {
+            "order.placed" => "placed",
+            "order.paid" => "paid",
+            "order.cancelled" => "cancelled",
+            other => panic!("unexpected {other}"),
+        })
+        .collect();
+    assert_eq!(moves, ["placed", "paid", "cancelled"]);
 }
