@@ -274,7 +274,10 @@ impl MigratorTrait for Migrator {
             .iter()
             .map(|c| c.as_str())
             .collect();
-        assert_eq!(names, ["users", "orders", "identity", "catalog", "inventory"]);
+        assert_eq!(
+            names,
+            ["users", "orders", "identity", "catalog", "inventory"]
+        );
         for context in BoundedContext::value_variants() {
             assert_eq!(
                 BoundedContext::from_str(context.as_str(), false),

@@ -309,9 +309,7 @@ async fn an_open_transaction_holds_the_feed_back_but_no_writer(backend: Backend)
 /// commits last: the feed shows `order.paid` before `order.cancelled`, in commit order, though
 /// the cancelling transaction's id is the older one. (On SQLite the first transaction holds
 /// the only writer, so the payment cannot overtake it: the moves run in turn there.)
-async fn a_subject_stays_in_commit_order_when_an_older_transaction_commits_last(
-    backend: Backend,
-) {
+async fn a_subject_stays_in_commit_order_when_an_older_transaction_commits_last(backend: Backend) {
     let Some(ctx) = setup(backend).await else {
         return;
     };

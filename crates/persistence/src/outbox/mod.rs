@@ -60,8 +60,7 @@ use persistence_orm::{FromOrm, Orm};
 use sea_orm::sea_query::{Expr, ExprTrait, LockBehavior, LockType};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait as _, EntityTrait, PaginatorTrait, QueryFilter,
-    QueryOrder,
-    QuerySelect,
+    QueryOrder, QuerySelect,
 };
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -253,16 +252,18 @@ async fn insert_sqlite(tx: &Tx, rows: Vec<NewRow>) -> Result<(), StoreError> {
         .next()
         .ok_or_else(|| StoreError::other("the event_positions counter row is missing"))?
         .last;
-    let models = (last - count + 1..).zip(rows).map(|(position, row)| events::ActiveModel {
-        id: Set(row.id),
-        position: Set(position),
-        tx: Set(0),
-        event_type: Set(row.event_type.to_owned()),
-        subject: Set(row.subject),
-        time: Set(row.time),
-        data: Set(row.data),
-        published_at: Set(None),
-    });
+    let models = (last - count + 1..)
+        .zip(rows)
+        .map(|(position, row)| events::ActiveModel {
+            id: Set(row.id),
+            position: Set(position),
+            tx: Set(0),
+            event_type: Set(row.event_type.to_owned()),
+            subject: Set(row.subject),
+            time: Set(row.time),
+            data: Set(row.data),
+            published_at: Set(None),
+        });
     events::Entity::insert_many(models)
         .exec_without_returning(tx.orm())
         .await
@@ -392,13 +393,19 @@ pub fn declared_schema(backend: Backend) -> Vec<String> {
     let engine = match backend {
         Backend::Sqlite => {
             let engine = sea_orm::DbBackend::Sqlite;
-            schema.extend(persistence_orm::entity_schema(engine, event_positions::Entity));
+            schema.extend(persistence_orm::entity_schema(
+                engine,
+                event_positions::Entity,
+            ));
             engine
         }
         Backend::Postgres => sea_orm::DbBackend::Postgres,
     };
     schema.extend(persistence_orm::entity_schema(engine, events::Entity));
-    schema.extend(persistence_orm::entity_schema(engine, event_relay_lease::Entity));
+    schema.extend(persistence_orm::entity_schema(
+        engine,
+        event_relay_lease::Entity,
+    ));
     schema
 }
 
@@ -421,10 +428,9 @@ pub async fn read(db: &Db, after: FeedPoint, limit: Limit) -> Result<Page<Event>
         .gt(Expr::tuple([after.tx.into(), after.position.into()])),
     );
     if db.backend() == Backend::Postgres {
-        query = query.filter(
-            Expr::col(events::Column::Tx)
-                .lt(Expr::cust("pg_snapshot_xmin(pg_current_snapshot())::text::bigint")),
-        );
+        query = query.filter(Expr::col(events::Column::Tx).lt(Expr::cust(
+            "pg_snapshot_xmin(pg_current_snapshot())::text::bigint",
+        )));
     }
     let rows = in_feed_order(query)
         .limit(limit.get() + 1)
@@ -490,12 +496,11 @@ pub async fn unpublished_count(db: &Db) -> Result<u64, StoreError> {
 /// When the oldest committed event the relay has not published yet happened (`None`: nothing
 /// waits): its age is how far behind the relay is, what an operator alerts on.
 pub async fn oldest_unpublished(db: &Db) -> Result<Option<DateTime<Utc>>, StoreError> {
-    let oldest = in_feed_order(
-        events::Entity::find().filter(events::Column::PublishedAt.is_null()),
-    )
-    .one(db.orm())
-    .await
-    .map_err(StoreError::from_orm)?;
+    let oldest =
+        in_feed_order(events::Entity::find().filter(events::Column::PublishedAt.is_null()))
+            .one(db.orm())
+            .await
+            .map_err(StoreError::from_orm)?;
     Ok(oldest.map(|row| row.time))
 }
 
@@ -541,9 +546,8 @@ pub async fn claim(db: &Db, limit: u64) -> Result<Option<Claim>, StoreError> {
             Some(tx)
         }
     };
-    let query =
-        in_feed_order(events::Entity::find().filter(events::Column::PublishedAt.is_null()))
-            .limit(limit);
+    let query = in_feed_order(events::Entity::find().filter(events::Column::PublishedAt.is_null()))
+        .limit(limit);
     let rows = match &tx {
         Some(tx) => query.all(tx.orm()).await,
         None => query.all(db.orm()).await,
