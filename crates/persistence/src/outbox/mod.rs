@@ -422,8 +422,8 @@ fn in_feed_order(query: sea_orm::Select<events::Entity>) -> sea_orm::Select<even
 pub async fn read(db: &Db, after: FeedPoint, limit: Limit) -> Result<Page<Event>, StoreError> {
     let mut query = events::Entity::find().filter(
         Expr::tuple([
-            Expr::col(events::Column::Tx).into(),
-            Expr::col(events::Column::Position).into(),
+            Expr::col(events::Column::Tx),
+            Expr::col(events::Column::Position),
         ])
         .gt(Expr::tuple([after.tx.into(), after.position.into()])),
     );
