@@ -20,6 +20,7 @@ persistence::both_backends!(
     a_crash_after_publish_republishes_and_the_stream_stores_once,
     nats_down_under_load_loses_nothing_and_duplicates_nothing,
     retention_purges_published_events_and_keeps_unpublished_ones_while_a_relay_runs,
+    two_writers_whose_commits_interleave_reach_the_stream_once_in_commit_order,
 );
 
 async fn spawn_relaying(backend: Backend, nats: &Nats) -> Option<TestApp> {
@@ -341,4 +342,76 @@ async fn retention_purges_published_events_and_keeps_unpublished_ones_while_a_re
         waiting
     );
     assert!(feed_ids(&app).await.is_empty());
+}
+
+/// A test event: `subject` is the aggregate it is about, `n` tells the writes apart.
+struct Noted {
+    subject: &'static str,
+    n: u32,
+}
+
+impl persistence::DomainEvent for Noted {
+    fn event_type(&self) -> &'static str {
+        "test.noted"
+    }
+    fn subject(&self) -> String {
+        self.subject.to_owned()
+    }
+    fn time(&self) -> chrono::DateTime<chrono::Utc> {
+        persistence::now_utc()
+    }
+}
+
+/// Two writers, each round: the first begins and writes (so its transaction id is the older),
+/// the second writes the shared subject and commits, then the first writes the shared subject
+/// and commits last. The stream holds every event once, the feed's order, and on the shared
+/// subject the commit order (the second writer's event of a round before the first's), though
+/// the first writer's transaction is the older. On SQLite, where one writer holds the database
+/// at a time, the rounds run their transactions in turn.
+async fn two_writers_whose_commits_interleave_reach_the_stream_once_in_commit_order(
+    backend: Backend,
+) {
+    let nats = Nats::start().await;
+    let Some(app) = spawn_relaying(backend, &nats).await else {
+        return;
+    };
+    let db = app.database.db();
+    let outbox = persistence::Outbox::new(|e: &Noted| serde_json::json!({ "n": e.n }));
+    let note = |subject, n| Noted { subject, n };
+    let mut committed = Vec::new();
+    for round in 0..5 {
+        let (first, second) = (2 * round, 2 * round + 1);
+        if backend == Backend::Postgres {
+            let older = db.begin().await.unwrap();
+            outbox.append(&older, &note("first-own", first)).await.unwrap();
+            let newer = db.begin().await.unwrap();
+            outbox.append(&newer, &note("shared", second)).await.unwrap();
+            newer.commit().await.unwrap();
+            outbox.append(&older, &note("shared", first)).await.unwrap();
+            older.commit().await.unwrap();
+        } else {
+            let newer = db.begin().await.unwrap();
+            outbox.append(&newer, &note("shared", second)).await.unwrap();
+            newer.commit().await.unwrap();
+            let older = db.begin().await.unwrap();
+            outbox.append(&older, &note("first-own", first)).await.unwrap();
+            outbox.append(&older, &note("shared", first)).await.unwrap();
+            older.commit().await.unwrap();
+        }
+        committed.extend([second, first]);
+    }
+    wait_until("the relay is caught up", || async {
+        unpublished(&app).await == 0
+    })
+    .await;
+    assert_stream_is_the_feed(&app, &nats).await;
+    let shared: Vec<u64> = nats
+        .stored()
+        .await
+        .iter()
+        .filter(|(_, _, envelope)| envelope["subject"] == "shared")
+        .map(|(_, _, envelope)| envelope["data"]["n"].as_u64().unwrap())
+        .collect();
+    let committed: Vec<u64> = committed.into_iter().map(u64::from).collect();
+    assert_eq!(shared, committed, "the shared subject in commit order");
 }

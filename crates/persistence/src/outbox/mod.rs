@@ -34,9 +34,8 @@
 //!   another's. A transaction left open holds the horizon back, which delays the feed (never a
 //!   writer) until it ends.
 //!
-//! The relay publishes committed events in the same `(tx, position)` order, without the
-//! horizon: it marks what it published instead of keeping a cursor, and per subject that order
-//! is commit order already.
+//! The relay publishes what the feed shows, in the feed's order, so the stream and the feed
+//! agree event for event.
 //!
 //! On SQLite every write transaction is `BEGIN IMMEDIATE`, so writers are serialised and
 //! position order is commit order: positions come from a one-row counter (`event_positions`)
@@ -409,6 +408,20 @@ pub fn declared_schema(backend: Backend) -> Vec<String> {
     schema
 }
 
+/// Only what the feed may show yet: on PostgreSQL the events below the horizon of
+/// transactions in flight (see the module docs); on SQLite every committed one.
+fn below_horizon(
+    query: sea_orm::Select<events::Entity>,
+    backend: Backend,
+) -> sea_orm::Select<events::Entity> {
+    match backend {
+        Backend::Sqlite => query,
+        Backend::Postgres => query.filter(Expr::col(events::Column::Tx).lt(Expr::cust(
+            "pg_snapshot_xmin(pg_current_snapshot())::text::bigint",
+        ))),
+    }
+}
+
 /// The feed's order.
 fn in_feed_order(query: sea_orm::Select<events::Entity>) -> sea_orm::Select<events::Entity> {
     query
@@ -420,19 +433,14 @@ fn in_feed_order(query: sea_orm::Select<events::Entity>) -> sea_orm::Select<even
 /// page at a time; on PostgreSQL only those below the horizon of transactions in flight (see
 /// the module docs).
 pub async fn read(db: &Db, after: FeedPoint, limit: Limit) -> Result<Page<Event>, StoreError> {
-    let mut query = events::Entity::find().filter(
+    let query = events::Entity::find().filter(
         Expr::tuple([
             Expr::col(events::Column::Tx),
             Expr::col(events::Column::Position),
         ])
         .gt(Expr::tuple([after.tx.into(), after.position.into()])),
     );
-    if db.backend() == Backend::Postgres {
-        query = query.filter(Expr::col(events::Column::Tx).lt(Expr::cust(
-            "pg_snapshot_xmin(pg_current_snapshot())::text::bigint",
-        )));
-    }
-    let rows = in_feed_order(query)
+    let rows = in_feed_order(below_horizon(query, db.backend()))
         .limit(limit.get() + 1)
         .all(db.orm())
         .await
@@ -546,8 +554,8 @@ pub async fn claim(db: &Db, limit: u64) -> Result<Option<Claim>, StoreError> {
             Some(tx)
         }
     };
-    let query = in_feed_order(events::Entity::find().filter(events::Column::PublishedAt.is_null()))
-        .limit(limit);
+    let unpublished = events::Entity::find().filter(events::Column::PublishedAt.is_null());
+    let query = in_feed_order(below_horizon(unpublished, db.backend())).limit(limit);
     let rows = match &tx {
         Some(tx) => query.all(tx.orm()).await,
         None => query.all(db.orm()).await,
