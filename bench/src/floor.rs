@@ -97,6 +97,25 @@ impl Floor {
         self.place_order(digest, customer, hot).await
     }
 
+    /// The best-way floor of a placement: the same work as [`Floor::place_order`] (session,
+    /// standing, prices, stock locked in sku order and reserved, the order, its lines, the
+    /// reservations and `order.placed`) in the fewest round trips known, not in the service's
+    /// statements. On PostgreSQL: the stock locked and reserved in one statement, and the order,
+    /// its lines, the reservations and the outbox row (position from a plain sequence, `tx` the
+    /// transaction id) in one more. On SQLite writers are serialised and there is no
+    /// data-modifying `WITH`: the same-statements floor is already the best way there.
+    pub async fn place_order_best(
+        &self,
+        digest: &[u8],
+        customer: Uuid,
+        lines: &[(String, i64)],
+    ) -> anyhow::Result<()> {
+        match self {
+            Self::Postgres(pool) => best_pg::place_order(pool, digest, customer, lines).await,
+            Self::Sqlite(pool) => lite::place_order(pool, digest, customer, lines).await,
+        }
+    }
+
     /// The SQL part of a sign-up: the user and its credential in one transaction.
     pub async fn sign_up(&self, phc: &str) -> anyhow::Result<()> {
         match self {
@@ -490,3 +509,113 @@ const USER_DATA: &str = r#"{"id":"01937a0e-8b1a-7d2e-8f3a-1c4d5e6f7081","email":
 
 statements!(pg, sqlx::PgPool, true, "BEGIN", " FOR SHARE", " FOR UPDATE");
 statements!(lite, sqlx::SqlitePool, false, "BEGIN IMMEDIATE", "", "");
+
+mod best_pg {
+    use super::*;
+
+    pub async fn place_order(
+        pool: &sqlx::PgPool,
+        digest: &[u8],
+        customer: Uuid,
+        lines: &[(String, i64)],
+    ) -> anyhow::Result<()> {
+        let row = sqlx::query(
+            "SELECT sessions.account_id, credentials.role FROM sessions \
+             INNER JOIN credentials ON sessions.account_id = credentials.account_id \
+             WHERE sessions.token_digest = $1 AND sessions.expires_at > $2 LIMIT 1",
+        )
+        .bind(digest)
+        .bind(Utc::now())
+        .fetch_optional(pool)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("no session"))?;
+        let _: (Uuid, String) = (row.try_get(0)?, row.try_get(1)?);
+        let mut by_sku: Vec<&(String, i64)> = lines.iter().collect();
+        by_sku.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        let skus: Vec<&str> = by_sku.iter().map(|(sku, _)| sku.as_str()).collect();
+        let quantities: Vec<i64> = by_sku.iter().map(|(_, q)| *q).collect();
+        let mut conn = pool.acquire().await?;
+        sqlx::query("BEGIN").execute(&mut *conn).await?;
+        let written = async {
+            let standing: Option<(String,)> =
+                sqlx::query_as("SELECT status FROM users WHERE id = $1 FOR SHARE")
+                    .bind(customer)
+                    .fetch_optional(&mut *conn)
+                    .await?;
+            anyhow::ensure!(standing.is_some(), "unknown customer");
+            let on_sale: HashMap<String, String> = sqlx::query_as(
+                "SELECT sku, prices FROM products WHERE sku = ANY($1) AND status = 'active'",
+            )
+            .bind(&skus)
+            .fetch_all(&mut *conn)
+            .await?
+            .into_iter()
+            .collect();
+            let prices: Vec<i64> = by_sku
+                .iter()
+                .map(|(sku, _)| {
+                    on_sale
+                        .get(sku)
+                        .and_then(|stored| price_in(stored, "EUR"))
+                        .ok_or_else(|| anyhow::anyhow!("{sku} is not on sale in EUR"))
+                })
+                .collect::<anyhow::Result<_>>()?;
+            let total: i64 = prices.iter().zip(&quantities).map(|(p, q)| p * q).sum();
+            let now = Utc::now();
+            let reserved = sqlx::query(
+                "WITH wanted AS (SELECT * FROM unnest($1::text[], $2::bigint[]) AS w (sku, q)), \
+                 locked AS (SELECT s.sku FROM stock s JOIN wanted USING (sku) \
+                 ORDER BY s.sku FOR UPDATE OF s) \
+                 UPDATE stock s SET reserved = s.reserved + wanted.q, version = s.version + 1, \
+                 updated_at = $3 FROM wanted, locked \
+                 WHERE s.sku = wanted.sku AND locked.sku = s.sku \
+                 AND s.on_hand - s.reserved >= wanted.q",
+            )
+            .bind(&skus)
+            .bind(&quantities)
+            .bind(now)
+            .execute(&mut *conn)
+            .await?;
+            anyhow::ensure!(
+                reserved.rows_affected() == by_sku.len() as u64,
+                "a line is short"
+            );
+            let id = Uuid::now_v7();
+            sqlx::query(concat!(
+                "WITH o AS (INSERT INTO orders (",
+                order_columns!(),
+                ") VALUES ($1, $2, 'pending', 'EUR', $3, 1, $4, $4)), \
+                 i AS (INSERT INTO order_items (",
+                item_columns!(),
+                ") SELECT $1, n, sku, q, p FROM unnest($5::text[], $6::bigint[], $7::bigint[]) \
+                 WITH ORDINALITY AS t (sku, q, p, n)), \
+                 r AS (INSERT INTO stock_reservations (holder, sku, quantity) \
+                 SELECT $1, sku, q FROM unnest($5::text[], $6::bigint[]) AS t (sku, q)) \
+                 INSERT INTO events (id, position, tx, type, subject, time, data) \
+                 VALUES ($8, nextval('events_position_seq'), pg_current_xact_id()::text::bigint, \
+                 'order.placed', $9, $4, $10)"
+            ))
+            .bind(id)
+            .bind(customer)
+            .bind(total)
+            .bind(now)
+            .bind(&skus)
+            .bind(&quantities)
+            .bind(&prices)
+            .bind(Uuid::now_v7())
+            .bind(id.to_string())
+            .bind(ORDER_DATA)
+            .execute(&mut *conn)
+            .await?;
+            anyhow::Ok(())
+        }
+        .await;
+        let end = if written.is_ok() {
+            "COMMIT"
+        } else {
+            "ROLLBACK"
+        };
+        sqlx::query(end).execute(&mut *conn).await?;
+        written
+    }
+}

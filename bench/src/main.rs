@@ -3,6 +3,7 @@
 //! fixed number of keep-alive connections, measures the same statements straight through sqlx
 //! as the floor, and reports each workload's ratio to it.
 
+mod feed_lag;
 mod floor;
 mod load;
 mod locks;
@@ -330,8 +331,13 @@ async fn run(
             _ => {
                 let on_service = (&service, &sessions);
                 let sampler = lock_sampler(workload.kind, url, (warmup, measure));
+                let feed = (workload.kind == Kind::PlaceOrder)
+                    .then(|| feed_lag::Sampler::start(url, (warmup, measure), None));
                 measure_round(&mut row, on_service, *workload, (warmup, measure)).await?;
                 lock_waits.0 = sampler.finish().await?;
+                if let Some(feed) = feed {
+                    report.feed_lag = Some(feed.finish().await?);
+                }
             }
         }
         let sampler = lock_sampler(workload.kind, url, (warmup, measure));
@@ -339,7 +345,7 @@ async fn run(
             Kind::SignIn => None,
             _ => Some(
                 drive(
-                    floor_workers(*workload, &floor, &sessions, &phc),
+                    floor_workers(*workload, &floor, &sessions, &phc, false),
                     warmup,
                     measure,
                 )
@@ -347,6 +353,10 @@ async fn run(
             ),
         };
         lock_waits.1 = sampler.finish().await?;
+        if matches!(workload.kind, Kind::PlaceOrder | Kind::HotSku) {
+            let best = floor_workers(*workload, &floor, &sessions, &phc, true);
+            row.best = Some(drive(best, warmup, measure).await);
+        }
         if let (Some(service), Some(floor)) = lock_waits {
             report.lock_waits.push((workload.name, service, floor));
         }
@@ -356,6 +366,10 @@ async fn run(
     }
     if let Some(reference) = reference {
         reference.service.stop()?;
+    }
+    if !url.starts_with("sqlite:") {
+        report.two_instances =
+            Some(two_instances(app, url, &service, &sessions, (warmup, measure)).await?);
     }
     // Reads beside a sign-in flood, next to the same reads alone: as fast as they go, then at
     // half the rate they reached alone, a fixed traffic whose latency the flood must not harm.
@@ -370,6 +384,44 @@ async fn run(
     service.stop()?;
     Ok(report)
 }
+
+/// Placement on two service instances sharing the database, the connections split between
+/// them, beside the feed's reader; in the middle of the window a transaction with a
+/// transaction id stays open for [`HELD_OPEN`], which holds the feed back and must not hold
+/// back the writers.
+async fn two_instances(
+    app: &std::path::Path,
+    url: &str,
+    first: &Service,
+    sessions: &Arc<Vec<Session>>,
+    (warmup, measure): (Duration, Duration),
+) -> anyhow::Result<report::TwoInstances> {
+    eprintln!("bench: POST /v1/orders on two instances, a transaction held open midway");
+    let second = Service::start(app, url, &[]).await?;
+    let place = WORKLOADS
+        .iter()
+        .find(|w| w.kind == Kind::PlaceOrder)
+        .copied()
+        .context("no placement workload")?;
+    let half = CONNECTIONS / 2;
+    let mut workers: Vec<_> = http_workers(place, &first.base, sessions)
+        .into_iter()
+        .take(half)
+        .collect();
+    workers.extend(
+        http_workers(place, &second.base, sessions)
+            .into_iter()
+            .skip(half),
+    );
+    let feed = feed_lag::Sampler::start(url, (warmup, measure), Some(HELD_OPEN));
+    let http = drive(workers, warmup, measure).await;
+    let lags = feed.finish().await?;
+    second.stop()?;
+    Ok(report::TwoInstances { http, lags })
+}
+
+/// How long the two-instance window's open transaction stays open.
+const HELD_OPEN: Duration = Duration::from_secs(1);
 
 /// `GET /v1/orders/{id}` on 8 connections, at `rate` reads/s or as fast as they go, alone and
 /// beside 32 connections signing in (which keep the hashing threads saturated), in turns; at a
@@ -577,7 +629,7 @@ fn window_opened(probe: Probe) -> impl FnOnce() -> anyhow::Result<Duration> + Se
     }
 }
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Kind {
     GetOrder,
     ListOrders,
@@ -727,6 +779,7 @@ fn floor_workers(
     floor: &Floor,
     sessions: &Arc<Vec<Session>>,
     phc: &str,
+    best: bool,
 ) -> Vec<impl FnMut() -> Op + Send + 'static> {
     (0..CONNECTIONS)
         .map(|worker| {
@@ -750,6 +803,9 @@ fn floor_workers(
                     let done = match workload.kind {
                         Kind::GetOrder => floor.get_order(&digest, order).await,
                         Kind::ListOrders => floor.list_orders(&digest, customer).await,
+                        Kind::PlaceOrder | Kind::HotSku if best => {
+                            floor.place_order_best(&digest, customer, &lines).await
+                        }
                         Kind::PlaceOrder => floor.place_order(&digest, customer, &lines).await,
                         Kind::HotSku => floor.place_hot_order(&digest, customer, &lines).await,
                         Kind::SignUp => floor.sign_up(&phc).await,
@@ -877,7 +933,7 @@ async fn ratios_at(
         )
         .await;
         let floor_measured = drive(
-            floor_workers(*workload, &floor, sessions, &phc),
+            floor_workers(*workload, &floor, sessions, &phc, false),
             warmup,
             measure,
         )

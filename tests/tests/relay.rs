@@ -383,18 +383,30 @@ async fn two_writers_whose_commits_interleave_reach_the_stream_once_in_commit_or
         let (first, second) = (2 * round, 2 * round + 1);
         if backend == Backend::Postgres {
             let older = db.begin().await.unwrap();
-            outbox.append(&older, &note("first-own", first)).await.unwrap();
+            outbox
+                .append(&older, &note("first-own", first))
+                .await
+                .unwrap();
             let newer = db.begin().await.unwrap();
-            outbox.append(&newer, &note("shared", second)).await.unwrap();
+            outbox
+                .append(&newer, &note("shared", second))
+                .await
+                .unwrap();
             newer.commit().await.unwrap();
             outbox.append(&older, &note("shared", first)).await.unwrap();
             older.commit().await.unwrap();
         } else {
             let newer = db.begin().await.unwrap();
-            outbox.append(&newer, &note("shared", second)).await.unwrap();
+            outbox
+                .append(&newer, &note("shared", second))
+                .await
+                .unwrap();
             newer.commit().await.unwrap();
             let older = db.begin().await.unwrap();
-            outbox.append(&older, &note("first-own", first)).await.unwrap();
+            outbox
+                .append(&older, &note("first-own", first))
+                .await
+                .unwrap();
             outbox.append(&older, &note("shared", first)).await.unwrap();
             older.commit().await.unwrap();
         }
