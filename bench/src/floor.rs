@@ -116,6 +116,67 @@ impl Floor {
         }
     }
 
+    /// The pending orders of `customers` (customer, order), oldest first: what the
+    /// transitions workload pays and cancels.
+    pub async fn pending_orders(&self, customers: &[Uuid]) -> anyhow::Result<Vec<(Uuid, Uuid)>> {
+        let sql = format!(
+            "SELECT user_id, id FROM orders WHERE status = 'pending' AND user_id IN ({}) \
+             ORDER BY id",
+            placeholders(1, customers.len())
+        );
+        Ok(match self {
+            Self::Postgres(pool) => {
+                let mut query = sqlx::query_as(sqlx::AssertSqlSafe(sql));
+                for customer in customers {
+                    query = query.bind(*customer);
+                }
+                query.fetch_all(pool).await?
+            }
+            Self::Sqlite(pool) => {
+                let mut query = sqlx::query_as(sqlx::AssertSqlSafe(sql));
+                for customer in customers {
+                    query = query.bind(*customer);
+                }
+                query.fetch_all(pool).await?
+            }
+        })
+    }
+
+    /// Authenticate, then move the customer's `order` to `paid` (from pending) or to
+    /// `cancelled` (from paid), as the service's transition does: the conditional `UPDATE`, the
+    /// order's lines for its event, the event, and for a cancel the release of its reservation
+    /// (the reservation rows, the stock rows locked in sku order, one `UPDATE`).
+    pub async fn transition(
+        &self,
+        digest: &[u8],
+        customer: Uuid,
+        order: Uuid,
+        cancel: bool,
+    ) -> anyhow::Result<()> {
+        match self {
+            Self::Postgres(pool) => pg::transition(pool, digest, customer, order, cancel).await,
+            Self::Sqlite(pool) => lite::transition(pool, digest, customer, order, cancel).await,
+        }
+    }
+
+    /// The best-way floor of [`Floor::transition`]: on PostgreSQL the whole transition (the
+    /// move, the release, the event with the order's lines built in SQL) is one statement
+    /// after the session lookup; on SQLite the same statements as the service.
+    pub async fn transition_best(
+        &self,
+        digest: &[u8],
+        customer: Uuid,
+        order: Uuid,
+        cancel: bool,
+    ) -> anyhow::Result<()> {
+        match self {
+            Self::Postgres(pool) => {
+                best_pg::transition(pool, digest, customer, order, cancel).await
+            }
+            Self::Sqlite(pool) => lite::transition(pool, digest, customer, order, cancel).await,
+        }
+    }
+
     /// The SQL part of a sign-up: the user and its credential in one transaction.
     pub async fn sign_up(&self, phc: &str) -> anyhow::Result<()> {
         match self {
@@ -446,6 +507,95 @@ macro_rules! statements {
                 written
             }
 
+            pub async fn transition(
+                pool: &$pool,
+                digest: &[u8],
+                customer: Uuid,
+                order: Uuid,
+                cancel: bool,
+            ) -> anyhow::Result<()> {
+                authenticate(pool, digest).await?;
+                let (to, from, event) = if cancel {
+                    ("cancelled", "paid", "order.cancelled")
+                } else {
+                    ("paid", "pending", "order.paid")
+                };
+                let mut conn = pool.acquire().await?;
+                sqlx::query($begin).execute(&mut *conn).await?;
+                let written = async {
+                    let moved = sqlx::query(concat!(
+                        "UPDATE orders SET status = $1, version = version + 1, updated_at = $2 \
+                         WHERE id = $3 AND user_id = $4 AND status = $5 RETURNING ",
+                        order_columns!()
+                    ))
+                    .bind(to)
+                    .bind(Utc::now())
+                    .bind(order)
+                    .bind(customer)
+                    .bind(from)
+                    .fetch_optional(&mut *conn)
+                    .await?
+                    .ok_or_else(|| anyhow::anyhow!("order {order} cannot move to {to}"))?;
+                    read_order(&moved)?;
+                    sqlx::query(concat!(
+                        "SELECT ",
+                        item_columns!(),
+                        " FROM order_items WHERE order_id = $1 ORDER BY line_no"
+                    ))
+                    .bind(order)
+                    .fetch_all(&mut *conn)
+                    .await?
+                    .iter()
+                    .try_for_each(read_item)?;
+                    append_event(&mut conn, event, order, ORDER_DATA).await?;
+                    if cancel {
+                        let released: Vec<(String, i64)> = sqlx::query_as(
+                            "DELETE FROM stock_reservations WHERE holder = $1 RETURNING sku, quantity",
+                        )
+                        .bind(order)
+                        .fetch_all(&mut *conn)
+                        .await?;
+                        let mut released = released;
+                        released.sort_unstable();
+                        if !released.is_empty() {
+                            let list = placeholders(1, released.len());
+                            let sql = format!(
+                                "SELECT sku FROM stock WHERE sku IN ({list}) ORDER BY sku{}",
+                                $update
+                            );
+                            let mut lock = sqlx::query(sqlx::AssertSqlSafe(sql));
+                            for (sku, _) in &released {
+                                lock = lock.bind(sku.as_str());
+                            }
+                            lock.fetch_all(&mut *conn).await?;
+                            let cases: String = (0..released.len())
+                                .map(|i| format!(" WHEN sku = ${} THEN reserved - ${}", 2 * i + 1, 2 * i + 2))
+                                .collect();
+                            let now_at = 2 * released.len() + 1;
+                            let sql = format!(
+                                "UPDATE stock SET reserved = CASE{cases} ELSE reserved END, \
+                                 version = version + 1, updated_at = ${now_at} WHERE sku IN ({})",
+                                placeholders(now_at + 1, released.len())
+                            );
+                            let mut release = sqlx::query(sqlx::AssertSqlSafe(sql));
+                            for (sku, quantity) in &released {
+                                release = release.bind(sku.as_str()).bind(*quantity);
+                            }
+                            release = release.bind(Utc::now());
+                            for (sku, _) in &released {
+                                release = release.bind(sku.as_str());
+                            }
+                            release.execute(&mut *conn).await?;
+                        }
+                    }
+                    anyhow::Ok(())
+                }
+                .await;
+                let end = if written.is_ok() { "COMMIT" } else { "ROLLBACK" };
+                sqlx::query(end).execute(&mut *conn).await?;
+                written
+            }
+
             pub async fn sign_up(pool: &$pool, phc: &str) -> anyhow::Result<()> {
                 let mut conn = pool.acquire().await?;
                 sqlx::query($begin).execute(&mut *conn).await?;
@@ -617,5 +767,66 @@ mod best_pg {
         };
         sqlx::query(end).execute(&mut *conn).await?;
         written
+    }
+
+    pub async fn transition(
+        pool: &sqlx::PgPool,
+        digest: &[u8],
+        customer: Uuid,
+        order: Uuid,
+        cancel: bool,
+    ) -> anyhow::Result<()> {
+        let row = sqlx::query(
+            "SELECT sessions.account_id, credentials.role FROM sessions \
+             INNER JOIN credentials ON sessions.account_id = credentials.account_id \
+             WHERE sessions.token_digest = $1 AND sessions.expires_at > $2 LIMIT 1",
+        )
+        .bind(digest)
+        .bind(Utc::now())
+        .fetch_optional(pool)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("no session"))?;
+        let _: (Uuid, String) = (row.try_get(0)?, row.try_get(1)?);
+        let (to, from, event) = if cancel {
+            ("cancelled", "paid", "order.cancelled")
+        } else {
+            ("paid", "pending", "order.paid")
+        };
+        // The release is empty for a payment (`$7` false): the statement is the same.
+        let moved = sqlx::query(
+            "WITH moved AS (UPDATE orders SET status = $1, version = version + 1, \
+             updated_at = $2 WHERE id = $3 AND user_id = $4 AND status = $5 \
+             RETURNING id, user_id, status, currency, total_cents, version), \
+             released AS (DELETE FROM stock_reservations WHERE $7 AND holder IN \
+             (SELECT id FROM moved) RETURNING sku, quantity), \
+             locked AS (SELECT s.sku FROM stock s WHERE s.sku IN (SELECT sku FROM released) \
+             ORDER BY s.sku FOR UPDATE), \
+             restocked AS (UPDATE stock SET reserved = stock.reserved - released.quantity, \
+             version = stock.version + 1, updated_at = $2 FROM released, locked \
+             WHERE stock.sku = released.sku AND locked.sku = released.sku) \
+             INSERT INTO events (id, position, tx, type, subject, time, data) \
+             SELECT $8, nextval('events_position_seq'), pg_current_xact_id()::text::bigint, \
+             $6, moved.id::text, $2, json_build_object('id', moved.id, 'user_id', moved.user_id, \
+             'status', moved.status, 'currency', moved.currency, \
+             'total_cents', moved.total_cents, 'version', moved.version, 'items', \
+             (SELECT json_agg(json_build_object('sku', sku, 'quantity', quantity, \
+             'unit_price_cents', unit_price_cents) ORDER BY line_no) \
+             FROM order_items WHERE order_id = moved.id))::text FROM moved",
+        )
+        .bind(to)
+        .bind(Utc::now())
+        .bind(order)
+        .bind(customer)
+        .bind(from)
+        .bind(event)
+        .bind(cancel)
+        .bind(Uuid::now_v7())
+        .execute(pool)
+        .await?;
+        anyhow::ensure!(
+            moved.rows_affected() == 1,
+            "order {order} cannot move to {to}"
+        );
+        Ok(())
     }
 }

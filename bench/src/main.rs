@@ -367,6 +367,9 @@ async fn run(
     if let Some(reference) = reference {
         reference.service.stop()?;
     }
+    report
+        .rows
+        .push(transitions(&service, &floor, &sessions, (warmup, measure)).await?);
     if !url.starts_with("sqlite:") {
         report.two_instances =
             Some(two_instances(app, url, &service, &sessions, (warmup, measure)).await?);
@@ -383,6 +386,119 @@ async fn run(
     floor.close().await;
     service.stop()?;
     Ok(report)
+}
+
+/// The transitions workload's name.
+const TRANSITIONS: &str = "POST /v1/orders/{id}/pay, then /cancel (alternating)";
+
+/// Transitions on the signed-in customers' pending orders (those seeded and those the
+/// placement workloads left): each connection pays an order, then cancels it (releasing its
+/// stock), then goes on to the next, on the service, then on its SQL floor, then on its
+/// best-way floor, each on a third of every customer's orders. Shipping is left out: it takes
+/// an admin, whose orders the bench does not hold.
+async fn transitions(
+    service: &Service,
+    floor: &Floor,
+    sessions: &Arc<Vec<Session>>,
+    (warmup, measure): (Duration, Duration),
+) -> anyhow::Result<Row> {
+    eprintln!("bench: {TRANSITIONS}");
+    let customers: Vec<uuid::Uuid> = sessions.iter().map(|s| s.customer.id).collect();
+    let mut pending: std::collections::HashMap<uuid::Uuid, Vec<uuid::Uuid>> = Default::default();
+    for (customer, order) in floor.pending_orders(&customers).await? {
+        pending.entry(customer).or_default().push(order);
+    }
+    // Each connection's orders, for each of the three variants: a third of its customer's.
+    let mut shares: Vec<[Vec<uuid::Uuid>; 3]> =
+        (0..CONNECTIONS).map(|_| Default::default()).collect();
+    for (worker, share) in shares.iter_mut().enumerate() {
+        let customer = sessions[worker % sessions.len()].customer.id;
+        let sharing = (0..CONNECTIONS).filter(|w| w % sessions.len() == worker % sessions.len());
+        let (nth, of) = (
+            sharing.clone().take_while(|&w| w < worker).count(),
+            sharing.count(),
+        );
+        let orders = pending
+            .get(&customer)
+            .map(Vec::as_slice)
+            .unwrap_or_default();
+        for (i, order) in orders.iter().enumerate().filter(|(i, _)| i % of == nth) {
+            share[(i / of) % 3].push(*order);
+        }
+    }
+    let workers = |variant: usize| {
+        shares
+            .iter()
+            .enumerate()
+            .map(|(worker, share)| {
+                let session = sessions[worker % sessions.len()].clone();
+                let mut orders = share[variant].clone().into_iter();
+                let mut paying: Option<uuid::Uuid> = None;
+                let client = reqwest::Client::builder()
+                    .pool_max_idle_per_host(1)
+                    .build()
+                    .unwrap_or_default();
+                let base = service.base.clone();
+                let floor = floor.clone();
+                move || -> Op {
+                    // Pay the next order, then cancel it.
+                    let (order, cancel) = match paying.take() {
+                        Some(order) => (Some(order), true),
+                        None => {
+                            paying = orders.next();
+                            (paying, false)
+                        }
+                    };
+                    let (client, base, floor) = (client.clone(), base.clone(), floor.clone());
+                    let (token, digest, customer) = (
+                        session.token.clone(),
+                        session.digest.clone(),
+                        session.customer.id,
+                    );
+                    Box::pin(async move {
+                        let Some(order) = order else {
+                            // Out of orders: a failure, without spinning.
+                            tokio::time::sleep(Duration::from_millis(10)).await;
+                            return false;
+                        };
+                        match variant {
+                            0 => {
+                                let verb = if cancel { "cancel" } else { "pay" };
+                                client
+                                    .post(format!("{base}/v1/orders/{order}/{verb}"))
+                                    .bearer_auth(&token)
+                                    .send()
+                                    .await
+                                    .is_ok_and(|r| r.status().is_success())
+                            }
+                            1 => floor
+                                .transition(&digest, customer, order, cancel)
+                                .await
+                                .is_ok(),
+                            _ => floor
+                                .transition_best(&digest, customer, order, cancel)
+                                .await
+                                .is_ok(),
+                        }
+                    })
+                }
+            })
+            .collect::<Vec<_>>()
+    };
+    let mut row = Row::pooled(TRANSITIONS);
+    let (http, cpu_before) = drive_with(
+        workers(0),
+        None,
+        warmup,
+        measure,
+        window_opened(service.probe()),
+    )
+    .await;
+    let cpu = service.cpu()?.saturating_sub(cpu_before?);
+    row.add_round(http, cpu, service.peak_rss()?, service.rss()?);
+    row.floor = Some(drive(workers(1), warmup, measure).await);
+    row.best = Some(drive(workers(2), warmup, measure).await);
+    Ok(row)
 }
 
 /// Placement on two service instances sharing the database, the connections split between

@@ -321,6 +321,19 @@ impl Report {
                 Requirement::AtMost(2.0),
                 "<= 2.0x".into(),
             ));
+            let transitions = self.rows.iter().find(|row| row.name == crate::TRANSITIONS);
+            targets.push(Target::judged(
+                "transitions (pay, cancel): throughput ratio to their best-way floor",
+                transitions.and_then(|row| {
+                    let best = row.best.as_ref()?.rate();
+                    (best > 0.0).then(|| {
+                        let ratio = row.http.rate() / best;
+                        (ratio, format!("{ratio:.2}x"))
+                    })
+                }),
+                Requirement::AtLeast(0.8),
+                ">= 0.8x".into(),
+            ));
             let one = place.map_or(0.0, |row| row.http.rate());
             targets.push(Target::judged(
                 "POST /v1/orders on two instances, to one instance",
