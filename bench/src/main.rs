@@ -502,9 +502,9 @@ async fn transitions(
 }
 
 /// Placement on two service instances sharing the database, the connections split between
-/// them, beside the feed's reader; in the middle of the window a transaction with a
-/// transaction id stays open for [`HELD_OPEN`], which holds the feed back and must not hold
-/// back the writers.
+/// them; then placement on one instance again, beside the feed's reader, while a transaction
+/// with a transaction id stays open for [`HELD_OPEN`] midway: it holds the feed back and must
+/// not hold back the writers.
 async fn two_instances(
     app: &std::path::Path,
     url: &str,
@@ -512,7 +512,7 @@ async fn two_instances(
     sessions: &Arc<Vec<Session>>,
     (warmup, measure): (Duration, Duration),
 ) -> anyhow::Result<report::TwoInstances> {
-    eprintln!("bench: POST /v1/orders on two instances, a transaction held open midway");
+    eprintln!("bench: POST /v1/orders on two instances");
     let second = Service::start(app, url, &[]).await?;
     let place = WORKLOADS
         .iter()
@@ -529,11 +529,13 @@ async fn two_instances(
             .into_iter()
             .skip(half),
     );
-    let feed = feed_lag::Sampler::start(url, (warmup, measure), Some(HELD_OPEN));
     let http = drive(workers, warmup, measure).await;
-    let lags = feed.finish().await?;
     second.stop()?;
-    Ok(report::TwoInstances { http, lags })
+    eprintln!("bench: POST /v1/orders on one instance, a transaction held open midway");
+    let feed = feed_lag::Sampler::start(url, (warmup, measure), Some(HELD_OPEN));
+    let held = drive(http_workers(place, &first.base, sessions), warmup, measure).await;
+    let lags = feed.finish().await?;
+    Ok(report::TwoInstances { http, held, lags })
 }
 
 /// How long the two-instance window's open transaction stays open.

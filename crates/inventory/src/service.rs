@@ -3,7 +3,10 @@ use std::collections::{BTreeMap, HashMap};
 use persistence::{Db, Faults, Outbox, StoreError, Tx, new_id, now_utc};
 use persistence_orm::{FromOrm, Orm};
 use sea_orm::sea_query::{CaseStatement, Expr, ExprTrait, OnConflict};
-use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, ConnectionTrait as _, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect,
+};
 use uuid::Uuid;
 
 use crate::entity::{stock, stock_adjustments, stock_reservations};
@@ -227,22 +230,16 @@ impl Inventory {
         if wanted.is_empty() {
             return Ok(());
         }
-        let locked = lock_in_sku_order(tx, wanted.keys().copied()).await?;
-        let shortages: Vec<Shortage> = wanted
-            .iter()
-            .filter_map(|(&sku, &requested)| {
-                let available = locked.get(sku).map_or(0, |row| row.on_hand - row.reserved);
-                (available < requested).then(|| Shortage {
-                    sku: Sku::from_stored(sku.to_owned()),
-                    requested,
-                    available,
-                })
-            })
-            .collect();
-        if !shortages.is_empty() {
-            return Err(InventoryError::InsufficientStock(shortages));
+        let reserved =
+            wanted.len() * 2 < MAX_PARAMETERS && reserve_all_or_none(tx, &wanted).await?;
+        if !reserved {
+            let locked = lock_in_sku_order(tx, wanted.keys().copied()).await?;
+            let shortages = shortages(&wanted, &locked);
+            if !shortages.is_empty() {
+                return Err(InventoryError::InsufficientStock(shortages));
+            }
+            change_stock(tx, &wanted, Change::Reserve).await?;
         }
-        change_stock(tx, &wanted, Change::Reserve).await?;
         for chunk in in_chunks(rows, MAX_PARAMETERS / RESERVATION_COLUMNS) {
             stock_reservations::Entity::insert_many(chunk)
                 .exec_without_returning(tx.orm())
@@ -286,6 +283,87 @@ enum Change {
 }
 
 /// Locks the stock rows of `skus` for the rest of `tx`, in sku order; absent skus have none.
+/// Reserves every sku of `wanted` in one statement when all of them are available, and
+/// nothing otherwise (`false`: the caller finds out which are short). On PostgreSQL the rows
+/// are locked in sku order first, in the same statement, so that orders over the same skus in
+/// any line order cannot deadlock; SQLite has one writer at a time.
+async fn reserve_all_or_none(
+    tx: &Tx,
+    wanted: &BTreeMap<&str, i64>,
+) -> Result<bool, InventoryError> {
+    let postgres = tx.backend() == persistence::Backend::Postgres;
+    let mut values: Vec<sea_orm::Value> = Vec::with_capacity(wanted.len() * 2 + 1);
+    let mut rows = Vec::with_capacity(wanted.len());
+    for (&sku, &units) in wanted {
+        let n = values.len();
+        rows.push(if postgres {
+            format!("(${}, ${}::bigint)", n + 1, n + 2)
+        } else {
+            "(?, ?)".to_owned()
+        });
+        values.extend([sku.into(), units.into()]);
+    }
+    values.push(now_utc().into());
+    let now = if postgres {
+        format!("${}", values.len())
+    } else {
+        "?".to_owned()
+    };
+    let rows = rows.join(", ");
+    // Availability is read from the rows as locked (their latest version), and the update
+    // applies only when no line is short.
+    let sql = if postgres {
+        format!(
+            "WITH wanted (sku, units) AS (VALUES {rows}), \
+             locked AS (SELECT s.sku, s.on_hand, s.reserved FROM stock s \
+             WHERE s.sku IN (SELECT sku FROM wanted) ORDER BY s.sku FOR UPDATE) \
+             UPDATE stock SET reserved = stock.reserved + wanted.units, \
+             version = stock.version + 1, updated_at = {now} FROM wanted \
+             WHERE stock.sku = wanted.sku AND NOT EXISTS (SELECT 1 FROM wanted w \
+             LEFT JOIN locked l ON l.sku = w.sku \
+             WHERE l.sku IS NULL OR l.on_hand - l.reserved < w.units) RETURNING stock.sku"
+        )
+    } else {
+        format!(
+            "WITH wanted (sku, units) AS (VALUES {rows}) \
+             UPDATE stock SET reserved = stock.reserved + wanted.units, \
+             version = stock.version + 1, updated_at = {now} FROM wanted \
+             WHERE stock.sku = wanted.sku AND NOT EXISTS (SELECT 1 FROM wanted w \
+             LEFT JOIN stock l ON l.sku = w.sku \
+             WHERE l.sku IS NULL OR l.on_hand - l.reserved < w.units) RETURNING stock.sku"
+        )
+    };
+    let engine = if postgres {
+        sea_orm::DbBackend::Postgres
+    } else {
+        sea_orm::DbBackend::Sqlite
+    };
+    let updated = tx
+        .orm()
+        .query_all_raw(sea_orm::Statement::from_sql_and_values(engine, sql, values))
+        .await
+        .map_err(StoreError::from_orm)?;
+    Ok(updated.len() == wanted.len())
+}
+
+/// The lines of `wanted` that the `locked` rows cannot cover.
+fn shortages(
+    wanted: &BTreeMap<&str, i64>,
+    locked: &HashMap<String, stock::Model>,
+) -> Vec<Shortage> {
+    wanted
+        .iter()
+        .filter_map(|(&sku, &requested)| {
+            let available = locked.get(sku).map_or(0, |row| row.on_hand - row.reserved);
+            (available < requested).then(|| Shortage {
+                sku: Sku::from_stored(sku.to_owned()),
+                requested,
+                available,
+            })
+        })
+        .collect()
+}
+
 async fn lock_in_sku_order<'a>(
     tx: &Tx,
     skus: impl IntoIterator<Item = &'a str>,
