@@ -233,7 +233,7 @@ impl Report {
             if let Some(best) = &row.best {
                 let _ = writeln!(
                     out,
-                    "- {} against its best-way floor (the same work in the fewest round trips known; see `Floor::place_order_best`): floor {:.0} ops/s, p99 {:.1} ms; the service {:.2}x its throughput, {:.2}x its p99",
+                    "- {} against its best-way floor (the same work in the fewest round trips known; see `floor.rs`): floor {:.0} ops/s, p99 {:.1} ms; the service {:.2}x its throughput, {:.2}x its p99",
                     row.name,
                     best.rate(),
                     best.quantile_ms(0.99),
