@@ -1067,7 +1067,7 @@ async fn ratios_at(
     Ok(())
 }
 
-/// The lowest acceptable ratio to the floor of the first three workloads (issue #9), in
+/// The lowest acceptable ratio to the floor of the first three workloads, in
 /// `WORKLOADS` order.
 const TARGETS: [f64; 3] = [0.5, 0.7, 0.8];
 

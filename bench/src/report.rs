@@ -1,5 +1,5 @@
 //! The report: one row per workload (the service next to its floor), then start-up, memory and
-//! argon2 figures, then every target of issue #9 met or not, as Markdown.
+//! argon2 figures, then every target met or not, as Markdown.
 
 use std::fmt::Write as _;
 use std::time::Duration;
@@ -287,7 +287,7 @@ impl Report {
         out
     }
 
-    /// Every target of issue #9 that this run's figures speak to, judged. The three ratios to
+    /// Every target that this run's figures speak to, judged. The three ratios to
     /// the floor are required of PostgreSQL only; SQLite has two targets of its own instead.
     fn targets(&self) -> Vec<Target> {
         let sqlite = self.engine == "SQLite";
