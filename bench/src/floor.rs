@@ -236,7 +236,7 @@ macro_rules! statements {
         mod $module {
             use super::*;
 
-            async fn authenticate(pool: &$pool, digest: &[u8]) -> anyhow::Result<Uuid> {
+            pub(super) async fn authenticate(pool: &$pool, digest: &[u8]) -> anyhow::Result<Uuid> {
                 let row = sqlx::query(
                     "SELECT sessions.account_id, credentials.role FROM sessions \
                      INNER JOIN credentials ON sessions.account_id = credentials.account_id \
@@ -669,17 +669,7 @@ mod best_pg {
         customer: Uuid,
         lines: &[(String, i64)],
     ) -> anyhow::Result<()> {
-        let row = sqlx::query(
-            "SELECT sessions.account_id, credentials.role FROM sessions \
-             INNER JOIN credentials ON sessions.account_id = credentials.account_id \
-             WHERE sessions.token_digest = $1 AND sessions.expires_at > $2 LIMIT 1",
-        )
-        .bind(digest)
-        .bind(Utc::now())
-        .fetch_optional(pool)
-        .await?
-        .ok_or_else(|| anyhow::anyhow!("no session"))?;
-        let _: (Uuid, String) = (row.try_get(0)?, row.try_get(1)?);
+        pg::authenticate(pool, digest).await?;
         let mut by_sku: Vec<&(String, i64)> = lines.iter().collect();
         by_sku.sort_unstable_by(|a, b| a.0.cmp(&b.0));
         let skus: Vec<&str> = by_sku.iter().map(|(sku, _)| sku.as_str()).collect();
@@ -776,17 +766,7 @@ mod best_pg {
         order: Uuid,
         cancel: bool,
     ) -> anyhow::Result<()> {
-        let row = sqlx::query(
-            "SELECT sessions.account_id, credentials.role FROM sessions \
-             INNER JOIN credentials ON sessions.account_id = credentials.account_id \
-             WHERE sessions.token_digest = $1 AND sessions.expires_at > $2 LIMIT 1",
-        )
-        .bind(digest)
-        .bind(Utc::now())
-        .fetch_optional(pool)
-        .await?
-        .ok_or_else(|| anyhow::anyhow!("no session"))?;
-        let _: (Uuid, String) = (row.try_get(0)?, row.try_get(1)?);
+        pg::authenticate(pool, digest).await?;
         let (to, from, event) = if cancel {
             ("cancelled", "paid", "order.cancelled")
         } else {

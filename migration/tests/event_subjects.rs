@@ -3,7 +3,8 @@
 
 #![allow(clippy::unwrap_used)]
 
-use migration::Runner;
+mod common;
+
 use persistence::testing::TestDatabase;
 use persistence::{Backend, new_id};
 use persistence_orm::Orm;
@@ -17,19 +18,7 @@ async fn existing_subjects_survive_the_change_and_its_revert(backend: Backend) {
     let Some(test) = TestDatabase::create(backend).await else {
         return;
     };
-    let runner = Runner::lock(test.url()).await.unwrap();
-    let names: Vec<String> = runner
-        .status()
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|state| state.name)
-        .collect();
-    let before = names.iter().position(|n| n == SUBJECTS_MIGRATION).unwrap();
-    runner
-        .up(Some(u32::try_from(before).unwrap()))
-        .await
-        .unwrap();
+    let runner = common::migrated_up_to_before(&test, SUBJECTS_MIGRATION).await;
 
     let conn = test.db().orm_write();
     let engine = conn.get_database_backend();

@@ -4,10 +4,11 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use migration::Runner;
 use persistence::outbox::{self, DomainEvent, Event, FeedPoint, Outbox};
 use persistence::testing::TestDatabase;
 use persistence::{Backend, Cursor, Db, Limit, new_id};
@@ -57,19 +58,7 @@ async fn events_and_old_cursors_survive_the_move_and_its_revert(backend: Backend
     let Some(test) = TestDatabase::create(backend).await else {
         return;
     };
-    let runner = Runner::lock(test.url()).await.unwrap();
-    let names: Vec<String> = runner
-        .status()
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|state| state.name)
-        .collect();
-    let before = names.iter().position(|n| n == FEED_MIGRATION).unwrap();
-    runner
-        .up(Some(u32::try_from(before).unwrap()))
-        .await
-        .unwrap();
+    let runner = common::migrated_up_to_before(&test, FEED_MIGRATION).await;
 
     // Three events as the counter wrote them: positions 1 to 3, the counter at 3.
     let conn = test.db().orm_write();

@@ -5,7 +5,8 @@
 
 #![allow(clippy::unwrap_used)]
 
-use migration::Runner;
+mod common;
+
 use persistence::testing::TestDatabase;
 use persistence::{Backend, new_id};
 use persistence_orm::Orm;
@@ -19,19 +20,7 @@ async fn orders_placed_before_the_inventory_hold_their_stock(backend: Backend) {
     let Some(test) = TestDatabase::create(backend).await else {
         return;
     };
-    let runner = Runner::lock(test.url()).await.unwrap();
-    let names: Vec<String> = runner
-        .status()
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|state| state.name)
-        .collect();
-    let before = names.iter().position(|n| n == INVENTORY_MIGRATION).unwrap();
-    runner
-        .up(Some(u32::try_from(before).unwrap()))
-        .await
-        .unwrap();
+    let runner = common::migrated_up_to_before(&test, INVENTORY_MIGRATION).await;
 
     let conn = test.db().orm_write();
     let engine = conn.get_database_backend();
@@ -146,7 +135,14 @@ async fn orders_placed_before_the_inventory_hold_their_stock(backend: Backend) {
     );
 
     // Reverting to before the inventory keeps the orders and their lines.
-    let after = u32::try_from(names.len() - before).unwrap();
+    let from_inventory = runner
+        .status()
+        .await
+        .unwrap()
+        .into_iter()
+        .skip_while(|state| state.name != INVENTORY_MIGRATION)
+        .count();
+    let after = u32::try_from(from_inventory).unwrap();
     runner.down(after).await.unwrap();
     assert_eq!(
         count(conn, engine, "SELECT COUNT(*) AS n FROM order_items").await,
