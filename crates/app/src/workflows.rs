@@ -211,17 +211,9 @@ impl Workflows {
         key: Option<&IdempotencyKey>,
     ) -> Result<Order, AppError> {
         self.orders.lock_customer_in(tx, request.customer()).await?;
-        let quotes: Vec<Quote<'_>> = request
-            .lines()
-            .iter()
-            .map(|line| Quote {
-                sku: line.sku.as_str(),
-                shown_cents: line.shown_price.map(|m| m.cents()),
-            })
-            .collect();
         let prices = self
             .catalog
-            .quote_in(tx, request.currency().as_str(), &quotes)
+            .quote_in(tx, request.currency().as_str(), &quotes(request))
             .await?;
         let cents: Vec<i64> = prices.iter().map(|p| p.cents()).collect();
         let order = request.priced(&cents)?;
@@ -481,17 +473,7 @@ impl Workflows {
         let tx = self.db.begin().await?;
         let quotes: Vec<(&str, Vec<Quote<'_>>)> = requests
             .iter()
-            .map(|request| {
-                let lines = request
-                    .lines()
-                    .iter()
-                    .map(|line| Quote {
-                        sku: line.sku.as_str(),
-                        shown_cents: line.shown_price.map(|m| m.cents()),
-                    })
-                    .collect();
-                (request.currency().as_str(), lines)
-            })
+            .map(|request| (request.currency().as_str(), quotes(request)))
             .collect();
         let quoted = self.catalog.quote_many_in(&tx, &quotes).await?;
         let new = requests
@@ -512,6 +494,18 @@ impl Workflows {
         tx.commit().await?;
         Ok(orders)
     }
+}
+
+/// An order request's lines as the catalog prices them (with the price the client showed).
+fn quotes(request: &OrderRequest) -> Vec<Quote<'_>> {
+    request
+        .lines()
+        .iter()
+        .map(|line| Quote {
+            sku: line.sku.as_str(),
+            shown_cents: line.shown_price.map(|m| m.cents()),
+        })
+        .collect()
 }
 
 /// An order request's lines as the inventory reserves them.
