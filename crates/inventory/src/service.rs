@@ -189,9 +189,9 @@ impl Inventory {
 
     /// Reserves every line for `holder` as one step of the caller's transaction, or nothing:
     /// when any line wants more than is available, [`InventoryError::InsufficientStock`] names
-    /// every short line and nothing is written. Three statements whatever the number of lines:
-    /// the stock rows locked in sku order, one `UPDATE` of all of them, one multi-row insert of
-    /// the reservations.
+    /// every short line and nothing is written. Two statements whatever the number of lines:
+    /// one `UPDATE` of all the stock rows (locked in sku order), one multi-row insert of the
+    /// reservations. Naming short lines takes a few more, on the refusal's path only.
     #[tracing::instrument(name = "inventory.reserve_in", skip_all, fields(lines = lines.len()))]
     pub async fn reserve_in(
         &self,
@@ -202,7 +202,7 @@ impl Inventory {
         self.reserve_many_in(tx, &[(holder, lines.to_vec())]).await
     }
 
-    /// [`Inventory::reserve_in`] for many holders at once (a bulk load), with the same three
+    /// [`Inventory::reserve_in`] for many holders at once (a bulk load), with the same two
     /// statements; refused as a whole when any line of any holder is short (the shortages
     /// are summed over the batch).
     #[tracing::instrument(name = "inventory.reserve_many_in", skip_all, fields(holders = reservations.len()))]
@@ -230,9 +230,20 @@ impl Inventory {
         if wanted.is_empty() {
             return Ok(());
         }
-        let reserved =
-            wanted.len() * 2 < MAX_PARAMETERS && reserve_all_or_none(tx, &wanted).await?;
-        if !reserved {
+        let reserved = if wanted.len() * 2 < MAX_PARAMETERS {
+            reserve_where_available(tx, &wanted).await?
+        } else {
+            Vec::new()
+        };
+        if reserved.len() != wanted.len() {
+            // A line is short (or the batch is too large for one statement): give back what
+            // the statement did reserve, then name the short lines from the rows as locked.
+            let partial: BTreeMap<&str, i64> = reserved
+                .iter()
+                .filter_map(|sku| wanted.get_key_value(sku.as_str()))
+                .map(|(&sku, &units)| (sku, units))
+                .collect();
+            change_stock(tx, &partial, Change::Release).await?;
             let locked = lock_in_sku_order(tx, wanted.keys().copied()).await?;
             let shortages = shortages(&wanted, &locked);
             if !shortages.is_empty() {
@@ -283,14 +294,16 @@ enum Change {
 }
 
 /// Locks the stock rows of `skus` for the rest of `tx`, in sku order; absent skus have none.
-/// Reserves every sku of `wanted` in one statement when all of them are available, and
-/// nothing otherwise (`false`: the caller finds out which are short). On PostgreSQL the rows
-/// are locked in sku order first, in the same statement, so that orders over the same skus in
-/// any line order cannot deadlock; SQLite has one writer at a time.
-async fn reserve_all_or_none(
+/// Reserves, in one statement, every sku of `wanted` that has the units available; returns
+/// the skus it reserved. On PostgreSQL the rows are first locked in sku order, in the same
+/// statement, so that orders over the same skus in any line order cannot deadlock; SQLite has
+/// one writer at a time. Availability is checked row by row in the `UPDATE`'s own condition,
+/// which PostgreSQL re-evaluates on the latest version of a row a concurrent transaction
+/// changed: values read by the locking step are not relied on.
+async fn reserve_where_available(
     tx: &Tx,
     wanted: &BTreeMap<&str, i64>,
-) -> Result<bool, InventoryError> {
+) -> Result<Vec<String>, InventoryError> {
     let postgres = tx.backend() == persistence::Backend::Postgres;
     let mut values: Vec<sea_orm::Value> = Vec::with_capacity(wanted.len() * 2 + 1);
     let mut rows = Vec::with_capacity(wanted.len());
@@ -304,46 +317,43 @@ async fn reserve_all_or_none(
         values.extend([sku.into(), units.into()]);
     }
     values.push(now_utc().into());
-    let now = if postgres {
-        format!("${}", values.len())
-    } else {
-        "?".to_owned()
-    };
     let rows = rows.join(", ");
-    // Availability is read from the rows as locked (their latest version), and the update
-    // applies only when no line is short.
-    let sql = if postgres {
+    let update = |now: &str| {
         format!(
-            "WITH wanted (sku, units) AS (VALUES {rows}), \
-             locked AS (SELECT s.sku, s.on_hand, s.reserved FROM stock s \
-             WHERE s.sku IN (SELECT sku FROM wanted) ORDER BY s.sku FOR UPDATE) \
-             UPDATE stock SET reserved = stock.reserved + wanted.units, \
+            "UPDATE stock SET reserved = stock.reserved + wanted.units, \
              version = stock.version + 1, updated_at = {now} FROM wanted \
-             WHERE stock.sku = wanted.sku AND NOT EXISTS (SELECT 1 FROM wanted w \
-             LEFT JOIN locked l ON l.sku = w.sku \
-             WHERE l.sku IS NULL OR l.on_hand - l.reserved < w.units) RETURNING stock.sku"
-        )
-    } else {
-        format!(
-            "WITH wanted (sku, units) AS (VALUES {rows}) \
-             UPDATE stock SET reserved = stock.reserved + wanted.units, \
-             version = stock.version + 1, updated_at = {now} FROM wanted \
-             WHERE stock.sku = wanted.sku AND NOT EXISTS (SELECT 1 FROM wanted w \
-             LEFT JOIN stock l ON l.sku = w.sku \
-             WHERE l.sku IS NULL OR l.on_hand - l.reserved < w.units) RETURNING stock.sku"
+             WHERE stock.sku = wanted.sku AND stock.on_hand - stock.reserved >= wanted.units"
         )
     };
-    let engine = if postgres {
-        sea_orm::DbBackend::Postgres
+    let (engine, sql) = if postgres {
+        let update = update(&format!("${}", values.len()));
+        (
+            sea_orm::DbBackend::Postgres,
+            format!(
+                "WITH wanted (sku, units) AS (VALUES {rows}), \
+                 locked AS (SELECT s.sku FROM stock s WHERE s.sku IN (SELECT sku FROM wanted) \
+                 ORDER BY s.sku FOR UPDATE) \
+                 {update} AND (SELECT COUNT(*) FROM locked) = {n} RETURNING stock.sku",
+                n = wanted.len()
+            ),
+        )
     } else {
-        sea_orm::DbBackend::Sqlite
+        let update = update("?");
+        (
+            sea_orm::DbBackend::Sqlite,
+            format!("WITH wanted (sku, units) AS (VALUES {rows}) {update} RETURNING stock.sku"),
+        )
     };
     let updated = tx
         .orm()
         .query_all_raw(sea_orm::Statement::from_sql_and_values(engine, sql, values))
         .await
         .map_err(StoreError::from_orm)?;
-    Ok(updated.len() == wanted.len())
+    updated
+        .iter()
+        .map(|row| row.try_get::<String>("", "sku"))
+        .collect::<Result<_, _>>()
+        .map_err(|err| StoreError::from_orm(err).into())
 }
 
 /// The lines of `wanted` that the `locked` rows cannot cover.
