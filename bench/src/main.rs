@@ -360,7 +360,7 @@ async fn run(
         if let (Some(service), Some(floor)) = lock_waits {
             report.lock_waits.push((workload.name, service, floor));
         }
-        // What the README calls RSS after: the resident set once the floor has run too.
+        // What docs/performance.md calls RSS after: the resident set once the floor has run too.
         row.rss_after = service.rss()?;
         report.rows.push(row);
     }

@@ -666,7 +666,7 @@ async fn oversized_heads_are_problems(backend: Backend) {
     }
     expect_problem(request, 431, "headers_too_large").await;
     // What hyper refuses itself, before any service code runs, is answered bare, with no body
-    // (as the README documents): a request line that is not HTTP, a target of 64 KiB or more,
+    // (as docs/api.md documents): a request line that is not HTTP, a target of 64 KiB or more,
     // more than 100 headers.
     let status = raw_status_line(&app, b"NOT HTTP AT ALL\r\n\r\n").await;
     assert!(status.starts_with("HTTP/1.1 400"), "{status:?}");

@@ -1,6 +1,6 @@
 //! Prometheus metrics on `METRICS_ADDR`: after a few requests the scrape holds every series the
-//! README lists, labelled by route template (never a raw path) and status class. Its own test
-//! binary, because the metrics recorder is process-wide.
+//! docs/operations.md lists, labelled by route template (never a raw path) and status class.
+//! Its own test binary, because the metrics recorder is process-wide.
 
 #![allow(clippy::unwrap_used)]
 

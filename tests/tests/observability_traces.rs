@@ -62,7 +62,7 @@ impl Trace {
     }
 
     /// The tree below `root`, one span a line with its duration and telling attributes: what
-    /// the README's example trace is copied from (`--nocapture`).
+    /// docs/operations.md tells readers to print (`--nocapture`).
     fn render(&self, root: &SpanData) -> String {
         let mut out = String::new();
         self.render_into(root, 0, &mut out);

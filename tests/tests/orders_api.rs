@@ -417,7 +417,7 @@ async fn idempotent_replay_returns_the_first_order(backend: Backend) {
     .await;
 }
 
-/// The README's promise holds after the customer is gone: a replay with the same key and body
+/// docs/api.md's promise holds after the customer is gone: a replay with the same key and body
 /// returns the original order (201, `Idempotent-Replayed: true`), because the key is looked up
 /// before the customer is judged; a new key for that customer is still refused.
 async fn replay_after_deactivation_returns_the_original_order(backend: Backend) {

@@ -546,7 +546,7 @@ mod tests {
         };
         migrate(migrated.url()).await;
         let statements = declared(backend);
-        // UUIDs are blobs on SQLite, as the migrations declare them (see the README).
+        // UUIDs are blobs on SQLite, as the migrations declare them (see docs/architecture.md).
         assert!(statements.iter().all(|s| !s.contains("uuid_text")));
         execute_script(entities.db(), &statements).await.unwrap();
 

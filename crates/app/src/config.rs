@@ -132,7 +132,7 @@ pub struct Config {
     /// recorded and exported, unless the caller's `traceparent` already decided (its sampled
     /// flag is followed either way). Other requests still get a trace id for their response and
     /// log lines, but build no spans below the HTTP one, which keeps sampling cheap (the cost
-    /// of each ratio is measured in README, "What it costs").
+    /// of each ratio is measured in docs/performance.md, "What observability costs").
     #[arg(long = "otel-traces-sampler-arg", env = "OTEL_TRACES_SAMPLER_ARG",
         default_value = "0.01", value_parser = ratio)]
     pub trace_sample_ratio: f64,

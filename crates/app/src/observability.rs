@@ -1,6 +1,6 @@
 //! Metrics in Prometheus' text format, on a listener of their own (`METRICS_ADDR`), never on the
 //! public port: what an operator alerts on when the database, the pool, sign-ins or the event
-//! relay are in trouble. README, "Observability", lists every series.
+//! relay are in trouble. docs/operations.md, "Metrics", lists every series.
 //!
 //! The `metrics` facade records nothing until [`recorder`] installs the Prometheus recorder, and
 //! the HTTP layer checks [`metrics_on`] before it builds a label, so a service without

@@ -15,8 +15,8 @@
 //! current by `SampledTraces` while the span is entered, and are what its response's
 //! `traceparent` and its JSON log lines name. No span below it (workflow, context, transaction,
 //! statement) is even built. Before, the request's span went through the OpenTelemetry layer
-//! whatever the decision: that cost +28 % CPU per request at ratio 0.01 (README, "What it
-//! costs").
+//! whatever the decision: that cost +28 % CPU per request at ratio 0.01 (measured with
+//! `cargo xtask bench --observability`; docs/performance.md).
 
 use std::cell::RefCell;
 use std::fmt;
@@ -213,7 +213,7 @@ impl ShouldSample for DecidedRequests {
 }
 
 /// Whether a new trace with this id is sampled at `ratio`: the SDK's own `TraceIdRatioBased`
-/// rule, so that the share and the choice by trace id stay what the README says.
+/// rule, so that the share and the choice by trace id stay what docs/operations.md says.
 fn ratio_samples(ratio: f64, trace_id: TraceId) -> bool {
     let result = Sampler::TraceIdRatioBased(ratio).should_sample(
         None,

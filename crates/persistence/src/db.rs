@@ -164,7 +164,7 @@ pub const POSTGRES_SESSION_SETTINGS: &[(&str, &str)] = &[("plan_cache_mode", "fo
 /// privately, so ten readers at the default may hold up to 20 MB of duplicates; the OS page
 /// cache, shared and outside the service's resident set, serves what the smaller cache misses.
 /// With it, and transparent huge pages off, the gap to PostgreSQL after the read workloads of
-/// `cargo xtask bench --quick` went from 16-20 MB to 14-18 MB (README, "Performance"); the
+/// `cargo xtask bench --quick` went from 16-20 MB to 14-18 MB (method: docs/performance.md); the
 /// rest of the gap is not in these caches. The writer keeps the default: it alone walks the
 /// indexes it updates.
 const SQLITE_READER_CACHE_SIZE: &str = "-512";
