@@ -1,10 +1,13 @@
 //! Logs and traces: `RUST_LOG` filters the log lines, `LOG_FORMAT` picks JSON or pretty lines,
 //! and with `OTEL_EXPORTER_OTLP_ENDPOINT` every request's spans go to an OpenTelemetry collector.
 //!
-//! Without the endpoint no OpenTelemetry layer is installed at all: no trace ids are made, no
-//! statement spans exist, nothing is exported, and requests cost what they did before. With it,
-//! W3C `traceparent` headers continue the caller's trace, responses carry `traceparent`, and
-//! JSON log lines carry `trace_id` and `span_id` so that logs and traces join.
+//! Without the endpoint no OpenTelemetry layer is installed at all: nothing is exported and no
+//! trace id is made. A request that arrives with a W3C `traceparent` still joins the caller's
+//! trace in the logs (many deployments ship logs only, and the gateway in front started the
+//! trace): its JSON log lines carry the caller's `trace_id` and its response a `traceparent`,
+//! and nothing else is recorded. With the endpoint, `traceparent` headers continue the caller's
+//! trace, responses carry `traceparent`, and JSON log lines carry `trace_id` and `span_id` so
+//! that logs and traces join.
 //!
 //! Sampling is decided once per request, before its HTTP span exists ([`request_span`]): the
 //! caller's `traceparent` decides if it has one, otherwise `OTEL_TRACES_SAMPLER_ARG` is the share
@@ -14,9 +17,7 @@
 //! costs no OpenTelemetry work at all: its trace id and span id ride in a span extension, made
 //! current by `SampledTraces` while the span is entered, and are what its response's
 //! `traceparent` and its JSON log lines name. No span below it (workflow, context, transaction,
-//! statement) is even built. Before, the request's span went through the OpenTelemetry layer
-//! whatever the decision: that cost +28 % CPU per request at ratio 0.01 (measured with
-//! `cargo xtask bench --observability`; docs/performance.md).
+//! statement) is even built, so an unsampled request costs about what an untraced one does.
 
 use std::cell::RefCell;
 use std::fmt;
@@ -246,23 +247,30 @@ enum Sampling {
     Unsampled(TraceIds),
 }
 
+/// The caller's trace context, when the request has a valid `traceparent`.
+fn caller_context(headers: &HeaderMap) -> Option<opentelemetry::Context> {
+    if !headers.contains_key("traceparent") {
+        return None;
+    }
+    let parent = TraceContextPropagator::new().extract(&HeaderReader(headers));
+    let valid = parent.span().span_context().is_valid();
+    valid.then_some(parent)
+}
+
 /// The decision for a request with these headers: a valid `traceparent` decides by its
 /// sampled flag (and its trace id is kept), otherwise a new trace id sampled at `ratio`.
 fn decide(headers: &HeaderMap, ratio: f64) -> Sampling {
     let ids = RandomIdGenerator::default();
-    if headers.contains_key("traceparent") {
-        let parent = TraceContextPropagator::new().extract(&HeaderReader(headers));
+    if let Some(parent) = caller_context(headers) {
         let caller = parent.span().span_context().clone();
-        if caller.is_valid() {
-            return if caller.is_sampled() {
-                Sampling::Sampled(Some(parent))
-            } else {
-                Sampling::Unsampled(TraceIds {
-                    trace_id: caller.trace_id(),
-                    span_id: new_span_id(&ids),
-                })
-            };
-        }
+        return if caller.is_sampled() {
+            Sampling::Sampled(Some(parent))
+        } else {
+            Sampling::Unsampled(TraceIds {
+                trace_id: caller.trace_id(),
+                span_id: new_span_id(&ids),
+            })
+        };
     }
     let trace_id = loop {
         let id = ids.new_trace_id();
@@ -293,14 +301,26 @@ fn new_span_id(ids: &RandomIdGenerator) -> SpanId {
 /// Makes a request's span, deciding its sampling first from its `headers`: `sampled` makes
 /// the span the OpenTelemetry layer records (continuing the caller's trace if it sent one),
 /// `unsampled` the same span from a callsite with target [`UNSAMPLED_TARGET`], which that layer
-/// never sees. With tracing off this is `sampled()` and nothing else.
+/// never sees. With tracing off this is `sampled()`, unless the caller sent a `traceparent`:
+/// then the span is `unsampled()` with the caller's trace id, for the log lines and the
+/// response only.
 pub fn request_span(
     headers: &HeaderMap,
     sampled: impl FnOnce() -> tracing::Span,
     unsampled: impl FnOnce() -> tracing::Span,
 ) -> tracing::Span {
     if !tracing_on() {
-        return sampled();
+        return match caller_context(headers) {
+            Some(caller) => span_for(
+                Sampling::Unsampled(TraceIds {
+                    trace_id: caller.span().span_context().trace_id(),
+                    span_id: new_span_id(&RandomIdGenerator::default()),
+                }),
+                sampled,
+                unsampled,
+            ),
+            None => sampled(),
+        };
     }
     let ratio = f64::from_bits(SAMPLE_RATIO.load(Ordering::Relaxed));
     span_for(decide(headers, ratio), sampled, unsampled)
@@ -432,15 +452,20 @@ impl<S> Filter<S> for SampledTracesFilter {
     }
 }
 
-/// [`SampledTraces`] with its filter, boxed for the subscriber.
-fn sampled_traces<S>() -> Box<dyn Layer<S> + Send + Sync + 'static>
+/// [`SampledTraces`] with its filter, boxed for the subscriber: over the spans of
+/// [`trace_filter`] when traces are exported, over unsampled requests' spans alone otherwise
+/// (then there is nothing to veto, and every other span costs it nothing).
+fn sampled_traces<S>(exported: bool) -> Box<dyn Layer<S> + Send + Sync + 'static>
 where
     S: Subscriber + for<'a> LookupSpan<'a>,
 {
+    let traced = if exported {
+        trace_filter()
+    } else {
+        Targets::new()
+    };
     SampledTraces
-        .with_filter(SampledTracesFilter {
-            traced: trace_filter(),
-        })
+        .with_filter(SampledTracesFilter { traced })
         .boxed()
 }
 
@@ -554,7 +579,7 @@ where
     let (provider, ratio) = traced.unzip();
     let logs = log_layer(format, filter, writer, provider.is_some());
     let traces = provider.as_ref().map(trace_layer);
-    let sampled_only = traces.is_some().then(sampled_traces);
+    let sampled_only = sampled_traces(traces.is_some());
     let installed = tracing_subscriber::registry()
         .with(logs)
         .with(traces)
@@ -572,12 +597,11 @@ where
 }
 
 /// Writes the `traceparent` of the current request into a response's headers, so that a
-/// caller can find the request's trace; nothing when tracing is off.
+/// caller can find the request's trace; nothing when tracing is off and the caller sent none.
 pub fn write_traceparent(headers: &mut HeaderMap) {
-    if !tracing_on() {
-        return;
+    if tracing_on() || current_unsampled().is_some() {
+        write_current_traceparent(headers);
     }
-    write_current_traceparent(headers);
 }
 
 /// An unsampled request's ids with flags `00`, else the current OpenTelemetry context's.
@@ -619,8 +643,8 @@ impl Injector for HeaderWriter<'_> {
 }
 
 /// A JSON event format that starts each line with the `trace_id` and `span_id` of the request
-/// (unsampled) or span (sampled) the event happened in, when tracing is on; otherwise the line
-/// is the inner format's, unchanged.
+/// (unsampled, or joined from the caller's `traceparent` with tracing off) or span (sampled)
+/// the event happened in; otherwise the line is the inner format's, unchanged.
 struct WithTraceIds<F> {
     inner: F,
     /// Whether an OpenTelemetry layer is installed beside this format.
@@ -639,10 +663,11 @@ where
         mut writer: Writer<'_>,
         event: &tracing::Event<'_>,
     ) -> fmt::Result {
-        if !self.traced {
-            return self.inner.format_event(ctx, writer, event);
-        }
+        let traced = self.traced;
         let ids = current_unsampled().or_else(|| {
+            if !traced {
+                return None;
+            }
             opentelemetry::Context::map_current(|context| {
                 let span = context.span();
                 let ids = span.span_context();
@@ -848,7 +873,7 @@ mod tests {
             ))
             .with(trace_layer(&provider))
             .with(seen.clone().with_filter(trace_layer_filter()))
-            .with(sampled_traces());
+            .with(sampled_traces(true));
         let mut headers = HeaderMap::new();
         if let Some(traceparent) = traceparent {
             headers.insert(
