@@ -7,11 +7,9 @@
 //! Adding a command: add a variant to [`Command`] (its doc comment is its `--help` line), put the
 //! work in its own module, and dispatch it in [`run`].
 
-mod accounts;
 mod api;
 mod bench;
 mod boundaries;
-mod events;
 mod generate;
 mod migrate;
 mod openapi;
@@ -21,6 +19,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::LazyLock;
 
+use app::ops::{Outcome, Verb};
 use clap::{Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
 
@@ -72,14 +71,10 @@ enum Command {
     /// Compare every library's public API with `api/<crate>.txt` (`--bless` writes them); fail
     /// on a difference or on an item that names the ORM or an entity module.
     Api(api::ApiArgs),
-    /// Delete idempotency keys whose time to live has passed (the service also does this
-    /// on a schedule; this is for operators and cron).
-    PurgeIdempotencyKeys,
-    /// Delete expired sessions and sign-in failures older than the throttling window (the
-    /// service also does this on a schedule).
-    PurgeSessions,
-    /// Operator verbs on accounts: `users grant-admin EMAIL`, `users revoke-admin EMAIL`.
-    Users(accounts::UsersArgs),
+    /// The release binary's operator verbs, the same code (`app --help` lists them):
+    /// `users`, `purge-sessions`, `purge-idempotency-keys`, `events`, `backup`.
+    #[command(flatten)]
+    Operator(OperatorVerb),
     /// Benchmark the release service against the same SQL sent straight to the database
     /// (PostgreSQL, or `--sqlite`); writes `target/bench/<engine>.md`.
     Bench(bench::BenchArgs),
@@ -90,18 +85,37 @@ enum Command {
     Soak(bench::SoakArgs),
     /// Write the service's OpenAPI 3.1 document to `openapi.json` (`--check`: exit 1 if stale).
     Openapi(openapi::OpenApiArgs),
-    /// Integration events: `events tail [--from-start]` prints them as they commit.
-    Events(events::EventsArgs),
     // New commands go here, one module each.
 }
 
-/// How a command that ran to completion ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Outcome {
-    /// Done, or the check passed.
-    Success,
-    /// The check failed or the command refused; it has already said why.
-    Failed,
+/// The operator verbs `cargo xtask` shares with the binary (its `migrate` has developer
+/// extras, see [`migrate`]).
+#[derive(Debug, Subcommand)]
+enum OperatorVerb {
+    /// Roles: `users grant-admin EMAIL`, `users revoke-admin EMAIL`.
+    Users(app::ops::UsersArgs),
+    /// Delete expired sessions and sign-in failures older than the throttling window (the
+    /// service also does this on a schedule).
+    PurgeSessions,
+    /// Delete idempotency keys whose time to live has passed (the service also does this on a
+    /// schedule).
+    PurgeIdempotencyKeys,
+    /// Integration events: `events tail [--from-start]` prints them as they commit.
+    Events(app::ops::EventsArgs),
+    /// Copy the embedded SQLite database to a file while the service keeps serving.
+    Backup(app::ops::BackupArgs),
+}
+
+impl From<OperatorVerb> for Verb {
+    fn from(verb: OperatorVerb) -> Self {
+        match verb {
+            OperatorVerb::Users(args) => Self::Users(args),
+            OperatorVerb::PurgeSessions => Self::PurgeSessions,
+            OperatorVerb::PurgeIdempotencyKeys => Self::PurgeIdempotencyKeys,
+            OperatorVerb::Events(args) => Self::Events(args),
+            OperatorVerb::Backup(args) => Self::Backup(args),
+        }
+    }
 }
 
 async fn run(cli: Cli) -> anyhow::Result<Outcome> {
@@ -109,32 +123,12 @@ async fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Migrate(args) => migrate::run(&cli.database_url, args).await,
         Command::CheckBoundaries => boundaries::run(&workspace_root()),
         Command::Api(args) => api::run(&workspace_root(), &args),
-        Command::PurgeIdempotencyKeys => purge_idempotency_keys(&cli.database_url).await,
-        Command::PurgeSessions => accounts::purge_sessions(&cli.database_url).await,
-        Command::Users(args) => accounts::run(&cli.database_url, args).await,
+        Command::Operator(verb) => app::ops::run(&cli.database_url, verb.into()).await,
         Command::Bench(args) => bench::bench(&workspace_root(), &args),
         Command::Seed(args) => bench::seed(&workspace_root(), &cli.database_url, &args),
         Command::Soak(args) => bench::soak(&workspace_root(), &args),
         Command::Openapi(args) => openapi::run(&workspace_root(), &args),
-        Command::Events(args) => events::run(&cli.database_url, args).await,
     }
-}
-
-/// Opens the database named on the command line; the error never shows a password.
-async fn connect(url: &str) -> anyhow::Result<persistence::Db> {
-    persistence::Db::connect(url)
-        .await
-        .map_err(|e| anyhow::anyhow!("cannot open {}: {}", redact(url), e.detail()))
-}
-
-async fn purge_idempotency_keys(url: &str) -> anyhow::Result<Outcome> {
-    let db = connect(url).await?;
-    let purged = orders::purge_expired_idempotency_keys(&db, persistence::now_utc())
-        .await
-        .map_err(|e| anyhow::anyhow!("purge failed: {e}"))?;
-    println!("purged {purged} expired idempotency key(s)");
-    db.close().await.ok();
-    Ok(Outcome::Success)
 }
 
 fn init_logging() {
@@ -151,30 +145,7 @@ fn init_logging() {
 async fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging();
-    match run(cli).await {
-        Ok(Outcome::Success) => ExitCode::SUCCESS,
-        Ok(Outcome::Failed) => ExitCode::from(1),
-        Err(err) => {
-            eprintln!("error: {err:#}");
-            ExitCode::from(2)
-        }
-    }
-}
-
-/// `url` with any password replaced by `***`, for messages and logs.
-fn redact(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_owned();
-    };
-    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    let (authority, tail) = rest.split_at(authority_end);
-    match authority.rsplit_once('@') {
-        Some((userinfo, host)) => match userinfo.split_once(':') {
-            Some((user, _password)) => format!("{scheme}://{user}:***@{host}{tail}"),
-            None => url.to_owned(),
-        },
-        None => url.to_owned(),
-    }
+    Outcome::exit_code(run(cli).await)
 }
 
 #[cfg(test)]
@@ -200,20 +171,6 @@ mod tests {
             persistence::sqlite_file_path(&DEFAULT_DATABASE_URL),
             Some(format!("{}/data/app.db", root.display()).as_str())
         );
-    }
-
-    #[test]
-    fn passwords_are_redacted() {
-        assert_eq!(
-            redact("postgres://app:s3cr@t@db:5432/orders?sslmode=require"),
-            "postgres://app:***@db:5432/orders?sslmode=require"
-        );
-        assert_eq!(
-            redact("postgres://app@db/orders"),
-            "postgres://app@db/orders"
-        );
-        assert_eq!(redact("sqlite://data/app.db"), "sqlite://data/app.db");
-        assert_eq!(redact("sqlite::memory:"), "sqlite::memory:");
     }
 
     #[test]

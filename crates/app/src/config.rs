@@ -11,8 +11,10 @@ use std::time::Duration;
 
 use clap::builder::{PossibleValuesParser, TypedValueParser};
 use clap::error::ErrorKind;
-use clap::{Arg, Args, Command, CommandFactory, FromArgMatches, Parser, ValueEnum};
+use clap::{Arg, Args, Command, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 use persistence::{CursorCodec, Faults};
+
+use crate::ops::Verb;
 
 /// How log lines are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -194,17 +196,38 @@ impl Config {
         Self::from_arg_matches(&matches).map_err(|err| err.format(&mut command))
     }
 
-    /// The clap command: every setting's value is shown by its variable's name (so clap's own
-    /// error messages name the variable), and values read from the environment never appear
-    /// in `--help` (`DATABASE_URL` and `CURSOR_KEY` can hold secrets).
+    /// Reads the command line and the environment as the binary does: the settings, and the
+    /// operator verb if one was named (`app migrate status`); without one, the binary serves.
+    pub fn with_verb_from_env() -> Result<(Self, Option<Verb>), clap::Error> {
+        let mut command = Self::command();
+        let matches = command.try_get_matches_from_mut(std::env::args_os())?;
+        let config = Self::from_arg_matches(&matches).map_err(|err| err.format(&mut command))?;
+        let verb = match matches.subcommand_name() {
+            Some(_) => {
+                Some(Verb::from_arg_matches(&matches).map_err(|err| err.format(&mut command))?)
+            }
+            None => None,
+        };
+        Ok((config, verb))
+    }
+
+    /// The clap command: the settings, then the operator verbs (see [`crate::ops`]). Every
+    /// setting's value is shown by its variable's name (so clap's own error messages name the
+    /// variable), and values read from the environment never appear in `--help`
+    /// (`DATABASE_URL` and `CURSOR_KEY` can hold secrets).
     pub fn command() -> Command {
-        <Self as CommandFactory>::command().mut_args(|arg| {
+        let settings = <Self as CommandFactory>::command().mut_args(|arg| {
             let name = arg.get_env().and_then(OsStr::to_str).map(str::to_owned);
             match name {
                 Some(name) => arg.value_name(name).hide_env_values(true),
                 None => arg,
             }
-        })
+        });
+        Verb::augment_subcommands(settings).after_help(
+            "Without a command the service serves. Settings go before the command \
+             (`app --database-url URL migrate status`) or in the environment. A command exits \
+             0 when done, 1 when it refused or its check failed, 2 on a bad setting or an error.",
+        )
     }
 }
 

@@ -1,4 +1,5 @@
-//! The HTTP service: composes the bounded contexts behind contract v2.
+//! The HTTP service: composes the bounded contexts behind the order-management API, and the
+//! operator verbs its binary runs ([`ops`]).
 //!
 //! Handlers stay thin (parse, call one service, map the result); business rules live in the
 //! context crates. This crate is the only place that knows about HTTP, and [`error`] is the
@@ -12,6 +13,7 @@ pub mod events;
 mod extract;
 pub mod observability;
 pub mod openapi;
+pub mod ops;
 pub mod problems;
 pub mod relay;
 mod routes;

@@ -1,8 +1,9 @@
-//! `cargo run`: the order-management service.
+//! `cargo run`: the order-management service; `app <verb>` runs an operator verb instead
+//! (`app --help` lists them).
 
 use std::process::ExitCode;
 
-use app::{Application, Config, telemetry};
+use app::{Application, Config, ops, telemetry};
 
 /// mimalloc instead of the system allocator: every password hash allocates 7 MiB, and glibc's
 /// malloc raises its mmap threshold after the first such block is freed, after which the blocks
@@ -16,7 +17,12 @@ async fn main() -> ExitCode {
     let huge_pages = disable_transparent_huge_pages();
     // A bad setting exits here with code 2 and a message naming its variable (`--help`
     // prints every setting and exits 0), before anything has started.
-    let config = Config::from_env().unwrap_or_else(|err| err.exit());
+    let (config, verb) = Config::with_verb_from_env().unwrap_or_else(|err| err.exit());
+    if let Some(verb) = verb {
+        // A verb's output is on stdout; its log lines go to stderr.
+        telemetry::init_with(config.log_format, telemetry::env_filter(), std::io::stderr);
+        return ops::Outcome::exit_code(ops::run(&config.database_url, verb).await);
+    }
     let telemetry = telemetry::init(
         config.log_format,
         config.otlp_endpoint.as_deref(),

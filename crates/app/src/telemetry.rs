@@ -105,8 +105,7 @@ impl Drop for Telemetry {
 /// requests (see [`crate::Config::trace_sample_ratio`]) are exported over OTLP/HTTP; an
 /// exporter that cannot be built is reported on stderr and the service runs without it.
 pub fn init(format: LogFormat, otlp_endpoint: Option<&str>, sample_ratio: f64) -> Telemetry {
-    let filter =
-        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(DEFAULT_FILTER));
+    let filter = env_filter();
     if otlp_endpoint.is_none() {
         init_with(format, filter, std::io::stdout);
         return Telemetry { provider: None };
@@ -135,6 +134,11 @@ pub fn init(format: LogFormat, otlp_endpoint: Option<&str>, sample_ratio: f64) -
             Telemetry { provider: None }
         }
     }
+}
+
+/// The log filter: `RUST_LOG`, or [`DEFAULT_FILTER`] when it is unset or unreadable.
+pub fn env_filter() -> EnvFilter {
+    EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(DEFAULT_FILTER))
 }
 
 /// Installs the global subscriber with an explicit filter and destination and no tracing

@@ -401,6 +401,58 @@ impl Db {
         Ok(())
     }
 
+    /// Writes a consistent copy of the SQLite database to `path`, a file that must not exist
+    /// yet, while other connections keep writing: `VACUUM INTO` reads one snapshot of the
+    /// database and writes it out whole. PostgreSQL has tools of its own for this (`pg_dump`,
+    /// `pg_basebackup`); there the copy is refused. The copy passes SQLite's
+    /// `PRAGMA integrity_check` before this returns.
+    pub async fn copy_into(&self, path: &Path) -> Result<(), StoreError> {
+        if self.backend != Backend::Sqlite {
+            return Err(StoreError::other(
+                "copying the database is for SQLite; use pg_dump or pg_basebackup",
+            ));
+        }
+        let path = path
+            .to_str()
+            .ok_or_else(|| StoreError::other("the copy's path is not UTF-8"))?;
+        // The path goes in as a string literal, its quotes doubled.
+        let literal = path.replace('\'', "''");
+        // On the writer: the readers' connections are `query_only`, which refuses `VACUUM INTO`.
+        // Copying is still a read of the database; the service in another process keeps
+        // writing meanwhile.
+        let connection = self.pool.writer().unbounded();
+        connection
+            .execute_unprepared(&format!("VACUUM INTO '{literal}'"))
+            .await
+            .map_err(StoreError::from_orm)?;
+        // Read back whole before anyone relies on it. The writer is one connection, so the
+        // attachment and the check share it.
+        connection
+            .execute_unprepared(&format!("ATTACH DATABASE '{literal}' AS copy"))
+            .await
+            .map_err(StoreError::from_orm)?;
+        let checked = connection
+            .query_all_raw(sea_orm::Statement::from_string(
+                sea_orm::DbBackend::Sqlite,
+                "PRAGMA copy.integrity_check",
+            ))
+            .await;
+        let detached = connection.execute_unprepared("DETACH DATABASE copy").await;
+        let findings: Vec<String> = checked
+            .map_err(StoreError::from_orm)?
+            .iter()
+            .filter_map(|row| row.try_get_by_index::<String>(0).ok())
+            .collect();
+        detached.map_err(StoreError::from_orm)?;
+        if findings != ["ok"] {
+            return Err(StoreError::other(format!(
+                "the copy failed its integrity check: {}",
+                findings.join("; ")
+            )));
+        }
+        Ok(())
+    }
+
     /// Closes the pool (both of SQLite's), waiting for connections to be returned.
     pub async fn close(self) -> Result<(), StoreError> {
         let probe = self.probe.into_inner();

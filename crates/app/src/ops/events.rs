@@ -1,4 +1,4 @@
-//! `cargo xtask events tail [--from-start]`: prints integration events as they commit, one
+//! `events tail [--from-start]`: prints integration events as they commit, one
 //! CloudEvents JSON envelope per line, for operators.
 //!
 //! With `NATS_URL` set it reads the JetStream stream (what consumers see); without it, the
@@ -13,18 +13,18 @@ use clap::{Args, Subcommand};
 use futures::StreamExt;
 use persistence::{Limit, outbox};
 
-use crate::Outcome;
+use super::{Outcome, connect};
 
 /// How often the feed is polled for new events when `NATS_URL` is unset.
 const FEED_POLL: Duration = Duration::from_millis(500);
 
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct EventsArgs {
     #[command(subcommand)]
     command: EventsCommand,
 }
 
-#[derive(Debug, Subcommand)]
+#[derive(Debug, Clone, Subcommand)]
 enum EventsCommand {
     /// Print events as they are committed: from the NATS stream when NATS_URL is set, else
     /// from the database's feed.
@@ -57,9 +57,9 @@ async fn tail_stream(url: &str, from_start: bool) -> anyhow::Result<Outcome> {
         .map_err(|e| anyhow::anyhow!("cannot reach NATS at {url}: {e}"))?;
     let jetstream = async_nats::jetstream::new(client);
     let stream = jetstream
-        .get_stream(app::relay::STREAM)
+        .get_stream(crate::relay::STREAM)
         .await
-        .map_err(|e| anyhow::anyhow!("no stream {}: {e}", app::relay::STREAM))?;
+        .map_err(|e| anyhow::anyhow!("no stream {}: {e}", crate::relay::STREAM))?;
     let consumer = stream
         .create_consumer(OrderedConfig {
             deliver_policy: if from_start {
@@ -86,7 +86,7 @@ async fn tail_stream(url: &str, from_start: bool) -> anyhow::Result<Outcome> {
 }
 
 async fn tail_feed(database_url: &str, from_start: bool) -> anyhow::Result<Outcome> {
-    let db = crate::connect(database_url).await?;
+    let db = connect(database_url).await?;
     let limit = Limit::new(i64::from(Limit::MAX)).map_err(|e| anyhow::anyhow!("{e}"))?;
     let mut after = outbox::FeedPoint::START;
     if !from_start {

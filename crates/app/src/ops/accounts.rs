@@ -1,21 +1,21 @@
-//! `cargo xtask users grant-admin|revoke-admin EMAIL` and `cargo xtask purge-sessions`:
-//! operator verbs over the users and identity contexts' public APIs (never their tables).
+//! `users grant-admin|revoke-admin EMAIL`: roles, over the users and identity contexts'
+//! public APIs (never their tables).
 
 use clap::{Args, Subcommand};
 use identity::{AccountId, Identity, IdentityConfig, IdentityError, Role};
 use persistence::Db;
 use users::{Email, Users};
 
-use crate::{Outcome, connect};
+use super::{Outcome, connect};
 
-/// `cargo xtask users ...`
-#[derive(Debug, Args)]
+/// `users ...`
+#[derive(Debug, Clone, Args)]
 pub struct UsersArgs {
     #[command(subcommand)]
     command: UsersCommand,
 }
 
-#[derive(Debug, Subcommand)]
+#[derive(Debug, Clone, Subcommand)]
 enum UsersCommand {
     /// Make the user with this e-mail an admin (takes effect on the user's next request).
     GrantAdmin {
@@ -41,7 +41,7 @@ pub enum RoleChange {
 /// Gives the user with `email` the `role`, through the contexts' public APIs.
 pub async fn set_role(db: &Db, email: &str, role: Role) -> anyhow::Result<RoleChange> {
     let email = Email::parse(email).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let Some(user) = Users::new(db.clone(), app::events::user_outbox(Default::default()))
+    let Some(user) = Users::new(db.clone(), crate::events::user_outbox(Default::default()))
         .find_by_email(&email)
         .await?
     else {
@@ -58,7 +58,7 @@ pub async fn set_role(db: &Db, email: &str, role: Role) -> anyhow::Result<RoleCh
     }
 }
 
-/// Runs `cargo xtask users ...`.
+/// Runs `users ...`.
 pub async fn run(url: &str, args: UsersArgs) -> anyhow::Result<Outcome> {
     let (email, role) = match &args.command {
         UsersCommand::GrantAdmin { email } => (email, Role::Admin),
@@ -77,19 +77,6 @@ pub async fn run(url: &str, args: UsersArgs) -> anyhow::Result<Outcome> {
             Ok(Outcome::Failed)
         }
     }
-}
-
-/// Runs `cargo xtask purge-sessions`.
-pub async fn purge_sessions(url: &str) -> anyhow::Result<Outcome> {
-    let db = connect(url).await?;
-    let purged = identity::purge_expired(&db, persistence::now_utc()).await;
-    db.close().await.ok();
-    let purged = purged?;
-    println!(
-        "purged {} expired session(s) and {} old sign-in failure(s)",
-        purged.sessions, purged.failures
-    );
-    Ok(Outcome::Success)
 }
 
 #[cfg(test)]
@@ -111,7 +98,7 @@ mod tests {
         let db = test.db().clone();
         let identity = Identity::new(db.clone(), IdentityConfig::default());
         let tx = db.begin().await.unwrap();
-        let user = Users::new(db.clone(), app::events::user_outbox(Default::default()))
+        let user = Users::new(db.clone(), crate::events::user_outbox(Default::default()))
             .register_in(
                 &tx,
                 NewUser {
