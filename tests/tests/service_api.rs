@@ -5,9 +5,12 @@
 
 mod common;
 
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::{PASSWORD, assert_problem, expect_problem, spawn, start};
+use common::{PASSWORD, assert_problem, expect_problem, spawn, start, wait_until};
 use persistence::Backend;
 use persistence::testing::TestDatabase;
 use serde_json::{Value, json};
@@ -481,4 +484,124 @@ async fn the_longest_idempotency_ttl_still_places_keyed_orders(backend: Backend)
         ids.push(response.json::<Value>().await.unwrap()["id"].clone());
     }
     assert_eq!(ids[0], ids[1]);
+}
+
+/// An online backup of the embedded database, taken in the middle of a write load of keyed
+/// placements, is a database the service opens as it is: it passed SQLite's integrity check
+/// (the backup checks it before it names the file), every order acknowledged before the backup
+/// began is in it, whole (its line, its total), and each key still names its one order.
+#[tokio::test]
+async fn a_backup_taken_under_write_load_holds_every_acknowledged_order() {
+    let Some(app) = spawn(Backend::Sqlite).await else {
+        return;
+    };
+    app.stock("BACKUP-1", 250, 1_000_000).await;
+    let buyer = app.create_user("buyer@example.com").await;
+    let body = json!({"currency": "EUR", "items": [{"sku": "BACKUP-1", "quantity": 2}]});
+    // Key -> order id, for every placement the service acknowledged.
+    let acknowledged: Arc<Mutex<HashMap<String, String>>> = Arc::default();
+    let stop = Arc::new(AtomicBool::new(false));
+    let writers: Vec<_> = (0..4)
+        .map(|writer| {
+            let (acknowledged, stop) = (acknowledged.clone(), stop.clone());
+            let client = app.client.clone();
+            let (url, token, body) = (app.url("/v1/orders"), buyer.token.clone(), body.clone());
+            tokio::spawn(async move {
+                let mut n = 0;
+                while !stop.load(Ordering::Relaxed) {
+                    let key = format!("backup-{writer}-{n}");
+                    n += 1;
+                    let response = client
+                        .post(&url)
+                        .bearer_auth(&token)
+                        .header("Idempotency-Key", &key)
+                        .json(&body)
+                        .send()
+                        .await
+                        .unwrap();
+                    assert_eq!(response.status(), 201);
+                    let order: Value = response.json().await.unwrap();
+                    let id = order["id"].as_str().unwrap().to_owned();
+                    acknowledged.lock().unwrap().insert(key, id);
+                }
+            })
+        })
+        .collect();
+    let count = || acknowledged.lock().unwrap().len();
+    wait_until("the load is under way", || async { count() >= 20 }).await;
+
+    let before = acknowledged.lock().unwrap().clone();
+    let dir = std::env::temp_dir().join(format!("backup-{}", persistence::new_id().simple()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let copy = dir.join("copy.db");
+    let db = persistence::Db::connect(app.database.url()).await.unwrap();
+    let size = app::ops::backup(&db, &copy, false).await.unwrap();
+    db.close().await.unwrap();
+    assert!(size > 0);
+    let after_backup = count();
+    wait_until("writes go on after the backup", || async {
+        count() >= after_backup + 20
+    })
+    .await;
+    stop.store(true, Ordering::Relaxed);
+    for writer in writers {
+        writer.await.unwrap();
+    }
+
+    let restored = start(&format!("sqlite://{}", copy.display()), |_| {}).await;
+    let client = common::client();
+    for (key, id) in &before {
+        let replayed = client
+            .post(format!("{}/v1/orders", restored.address))
+            .bearer_auth(&buyer.token)
+            .header("Idempotency-Key", key)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(replayed.status(), 201, "{key}");
+        assert_eq!(replayed.headers()["idempotent-replayed"], "true", "{key}");
+        let order: Value = replayed.json().await.unwrap();
+        assert_eq!(order["id"], id.as_str(), "{key} names its one order");
+        assert_eq!(order["items"].as_array().unwrap().len(), 1, "{order}");
+        assert_eq!(order["total_cents"], 500, "{order}");
+    }
+    let list = format!("{}/v1/users/{}/orders", restored.address, buyer.id);
+    let mut orders = Vec::new();
+    let mut next: Option<String> = None;
+    loop {
+        let page_url = match &next {
+            Some(cursor) => format!("{list}?limit=100&after={cursor}"),
+            None => format!("{list}?limit=100"),
+        };
+        let page: Value = client
+            .get(page_url)
+            .bearer_auth(&buyer.token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        orders.extend(page["items"].as_array().unwrap().iter().cloned());
+        match page["next"].as_str() {
+            Some(cursor) => next = Some(cursor.to_owned()),
+            None => break,
+        }
+    }
+    let ids: std::collections::HashSet<&str> =
+        orders.iter().map(|o| o["id"].as_str().unwrap()).collect();
+    assert_eq!(ids.len(), orders.len(), "no order twice");
+    assert!(orders.len() >= before.len());
+    assert!(
+        orders.len() <= count() + 4,
+        "at most the in-flight ones beyond the acknowledged"
+    );
+    assert!(
+        orders.iter().all(|o| o["total_cents"] == 500),
+        "every total equals its line"
+    );
+    restored.shutdown.send(()).unwrap();
+    restored.server.await.unwrap().unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
 }
