@@ -3,6 +3,7 @@
 //! fixed number of keep-alive connections, measures the same statements straight through sqlx
 //! as the floor, and reports each workload's ratio to it.
 
+mod drill;
 mod feed_lag;
 mod floor;
 mod load;
@@ -100,6 +101,15 @@ enum Command {
         /// How long the load runs: `30s`, `2m`.
         #[arg(long, default_value = "30s", value_parser = soak::parse_duration)]
         duration: Duration,
+    },
+    /// Two instances behind HAProxy on one fresh database, each restarted twice in turn
+    /// under load (see `drill.rs`); fails on any failed request or order lost or doubled.
+    DrillRollingRestart {
+        #[command(flatten)]
+        target: Target,
+        /// Where to write the Markdown report.
+        #[arg(long)]
+        report: PathBuf,
     },
 }
 
@@ -199,6 +209,28 @@ async fn main() -> anyhow::Result<()> {
             .await;
             scratch.remove().await?;
             soaked
+        }
+        Command::DrillRollingRestart {
+            target:
+                Target {
+                    app,
+                    engine,
+                    admin_url,
+                },
+            report,
+        } => {
+            anyhow::ensure!(
+                matches!(engine, Engine::Postgres),
+                "the rolling-restart drill runs two instances on one PostgreSQL database"
+            );
+            let scratch = scratch::Scratch::create(engine, &admin_url).await?;
+            let drilled = async {
+                migrate(scratch.url()).await?;
+                drill::rolling_restart(&app, scratch.url(), &report).await
+            }
+            .await;
+            scratch.remove().await?;
+            drilled
         }
     }
 }

@@ -25,7 +25,17 @@ impl Service {
         database_url: &str,
         env: &[(&str, String)],
     ) -> anyhow::Result<Self> {
-        let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+        Self::start_at(binary, database_url, free_port()?, env).await
+    }
+
+    /// [`Service::start`] on a given loopback `port` (a restarted instance takes its
+    /// predecessor's, where a load balancer expects it).
+    pub async fn start_at(
+        binary: &Path,
+        database_url: &str,
+        port: u16,
+        env: &[(&str, String)],
+    ) -> anyhow::Result<Self> {
         let base = format!("http://127.0.0.1:{port}");
         let started = Instant::now();
         let mut child = Command::new(binary)
@@ -92,6 +102,33 @@ impl Service {
         self.child.wait()?;
         Ok(())
     }
+
+    /// Sends SIGTERM, as an orchestrator does, and waits (up to `within`) for the process to
+    /// exit; returns its exit code.
+    pub async fn terminate(mut self, within: Duration) -> anyhow::Result<Option<i32>> {
+        let pid = i32::try_from(self.child.id()).context("process id out of range")?;
+        nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(pid),
+            nix::sys::signal::Signal::SIGTERM,
+        )?;
+        let deadline = Instant::now() + within;
+        let mut ticks = tokio::time::interval(Duration::from_millis(10));
+        loop {
+            ticks.tick().await;
+            if let Some(status) = self.child.try_wait()? {
+                return Ok(status.code());
+            }
+            anyhow::ensure!(
+                Instant::now() < deadline,
+                "the service did not exit within {within:?} of SIGTERM"
+            );
+        }
+    }
+}
+
+/// A loopback port nothing listens on right now.
+pub fn free_port() -> anyhow::Result<u16> {
+    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
 /// The service's process id, read in `/proc`.

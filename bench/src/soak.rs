@@ -32,7 +32,7 @@ const WORKERS: usize = 8;
 /// Customers each worker signs up before the mixed load starts.
 const CUSTOMERS_PER_WORKER: usize = 3;
 /// The password of every soak account.
-const PASSWORD: &str = "soak password 1234";
+pub(crate) const PASSWORD: &str = "soak password 1234";
 /// Products in the hot catalog: few, so that placements, adjustments and shipments of the same
 /// stock rows overlap all the time.
 const PRODUCTS: usize = 4;
@@ -159,7 +159,7 @@ pub async fn soak(base: &str, url: &str, duration: Duration) -> anyhow::Result<(
 }
 
 /// An admin account: signed up over HTTP, promoted through the identity context, signed in.
-async fn admin(client: &Client, base: &str, url: &str) -> anyhow::Result<String> {
+pub(crate) async fn admin(client: &Client, base: &str, url: &str) -> anyhow::Result<String> {
     let email = format!("soak-admin-{}@soak.example", uuid::Uuid::now_v7().simple());
     let user = sign_up(client, base, &email).await?;
     let id = user["id"].as_str().context("sign-up answered no id")?;
@@ -220,7 +220,7 @@ async fn create_catalog(
     Ok(())
 }
 
-async fn sign_up(client: &Client, base: &str, email: &str) -> anyhow::Result<Value> {
+pub(crate) async fn sign_up(client: &Client, base: &str, email: &str) -> anyhow::Result<Value> {
     let response = client
         .post(format!("{base}/v1/users"))
         .json(&json!({"email": email, "display_name": "Soak", "password": PASSWORD}))
@@ -234,7 +234,7 @@ async fn sign_up(client: &Client, base: &str, email: &str) -> anyhow::Result<Val
     Ok(response.json().await?)
 }
 
-async fn sign_in(client: &Client, base: &str, email: &str) -> anyhow::Result<String> {
+pub(crate) async fn sign_in(client: &Client, base: &str, email: &str) -> anyhow::Result<String> {
     let response = client
         .post(format!("{base}/v1/sessions"))
         .json(&json!({"email": email, "password": PASSWORD}))

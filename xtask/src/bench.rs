@@ -56,6 +56,23 @@ pub struct SoakArgs {
     scratch: ScratchArgs,
 }
 
+/// Options of `cargo xtask drill`.
+#[derive(Debug, clap::Args)]
+pub struct DrillArgs {
+    #[command(subcommand)]
+    drill: Drill,
+    #[command(flatten)]
+    scratch: ScratchArgs,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum Drill {
+    /// Two release instances on one fresh PostgreSQL database behind HAProxy, under a load of
+    /// keyed placements and reads; each instance restarted twice in turn. Fails on any failed
+    /// request or any order lost or doubled; writes `target/drill/rolling-restart.md`.
+    RollingRestart,
+}
+
 /// Where `bench` and `soak` create their scratch PostgreSQL database.
 #[derive(Debug, clap::Args)]
 pub struct ScratchArgs {
@@ -150,6 +167,29 @@ pub fn soak(root: &Path, args: &SoakArgs) -> anyhow::Result<Outcome> {
         .arg(&args.scratch.postgres_url)
         .arg("--duration")
         .arg(&args.duration);
+    status(command)
+}
+
+/// Builds, then rehearses an operation on the release service (the `bench` binary's `drill`).
+pub fn drill(root: &Path, args: &DrillArgs) -> anyhow::Result<Outcome> {
+    let release = build(root)?;
+    let Drill::RollingRestart = args.drill;
+    let report = release
+        .parent()
+        .unwrap_or(&release)
+        .join("drill")
+        .join("rolling-restart.md");
+    let mut command = Command::new(release.join("bench"));
+    command
+        .arg("drill-rolling-restart")
+        .arg("--app")
+        .arg(release.join("app"))
+        .arg("--engine")
+        .arg("postgres")
+        .arg("--admin-url")
+        .arg(&args.scratch.postgres_url)
+        .arg("--report")
+        .arg(&report);
     status(command)
 }
 

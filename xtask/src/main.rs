@@ -83,6 +83,8 @@ enum Command {
     /// Run a mixed load (sign-ups, placements, replays, transitions, deactivations) on the
     /// release service for `--duration`, then check the invariants; fail on any 5xx.
     Soak(bench::SoakArgs),
+    /// Rehearse an operation on release instances: `drill rolling-restart`.
+    Drill(bench::DrillArgs),
     /// Write the service's OpenAPI 3.1 document to `openapi.json` (`--check`: exit 1 if stale).
     Openapi(openapi::OpenApiArgs),
     // New commands go here, one module each.
@@ -127,6 +129,7 @@ async fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Bench(args) => bench::bench(&workspace_root(), &args),
         Command::Seed(args) => bench::seed(&workspace_root(), &cli.database_url, &args),
         Command::Soak(args) => bench::soak(&workspace_root(), &args),
+        Command::Drill(args) => bench::drill(&workspace_root(), &args),
         Command::Openapi(args) => openapi::run(&workspace_root(), &args),
     }
 }

@@ -77,6 +77,12 @@ pub struct Config {
     #[arg(long = "shutdown-grace-secs", env = "SHUTDOWN_GRACE_SECS", default_value = "30",
         value_parser = seconds(1, HOUR))]
     pub shutdown_grace: Duration,
+    /// After SIGTERM, readiness answers 503 at once but the service keeps accepting and
+    /// serving for this long (every response closing its connection), so that a load balancer
+    /// takes it out of rotation before the listener closes (0 to skip, up to 10 min).
+    #[arg(long = "shutdown-drain-secs", env = "SHUTDOWN_DRAIN_SECS", default_value = "5",
+        value_parser = seconds(0, 10 * MINUTE))]
+    pub shutdown_drain: Duration,
     /// How long an `Idempotency-Key` is remembered (1 s to 10 years).
     #[arg(long = "idempotency-ttl-secs", env = "IDEMPOTENCY_TTL_SECS", default_value = "86400",
         value_parser = seconds(1, 10 * YEAR))]
@@ -161,6 +167,7 @@ impl Config {
             header_read_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(60),
             shutdown_grace: Duration::from_secs(30),
+            shutdown_drain: Duration::from_secs(5),
             idempotency_ttl: Duration::from_secs(DAY),
             idempotency_purge_interval: Duration::from_secs(HOUR),
             session_ttl: Duration::from_secs(DAY),

@@ -4,9 +4,11 @@
 //!   timeout is closed (slowloris), and so is a keep-alive connection with no request and no
 //!   traffic for the idle timeout. Both are measured per connection from what it reads and
 //!   writes and whether a request is in flight (see [`Clock`]).
-//! - Shutdown is bounded: the listener closes (new connections are refused), readiness turns
-//!   503, every connection finishes its in-flight request and closes, and whatever still runs
-//!   after the grace period is dropped, so the process can exit.
+//! - Shutdown drains, then is bounded: readiness turns 503 at once, but for the drain period
+//!   the service still accepts and serves, every response closing its connection, so that a
+//!   load balancer sees it leave before it stops listening. Then the listener closes (new
+//!   connections are refused), every connection finishes its in-flight request and closes,
+//!   and whatever still runs after the grace period is dropped, so the process can exit.
 
 use std::future::Future;
 use std::io;
@@ -34,12 +36,15 @@ pub(crate) struct Limits {
     pub(crate) header_read: Duration,
     /// With no request in flight and no bytes moving.
     pub(crate) idle: Duration,
-    /// How long in-flight requests may take to finish after shutdown begins.
+    /// How long in-flight requests may take to finish once the listener is closed.
     pub(crate) grace: Duration,
+    /// How long the service keeps accepting after shutdown begins, readiness answering 503.
+    pub(crate) drain: Duration,
 }
 
-/// Serves `router` on `listener` until `shutdown` completes, then shuts down within
-/// `limits.grace`. `draining` is set as shutdown begins (readiness answers 503 from then on).
+/// Serves `router` on `listener` until `shutdown` completes, drains for `limits.drain`, then
+/// shuts down within `limits.grace`. `draining` is set as shutdown begins (readiness answers
+/// 503 from then on, and every response closes its connection).
 pub(crate) async fn serve(
     listener: TcpListener,
     router: Router,
@@ -49,27 +54,24 @@ pub(crate) async fn serve(
 ) {
     let (stop, stopped) = watch::channel(false);
     let mut connections = JoinSet::new();
-    tokio::pin!(shutdown);
-    loop {
-        tokio::select! {
-            () = &mut shutdown => break,
-            accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => {
-                    connections.spawn(connection(stream, router.clone(), limits, stopped.clone()));
-                }
-                Err(err) if is_per_connection(&err) => {
-                    tracing::debug!(error = %err, "accepting a connection failed");
-                }
-                Err(err) => {
-                    // Out of file descriptors and the like: back off instead of spinning.
-                    tracing::warn!(error = %err, "accepting connections failed; retrying");
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                }
-            },
-        }
-        while connections.try_join_next().is_some() {}
-    }
+    let accepting = Accepting {
+        listener: &listener,
+        router: &router,
+        limits,
+        draining: &draining,
+        stopped: &stopped,
+    };
+    accepting.until(shutdown, &mut connections).await;
     draining.store(true, Ordering::SeqCst);
+    if !limits.drain.is_zero() {
+        tracing::info!(
+            drain_secs = limits.drain.as_secs_f64(),
+            "draining: readiness answers 503, requests are still served"
+        );
+        accepting
+            .until(tokio::time::sleep(limits.drain), &mut connections)
+            .await;
+    }
     drop(listener);
     let _ = stop.send(true);
     let finished = tokio::time::timeout(limits.grace, async {
@@ -83,6 +85,47 @@ pub(crate) async fn serve(
             "grace period over; closing the connections still open"
         );
         connections.shutdown().await;
+    }
+}
+
+/// The accept loop's borrowed parts.
+struct Accepting<'a> {
+    listener: &'a TcpListener,
+    router: &'a Router,
+    limits: Limits,
+    draining: &'a Arc<AtomicBool>,
+    stopped: &'a watch::Receiver<bool>,
+}
+
+impl Accepting<'_> {
+    /// Accepts connections, each served by a task in `connections`, until `done` completes.
+    async fn until(&self, done: impl Future<Output = ()>, connections: &mut JoinSet<()>) {
+        tokio::pin!(done);
+        loop {
+            tokio::select! {
+                () = &mut done => return,
+                accepted = self.listener.accept() => match accepted {
+                    Ok((stream, _)) => {
+                        connections.spawn(connection(
+                            stream,
+                            self.router.clone(),
+                            self.limits,
+                            self.draining.clone(),
+                            self.stopped.clone(),
+                        ));
+                    }
+                    Err(err) if is_per_connection(&err) => {
+                        tracing::debug!(error = %err, "accepting a connection failed");
+                    }
+                    Err(err) => {
+                        // Out of file descriptors and the like: back off instead of spinning.
+                        tracing::warn!(error = %err, "accepting connections failed; retrying");
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                    }
+                },
+            }
+            while connections.try_join_next().is_some() {}
+        }
     }
 }
 
@@ -102,6 +145,7 @@ async fn connection(
     stream: TcpStream,
     router: Router,
     limits: Limits,
+    draining: Arc<AtomicBool>,
     mut stopped: watch::Receiver<bool>,
 ) {
     let _ = stream.set_nodelay(true);
@@ -114,9 +158,20 @@ async fn connection(
     let service = hyper::service::service_fn(move |request: http::Request<Incoming>| {
         let busy = requests.begin_request();
         let router = router.clone();
+        let draining = draining.clone();
         async move {
-            let response = router.oneshot(request).await;
+            let mut response = router.oneshot(request).await;
             drop(busy);
+            // While draining, a keep-alive client is told to reconnect, which a load balancer
+            // sends elsewhere: the connection closes after this response, never mid-request.
+            if draining.load(Ordering::SeqCst)
+                && let Ok(response) = &mut response
+            {
+                response.headers_mut().insert(
+                    http::header::CONNECTION,
+                    http::HeaderValue::from_static("close"),
+                );
+            }
             response
         }
     });

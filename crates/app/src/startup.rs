@@ -227,6 +227,7 @@ impl Application {
             header_read: self.config.header_read_timeout,
             idle: self.config.idle_timeout,
             grace: self.config.shutdown_grace,
+            drain: self.config.shutdown_drain,
         };
         server::serve(
             self.listener,
@@ -327,7 +328,7 @@ async fn shutdown_signal() {
 
 #[cfg(test)]
 mod tests {
-    //! What the accept loop sets when shutdown begins, as the readiness probe reports it.
+    //! What SIGTERM does before the process exits, as a load balancer sees it.
     #![allow(clippy::unwrap_used)]
 
     use std::sync::atomic::Ordering;
@@ -338,15 +339,29 @@ mod tests {
 
     use super::*;
 
-    persistence::both_backends!(readiness_is_503_once_shutdown_begins);
+    persistence::both_backends!(shutdown_drains_before_it_stops_listening);
 
-    async fn readiness_is_503_once_shutdown_begins(backend: Backend) {
+    /// One request on a new connection to `addr`, answered in full (the server closes).
+    async fn request(addr: std::net::SocketAddr, path: &str) -> String {
+        let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let head = format!("GET {path} HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n");
+        stream.write_all(head.as_bytes()).await.unwrap();
+        let mut response = String::new();
+        stream.read_to_string(&mut response).await.unwrap();
+        response
+    }
+
+    /// SIGTERM's path as a load balancer sees it: readiness turns 503 at once while requests
+    /// are still served (a keep-alive connection is told to close after its next response, and
+    /// new connections are accepted); after the drain the listener closes.
+    async fn shutdown_drains_before_it_stops_listening(backend: Backend) {
         let Some(database) = TestDatabase::create(backend).await else {
             return;
         };
         let mut config = Config::new(database.url());
         config.bind_addr = "127.0.0.1:0".parse().unwrap();
         config.migrate_on_start = true;
+        config.shutdown_drain = std::time::Duration::from_secs(2);
         let app = Application::build(config).await.unwrap();
         let addr = app.local_addr().unwrap();
         let draining = app.draining.clone();
@@ -354,26 +369,50 @@ mod tests {
         let server = tokio::spawn(app.run_until(async move {
             let _ = stopped.await;
         }));
-        let ready = || async move {
-            let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
-            stream
-                .write_all(b"GET /health/ready HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
+        assert!(
+            request(addr, "/health/ready")
                 .await
-                .unwrap();
-            let mut response = String::new();
-            stream.read_to_string(&mut response).await.unwrap();
-            response
-        };
-        assert!(ready().await.starts_with("HTTP/1.1 200"));
-        // What the accept loop does first when the shutdown signal arrives (the listener is
-        // closed right after, so a probe cannot get in once a real shutdown began).
-        draining.store(true, Ordering::SeqCst);
-        let response = ready().await;
+                .starts_with("HTTP/1.1 200")
+        );
+        // A keep-alive connection, open before the shutdown begins.
+        let mut kept = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let live = b"GET /health/live HTTP/1.1\r\nhost: x\r\n\r\n";
+        kept.write_all(live).await.unwrap();
+        let mut first = vec![0; 4096];
+        let n = kept.read(&mut first).await.unwrap();
+        let first = String::from_utf8_lossy(&first[..n]).into_owned();
+        assert!(first.starts_with("HTTP/1.1 200"), "{first}");
+        assert!(
+            !first.to_ascii_lowercase().contains("connection: close"),
+            "{first}"
+        );
+
+        let _ = stop.send(());
+        let mut ticks = tokio::time::interval(std::time::Duration::from_millis(10));
+        while !draining.load(Ordering::SeqCst) {
+            ticks.tick().await;
+        }
+        let response = request(addr, "/health/ready").await;
         assert!(response.starts_with("HTTP/1.1 503"), "{response}");
         assert!(response.contains("shutting down"), "{response}");
-        draining.store(false, Ordering::SeqCst);
-        let _ = stop.send(());
+        let response = request(addr, "/health/live").await;
+        assert!(
+            response.starts_with("HTTP/1.1 200"),
+            "still served: {response}"
+        );
+        kept.write_all(live).await.unwrap();
+        let mut rest = String::new();
+        kept.read_to_string(&mut rest).await.unwrap();
+        assert!(rest.starts_with("HTTP/1.1 200"), "{rest}");
+        assert!(
+            rest.to_ascii_lowercase().contains("connection: close"),
+            "{rest}"
+        );
+
         server.await.unwrap().unwrap();
-        assert!(draining.load(Ordering::SeqCst), "shutdown sets the flag");
+        assert!(
+            tokio::net::TcpStream::connect(addr).await.is_err(),
+            "the listener is closed after the drain"
+        );
     }
 }

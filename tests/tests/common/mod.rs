@@ -104,6 +104,8 @@ pub async fn start(url: &str, tweak: impl FnOnce(&mut Config)) -> Instance {
     let mut config = Config::new(url);
     config.bind_addr = "127.0.0.1:0".parse().expect("addr");
     config.db_max_connections = Some(8);
+    // Tests stop their services at once; the drain has tests of its own.
+    config.shutdown_drain = Duration::ZERO;
     tweak(&mut config);
     let faults = config.faults.clone();
     let app = Application::build(config).await.expect("service builds");
