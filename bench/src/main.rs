@@ -745,12 +745,22 @@ async fn measure_round(
 /// One measured window of `workload` on `service` after its warm-up: what the clients saw,
 /// and the CPU the service spent in the window.
 async fn measure_window(
+    on: (&Service, &Arc<Vec<Session>>),
+    workload: Workload,
+    window: (Duration, Duration),
+) -> anyhow::Result<(Measured, Duration)> {
+    measure_window_sending(on, workload, window, reqwest::header::HeaderMap::new()).await
+}
+
+/// [`measure_window`] with `headers` on every request.
+async fn measure_window_sending(
     (service, sessions): (&Service, &Arc<Vec<Session>>),
     workload: Workload,
     (warmup, measure): (Duration, Duration),
+    headers: reqwest::header::HeaderMap,
 ) -> anyhow::Result<(Measured, Duration)> {
     let (http, cpu_before) = drive_with(
-        http_workers(workload, &service.base, sessions),
+        http_workers_sending(workload, &service.base, sessions, headers),
         None,
         warmup,
         measure,
@@ -867,10 +877,21 @@ fn http_workers(
     base: &str,
     sessions: &Arc<Vec<Session>>,
 ) -> Vec<impl FnMut() -> Op + Send + 'static> {
+    http_workers_sending(workload, base, sessions, reqwest::header::HeaderMap::new())
+}
+
+/// [`http_workers`] whose every request also carries `headers`.
+fn http_workers_sending(
+    workload: Workload,
+    base: &str,
+    sessions: &Arc<Vec<Session>>,
+    headers: reqwest::header::HeaderMap,
+) -> Vec<impl FnMut() -> Op + Send + 'static> {
     (0..CONNECTIONS)
         .map(|worker| {
             let client = reqwest::Client::builder()
                 .pool_max_idle_per_host(1)
+                .default_headers(headers.clone())
                 .build()
                 .unwrap_or_default();
             let base = base.to_owned();

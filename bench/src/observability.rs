@@ -11,7 +11,7 @@ use std::time::Duration;
 use crate::load::Measured;
 use crate::service::Service;
 use crate::sink::Sink;
-use crate::{Session, WORKLOADS, measure_window};
+use crate::{Session, WORKLOADS, measure_window_sending};
 
 /// One way of running the service.
 struct Variant {
@@ -20,7 +20,14 @@ struct Variant {
     /// `OTEL_TRACES_SAMPLER_ARG`, with traces exported to the stand-in collector; `None`: no
     /// tracing at all.
     sampled: Option<&'static str>,
+    /// Whether every request carries a caller's `traceparent` (as behind a gateway that
+    /// started the trace), which the service puts in its log lines even with tracing off.
+    traceparent: bool,
 }
+
+/// The caller's trace context of the `traceparent` variants: sampled, as a gateway that traces
+/// every request would send it.
+const CALLER_TRACEPARENT: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
 
 /// Every configuration an operator could run, from nothing to everything, and `off` a second
 /// time: the two `off` rows differ only by chance, which shows how small a cost the run can
@@ -30,46 +37,61 @@ const VARIANTS: &[Variant] = &[
         name: "off",
         metrics: false,
         sampled: None,
+        traceparent: false,
     },
     Variant {
         name: "off, again (the run's noise)",
         metrics: false,
         sampled: None,
+        traceparent: false,
+    },
+    Variant {
+        name: "off, every request with a caller's traceparent (logs join it)",
+        metrics: false,
+        sampled: None,
+        traceparent: true,
     },
     Variant {
         name: "metrics only",
         metrics: true,
         sampled: None,
+        traceparent: false,
     },
     Variant {
         name: "tracing, every trace exported (ratio 1)",
         metrics: false,
         sampled: Some("1"),
+        traceparent: false,
     },
     Variant {
         name: "tracing, ratio 0.1",
         metrics: false,
         sampled: Some("0.1"),
+        traceparent: false,
     },
     Variant {
         name: "tracing, ratio 0.01",
         metrics: false,
         sampled: Some("0.01"),
+        traceparent: false,
     },
     Variant {
         name: "metrics + tracing, ratio 1",
         metrics: true,
         sampled: Some("1"),
+        traceparent: false,
     },
     Variant {
         name: "metrics + tracing, ratio 0.1",
         metrics: true,
         sampled: Some("0.1"),
+        traceparent: false,
     },
     Variant {
         name: "metrics + tracing, ratio 0.01",
         metrics: true,
         sampled: Some("0.01"),
+        traceparent: false,
     },
 ];
 
@@ -168,7 +190,15 @@ pub async fn measure(
             let exports = sink.seen.exports.load(Ordering::Relaxed);
             let bytes = sink.seen.bytes.load(Ordering::Relaxed);
             let on = (&service, sessions);
-            let (measured, cpu) = measure_window(on, WORKLOADS[0], (warmup, measure)).await?;
+            let mut headers = reqwest::header::HeaderMap::new();
+            if variant.traceparent {
+                headers.insert(
+                    "traceparent",
+                    reqwest::header::HeaderValue::from_static(CALLER_TRACEPARENT),
+                );
+            }
+            let window = (warmup, measure);
+            let (measured, cpu) = measure_window_sending(on, WORKLOADS[0], window, headers).await?;
             // The spans of the last requests are still in the exporter's batch; what reached
             // the collector during the run is a lower bound, which is enough to tell 1 from 0.01.
             let exports = sink.seen.exports.load(Ordering::Relaxed) - exports;
