@@ -421,6 +421,70 @@ mod tests {
         }
     }
 
+    /// The rows of the first table under `## Configuration` in `doc`: variable -> default cell.
+    fn documented(doc: &str) -> std::collections::BTreeMap<String, String> {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../..")
+            .join(doc);
+        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{doc}: {e}"));
+        text.lines()
+            .skip_while(|line| *line != "## Configuration")
+            .skip_while(|line| !line.starts_with('|'))
+            .take_while(|line| line.starts_with('|'))
+            .filter_map(|line| {
+                let cells: Vec<&str> = line.split('|').map(str::trim).collect();
+                let variable = cells.get(1)?.strip_prefix('`')?.strip_suffix('`')?;
+                Some((variable.to_owned(), (*cells.get(2)?).to_owned()))
+            })
+            .collect()
+    }
+
+    /// The configuration tables of the README and of docs/operations.md list every setting,
+    /// and nothing else, with the default `--help` shows: the docs cannot drift from `Config`.
+    #[test]
+    fn the_documented_configuration_tables_are_the_settings() {
+        let settings: Vec<(String, Option<String>)> = Config::command()
+            .get_arguments()
+            .filter_map(|arg| {
+                let variable = arg.get_env()?.to_str()?.to_owned();
+                let default = arg
+                    .get_default_values()
+                    .first()
+                    .map(|value| value.to_string_lossy().into_owned());
+                Some((variable, default))
+            })
+            .collect();
+        for doc in ["README.md", "docs/operations.md"] {
+            let rows = documented(doc);
+            for (variable, default) in &settings {
+                let row = rows
+                    .get(variable)
+                    .unwrap_or_else(|| panic!("{doc} does not list {variable}"));
+                // This one's default is the machine's CPU count, which the docs say in words.
+                if variable == "PASSWORD_HASH_CONCURRENCY" {
+                    continue;
+                }
+                if let Some(default) = default {
+                    assert!(
+                        row.contains(&format!("`{default}`")),
+                        "{doc}: {variable} defaults to {default}, the table says {row}"
+                    );
+                }
+            }
+            for variable in rows.keys() {
+                if variable == "RUST_LOG" {
+                    let filter = crate::telemetry::DEFAULT_FILTER;
+                    assert!(rows[variable].contains(&format!("`{filter}`")), "{doc}");
+                    continue;
+                }
+                assert!(
+                    settings.iter().any(|(setting, _)| setting == variable),
+                    "{doc} lists {variable}, which is no setting"
+                );
+            }
+        }
+    }
+
     #[test]
     fn the_largest_ttls_fit_date_arithmetic() {
         let config = parse(&["--idempotency-ttl-secs", &(10 * YEAR).to_string()])
