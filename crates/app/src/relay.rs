@@ -109,7 +109,7 @@ pub async fn run(db: Db, config: RelayConfig, faults: Faults) {
                 }
             }
             Err(RelayError::Nats(error)) => {
-                crate::observability::relay_error("nats");
+                crate::metrics::relay_error("nats");
                 if !outage {
                     tracing::warn!(%error, "NATS is unreachable; events wait in the outbox");
                     outage = true;
@@ -117,7 +117,7 @@ pub async fn run(db: Db, config: RelayConfig, faults: Faults) {
                 tokio::time::sleep(backoff.next_delay()).await;
             }
             Err(RelayError::Store(error)) => {
-                crate::observability::relay_error("store");
+                crate::metrics::relay_error("store");
                 tracing::warn!(error = %error.detail(), "relaying events failed");
                 tokio::time::sleep(backoff.next_delay()).await;
             }

@@ -3,7 +3,7 @@
 //! - A connection that has begun a request but not finished its headers within the header-read
 //!   timeout is closed (slowloris), and so is a keep-alive connection with no request and no
 //!   traffic for the idle timeout. Both are measured per connection from what it reads and
-//!   writes and whether a request is in flight (see [`Clock`]).
+//!   writes and whether a request is in flight (see [`Activity`]).
 //! - Shutdown drains, then is bounded: readiness turns 503 at once, but for the drain period
 //!   the service still accepts and serves, every response closing its connection, so that a
 //!   load balancer sees it leave before it stops listening. Then the listener closes (new
@@ -149,12 +149,12 @@ async fn connection(
     mut stopped: watch::Receiver<bool>,
 ) {
     let _ = stream.set_nodelay(true);
-    let clock = Arc::new(Clock::new());
+    let activity = Arc::new(Activity::new());
     let io = TokioIo::new(Tracked {
         inner: stream,
-        clock: clock.clone(),
+        activity: activity.clone(),
     });
-    let requests = clock.clone();
+    let requests = activity.clone();
     let service = hyper::service::service_fn(move |request: http::Request<Incoming>| {
         let busy = requests.begin_request();
         let router = router.clone();
@@ -176,12 +176,12 @@ async fn connection(
         }
     });
     let mut builder = http1::Builder::new();
-    // The clock below enforces the header-read timeout; hyper's own would also cut idle
+    // The activity below enforces the header-read timeout; hyper's own would also cut idle
     // keep-alive connections at the same limit.
     builder.timer(TokioTimer::new()).header_read_timeout(None);
     let conn = builder.serve_connection(io, service);
     tokio::pin!(conn);
-    let watchdog = watchdog(&clock, limits);
+    let watchdog = watchdog(&activity, limits);
     tokio::pin!(watchdog);
     let mut stopping = false;
     loop {
@@ -206,10 +206,10 @@ async fn connection(
 }
 
 /// Completes when the connection has been idle, or reading one request head, for too long.
-async fn watchdog(clock: &Clock, limits: Limits) -> &'static str {
+async fn watchdog(activity: &Activity, limits: Limits) -> &'static str {
     loop {
-        let changed = clock.changed.notified();
-        match clock.deadline(limits) {
+        let changed = activity.changed.notified();
+        match activity.deadline(limits) {
             Some((deadline, reason)) if deadline <= Instant::now() => return reason,
             Some((deadline, _)) => {
                 tokio::select! {
@@ -223,13 +223,13 @@ async fn watchdog(clock: &Clock, limits: Limits) -> &'static str {
 }
 
 /// What one connection is doing, as far as its time limits are concerned.
-struct Clock {
-    state: Mutex<ClockState>,
+struct Activity {
+    state: Mutex<ActivityState>,
     /// Woken when a deadline may have moved earlier.
     changed: Notify,
 }
 
-struct ClockState {
+struct ActivityState {
     /// Requests handed to the router and not yet answered.
     in_flight: usize,
     /// When the connection last became free for a new request (accepted, or last answered).
@@ -240,11 +240,11 @@ struct ClockState {
     last_write: Instant,
 }
 
-impl Clock {
+impl Activity {
     fn new() -> Self {
         let now = Instant::now();
         Self {
-            state: Mutex::new(ClockState {
+            state: Mutex::new(ActivityState {
                 in_flight: 0,
                 free_since: now,
                 head_started: None,
@@ -254,7 +254,7 @@ impl Clock {
         }
     }
 
-    fn state(&self) -> MutexGuard<'_, ClockState> {
+    fn state(&self) -> MutexGuard<'_, ActivityState> {
         self.state
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
@@ -298,7 +298,7 @@ impl Clock {
 }
 
 /// A request in flight; dropping it (answered, or abandoned) frees the connection.
-struct Busy(Arc<Clock>);
+struct Busy(Arc<Activity>);
 
 impl Drop for Busy {
     fn drop(&mut self) {
@@ -311,10 +311,10 @@ impl Drop for Busy {
     }
 }
 
-/// A socket that tells its [`Clock`] when bytes move.
+/// A socket that tells its [`Activity`] when bytes move.
 struct Tracked {
     inner: TcpStream,
-    clock: Arc<Clock>,
+    activity: Arc<Activity>,
 }
 
 impl AsyncRead for Tracked {
@@ -326,7 +326,7 @@ impl AsyncRead for Tracked {
         let before = buf.filled().len();
         let polled = Pin::new(&mut self.inner).poll_read(cx, buf);
         if matches!(polled, Poll::Ready(Ok(()))) && buf.filled().len() > before {
-            self.clock.read();
+            self.activity.read();
         }
         polled
     }
@@ -340,7 +340,7 @@ impl AsyncWrite for Tracked {
     ) -> Poll<io::Result<usize>> {
         let polled = Pin::new(&mut self.inner).poll_write(cx, buf);
         if matches!(polled, Poll::Ready(Ok(n)) if n > 0) {
-            self.clock.wrote();
+            self.activity.wrote();
         }
         polled
     }
@@ -352,7 +352,7 @@ impl AsyncWrite for Tracked {
     ) -> Poll<io::Result<usize>> {
         let polled = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
         if matches!(polled, Poll::Ready(Ok(n)) if n > 0) {
-            self.clock.wrote();
+            self.activity.wrote();
         }
         polled
     }

@@ -19,7 +19,7 @@ use crate::customers::UsersAsCustomers;
 use crate::events;
 use crate::state::AppState;
 use crate::workflows::{Contexts, Workflows};
-use crate::{observability, relay, routes, server};
+use crate::{metrics, relay, routes, server};
 
 /// A built, bound, not-yet-serving service. `build` returns it so that callers (tests, `main`)
 /// know the real port before the first request, even when asked for port 0.
@@ -44,7 +44,7 @@ impl Application {
     pub async fn build(config: Config) -> anyhow::Result<Self> {
         // Before anything is measured (the pending migrations are).
         let metrics = match config.metrics_addr {
-            Some(addr) => Some((observability::bind(addr).await?, observability::recorder()?)),
+            Some(addr) => Some((metrics::bind(addr).await?, metrics::recorder()?)),
             None => None,
         };
         let mut db_config = DbConfig::new(&config.database_url);
@@ -211,9 +211,9 @@ impl Application {
             if let Ok(addr) = listener.local_addr() {
                 tracing::info!(%addr, "serving metrics");
             }
-            tokio::spawn(observability::serve(
+            tokio::spawn(metrics::serve(
                 listener,
-                observability::Sampler {
+                metrics::Scrape {
                     handle,
                     db: self.db.clone(),
                     identity: self.identity.clone(),
@@ -259,7 +259,7 @@ const EVENT_PURGE_INTERVAL: std::time::Duration = std::time::Duration::from_secs
 
 async fn prepare_schema(db: &Db, config: &Config) -> anyhow::Result<()> {
     let pending = migration::pending(db).await?;
-    observability::migrations_pending(pending.len());
+    metrics::migrations_pending(pending.len());
     if pending.is_empty() {
         return Ok(());
     }

@@ -7,7 +7,7 @@ use persistence::outbox;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::json;
+use super::respond::json;
 use crate::AppError;
 use crate::auth::Caller;
 use crate::extract::ListParams;

@@ -8,10 +8,11 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
-use super::{created, with_etag};
+use super::respond::{created, with_etag};
 use crate::AppError;
 use crate::auth::{Caller, forbidden};
-use crate::extract::{IfMatch, Json, Path, idempotency_key, optional_version};
+use crate::extract::{Json, Path};
+use crate::headers::{IfMatch, idempotency_key, optional_version};
 use crate::state::AppState;
 use crate::wire::{OrderBody, PlaceOrderRequest};
 
@@ -79,7 +80,7 @@ async fn place(
     let order = OrderBody::from(placed.order);
     let mut response = created(order.location(), order.version, &order);
     if placed.replayed {
-        crate::observability::idempotent_replay();
+        crate::metrics::idempotent_replay();
         response
             .headers_mut()
             .insert("idempotent-replayed", HeaderValue::from_static("true"));

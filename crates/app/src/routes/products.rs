@@ -8,9 +8,10 @@ use catalog::Sku;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::{created, json, with_etag};
+use super::respond::{created, json, with_etag};
 use crate::auth::{Caller, MaybeCaller};
-use crate::extract::{IfMatch, Json, ListParams, Path, optional_version, required_version};
+use crate::extract::{Json, ListParams, Path};
+use crate::headers::{IfMatch, optional_version, required_version};
 use crate::state::AppState;
 use crate::wire::{
     AdjustStockRequest, AdjustedBody, CreateProductRequest, ProductBody, ProductPage, StockBody,

@@ -34,7 +34,7 @@ async fn sign_in(
     Json(body): Json<SignInRequest>,
 ) -> Result<Response, AppError> {
     let signed_in = state.workflows.sign_in(&body.email, &body.password).await;
-    crate::observability::sign_in(match &signed_in {
+    crate::metrics::sign_in(match &signed_in {
         Ok(_) => "success",
         Err(AppError::Identity(IdentityError::InvalidCredentials)) => "invalid_credentials",
         Err(AppError::Identity(IdentityError::TooManyAttempts { .. })) => "throttled",

@@ -8,10 +8,11 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
-use super::{created, json, with_etag};
+use super::respond::{created, json, with_etag};
 use crate::AppError;
 use crate::auth::Caller;
-use crate::extract::{IfMatch, Json, ListParams, Path, required_version};
+use crate::extract::{Json, ListParams, Path};
+use crate::headers::{IfMatch, required_version};
 use crate::state::AppState;
 use crate::wire::{OrderBody, OrderPage, RenameUserRequest, SignUpRequest, UserBody, UserPage};
 

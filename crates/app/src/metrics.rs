@@ -23,8 +23,6 @@ use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use persistence::Db;
 use tokio::net::TcpListener;
 
-use crate::telemetry;
-
 static METRICS_ON: AtomicBool = AtomicBool::new(false);
 static RECORDER: OnceLock<PrometheusHandle> = OnceLock::new();
 
@@ -131,7 +129,7 @@ fn describe() {
 
 /// What the metrics endpoint samples when Prometheus scrapes it.
 #[derive(Clone)]
-pub(crate) struct Sampler {
+pub(crate) struct Scrape {
     pub(crate) handle: PrometheusHandle,
     pub(crate) db: Db,
     pub(crate) identity: Identity,
@@ -139,8 +137,8 @@ pub(crate) struct Sampler {
 
 /// Serves `GET /metrics` on `listener` until the task is aborted, and keeps the histograms'
 /// memory bounded in the background.
-pub(crate) async fn serve(listener: TcpListener, sampler: Sampler) -> std::io::Result<()> {
-    let upkeep = sampler.handle.clone();
+pub(crate) async fn serve(listener: TcpListener, scrape: Scrape) -> std::io::Result<()> {
+    let upkeep = scrape.handle.clone();
     let upkeep = tokio::spawn(async move {
         let mut ticks = tokio::time::interval(Duration::from_secs(5));
         loop {
@@ -149,25 +147,25 @@ pub(crate) async fn serve(listener: TcpListener, sampler: Sampler) -> std::io::R
         }
     });
     let router = axum::Router::new()
-        .route("/metrics", axum::routing::get(scrape))
-        .with_state(sampler);
+        .route("/metrics", axum::routing::get(render))
+        .with_state(scrape);
     let served = axum::serve(listener, router).await;
     upkeep.abort();
     served
 }
 
-async fn scrape(State(sampler): State<Sampler>) -> Response {
-    let pool = sampler.db.pool_status();
+async fn render(State(scrape): State<Scrape>) -> Response {
+    let pool = scrape.db.pool_status();
     metrics::gauge!("db_pool_connections", "state" => "open").set(f64::from(pool.size));
     metrics::gauge!("db_pool_connections", "state" => "idle").set(f64::from(pool.idle));
     metrics::gauge!("db_pool_connections", "state" => "max").set(f64::from(pool.max));
     metrics::gauge!("db_pool_waiting").set(pool.waiting as f64);
-    metrics::gauge!("password_hashes_waiting").set(sampler.identity.hashes_waiting() as f64);
-    match persistence::outbox::unpublished_count(&sampler.db).await {
+    metrics::gauge!("password_hashes_waiting").set(scrape.identity.hashes_waiting() as f64);
+    match persistence::outbox::unpublished_count(&scrape.db).await {
         Ok(backlog) => metrics::gauge!("outbox_backlog_events").set(backlog as f64),
         Err(err) => tracing::warn!(error = %err.detail(), "sampling the outbox backlog failed"),
     }
-    match persistence::outbox::oldest_unpublished(&sampler.db).await {
+    match persistence::outbox::oldest_unpublished(&scrape.db).await {
         Ok(oldest) => {
             let age = oldest.map_or(0.0, |time| {
                 (persistence::now_utc() - time).num_milliseconds().max(0) as f64 / 1000.0
@@ -181,7 +179,7 @@ async fn scrape(State(sampler): State<Sampler>) -> Response {
             header::CONTENT_TYPE,
             "text/plain; version=0.0.4; charset=utf-8",
         )],
-        sampler.handle.render(),
+        scrape.handle.render(),
     )
         .into_response()
 }
@@ -194,26 +192,21 @@ pub(crate) async fn bind(addr: SocketAddr) -> anyhow::Result<TcpListener> {
         .with_context(|| format!("cannot bind METRICS_ADDR {addr}"))
 }
 
-/// The HTTP layer's part, inside the request's span: records the status on the span, counts
-/// the request, its latency and its statements by route template (never the raw path), and
-/// hands the caller the trace id in `traceparent`.
-pub(crate) async fn observe_request(request: Request, next: Next) -> Response {
-    let mut response = if metrics_on() {
-        let method = request.method().clone();
-        let route = request.extensions().get::<MatchedPath>().cloned();
-        let started = Instant::now();
-        let (response, statements) = persistence::count_statements_of(next.run(request)).await;
-        let route = route.as_ref().map_or("unmatched", MatchedPath::as_str);
-        let handles = RequestMetrics::of(&method, route, status_class(response.status().as_u16()));
-        handles.requests.increment(1);
-        handles.duration.record(started.elapsed().as_secs_f64());
-        handles.statements.record(statements as f64);
-        response
-    } else {
-        next.run(request).await
-    };
-    tracing::Span::current().record("http.response.status_code", response.status().as_u16());
-    telemetry::write_traceparent(response.headers_mut());
+/// The HTTP layer's part: counts the request, its latency and its statements by route
+/// template (never the raw path).
+pub(crate) async fn record_request(request: Request, next: Next) -> Response {
+    if !metrics_on() {
+        return next.run(request).await;
+    }
+    let method = request.method().clone();
+    let route = request.extensions().get::<MatchedPath>().cloned();
+    let started = Instant::now();
+    let (response, statements) = persistence::count_statements_of(next.run(request)).await;
+    let route = route.as_ref().map_or("unmatched", MatchedPath::as_str);
+    let handles = RequestMetrics::of(&method, route, status_class(response.status().as_u16()));
+    handles.requests.increment(1);
+    handles.duration.record(started.elapsed().as_secs_f64());
+    handles.statements.record(statements as f64);
     response
 }
 
