@@ -49,23 +49,25 @@
 //! `type`, `subject`, `time`, `datacontenttype`, `data`), the one format of the HTTP feed, the
 //! NATS stream and `cargo xtask events tail`.
 
+mod append;
 mod entity;
+mod relay;
 
 use std::fmt;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use persistence_orm::{FromOrm, Orm};
-use sea_orm::sea_query::{Expr, ExprTrait, LockBehavior, LockType};
-use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait as _, EntityTrait, PaginatorTrait, QueryFilter,
-    QueryOrder, QuerySelect,
-};
+use sea_orm::sea_query::{Expr, ExprTrait};
+use sea_orm::{ConnectionTrait as _, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::{Backend, Cursor, CursorError, Db, Faults, Limit, Page, StoreError, Tx, new_id};
+use append::NewRow;
 use entity::{event_positions, event_relay_lease, events};
+
+pub use relay::{Claim, claim, oldest_unpublished, purge, unpublished_count};
 
 /// The CloudEvents `source` of every event this service emits.
 pub const SOURCE: &str = "orders-backend";
@@ -170,104 +172,12 @@ impl<E: DomainEvent> Outbox<E> {
             })
             .collect();
         match tx.backend() {
-            Backend::Postgres => insert_postgres(tx, rows).await?,
-            Backend::Sqlite => insert_sqlite(tx, rows).await?,
+            Backend::Postgres => append::insert_postgres(tx, rows).await?,
+            Backend::Sqlite => append::insert_sqlite(tx, rows).await?,
         }
         self.faults.check(faults::AFTER_APPEND)?;
         Ok(())
     }
-}
-
-/// An event about to be written.
-struct NewRow {
-    id: Uuid,
-    event_type: &'static str,
-    subject: String,
-    time: DateTime<Utc>,
-    data: String,
-}
-
-/// PostgreSQL: the position from the sequence, `tx` from the transaction's id raised to the
-/// subject's latest event (served by the `(subject, tx)` index), all in the one `INSERT`.
-async fn insert_postgres(tx: &Tx, rows: Vec<NewRow>) -> Result<(), StoreError> {
-    let mut values = Vec::with_capacity(rows.len() * 5);
-    let tuples: Vec<String> = rows
-        .into_iter()
-        .enumerate()
-        .map(|(i, row)| {
-            // The rows' positions are drawn in the order of `VALUES`, the order given.
-            let n = i * 5;
-            values.extend([
-                sea_orm::Value::from(row.id),
-                row.event_type.into(),
-                row.subject.into(),
-                row.time.into(),
-                row.data.into(),
-            ]);
-            format!(
-                "(${}::uuid, ${}, ${}, ${}::timestamptz, ${})",
-                n + 1,
-                n + 2,
-                n + 3,
-                n + 4,
-                n + 5
-            )
-        })
-        .collect();
-    let sql = format!(
-        "INSERT INTO events (id, position, tx, type, subject, time, data) \
-         SELECT v.id, nextval('events_position_seq'), \
-         GREATEST(pg_current_xact_id()::text::bigint, \
-         COALESCE((SELECT MAX(e.tx) FROM events e WHERE e.subject = v.subject), 0)), \
-         v.type, v.subject, v.time, v.data \
-         FROM (VALUES {}) AS v (id, type, subject, time, data)",
-        tuples.join(", ")
-    );
-    tx.orm()
-        .execute_raw(sea_orm::Statement::from_sql_and_values(
-            sea_orm::DbBackend::Postgres,
-            sql,
-            values,
-        ))
-        .await
-        .map_err(StoreError::from_orm)?;
-    Ok(())
-}
-
-/// SQLite: positions from the one-row counter, which only the single writer can hold.
-async fn insert_sqlite(tx: &Tx, rows: Vec<NewRow>) -> Result<(), StoreError> {
-    let count = i64::try_from(rows.len()).map_err(|_| StoreError::other("too many events"))?;
-    let counter = event_positions::Entity::update_many()
-        .col_expr(
-            event_positions::Column::Last,
-            Expr::col(event_positions::Column::Last).add(count),
-        )
-        .filter(event_positions::Column::Id.eq(1))
-        .exec_with_returning(tx.orm())
-        .await
-        .map_err(StoreError::from_orm)?;
-    let last = counter
-        .into_iter()
-        .next()
-        .ok_or_else(|| StoreError::other("the event_positions counter row is missing"))?
-        .last;
-    let models = (last - count + 1..)
-        .zip(rows)
-        .map(|(position, row)| events::ActiveModel {
-            id: Set(row.id),
-            position: Set(position),
-            tx: Set(0),
-            event_type: Set(row.event_type.to_owned()),
-            subject: Set(row.subject),
-            time: Set(row.time),
-            data: Set(row.data),
-            published_at: Set(None),
-        });
-    events::Entity::insert_many(models)
-        .exec_without_returning(tx.orm())
-        .await
-        .map_err(StoreError::from_orm)?;
-    Ok(())
 }
 
 /// Where an event stands in the feed, and where a reader resumes: ordered by `tx`, then
@@ -490,126 +400,6 @@ pub async fn settle(db: &Db, timeout: std::time::Duration) -> Result<(), StoreEr
         pause = (pause * 2).min(std::time::Duration::from_millis(50));
     }
     Ok(())
-}
-
-/// How many committed events the relay has not published yet.
-pub async fn unpublished_count(db: &Db) -> Result<u64, StoreError> {
-    events::Entity::find()
-        .filter(events::Column::PublishedAt.is_null())
-        .count(db.orm())
-        .await
-        .map_err(StoreError::from_orm)
-}
-
-/// When the oldest committed event the relay has not published yet happened (`None`: nothing
-/// waits): its age is how far behind the relay is, what an operator alerts on.
-pub async fn oldest_unpublished(db: &Db) -> Result<Option<DateTime<Utc>>, StoreError> {
-    let oldest =
-        in_feed_order(events::Entity::find().filter(events::Column::PublishedAt.is_null()))
-            .one(db.orm())
-            .await
-            .map_err(StoreError::from_orm)?;
-    Ok(oldest.map(|row| row.time))
-}
-
-/// A batch of unpublished events that one relay instance has the right to publish.
-///
-/// On PostgreSQL the claim holds the relay lease (a row locked `FOR UPDATE SKIP LOCKED`) in an
-/// open transaction until [`Claim::mark_published`] or drop: other instances skip the lease
-/// instead of waiting and try again later, so one instance publishes at a time and events
-/// reach the stream in commit order. On SQLite (one embedded file, one instance) no
-/// transaction is held while publishing, because a write transaction there would stop every
-/// other writer.
-pub struct Claim {
-    db: Db,
-    tx: Option<Tx>,
-    /// The events to publish, in commit order.
-    pub events: Vec<Event>,
-}
-
-impl fmt::Debug for Claim {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Claim")
-            .field("events", &self.events.len())
-            .finish_non_exhaustive()
-    }
-}
-
-/// Claims up to `limit` unpublished events, oldest first. `None` when another instance holds
-/// the relay lease; an empty batch when there is nothing to publish.
-pub async fn claim(db: &Db, limit: u64) -> Result<Option<Claim>, StoreError> {
-    let tx = match db.backend() {
-        Backend::Sqlite => None,
-        Backend::Postgres => {
-            let tx = db.begin().await?;
-            let lease = event_relay_lease::Entity::find_by_id(1)
-                .lock_with_behavior(LockType::Update, LockBehavior::SkipLocked)
-                .one(tx.orm())
-                .await
-                .map_err(StoreError::from_orm)?;
-            if lease.is_none() {
-                tx.rollback().await?;
-                return Ok(None);
-            }
-            Some(tx)
-        }
-    };
-    let unpublished = events::Entity::find().filter(events::Column::PublishedAt.is_null());
-    let query = in_feed_order(below_horizon(unpublished, db.backend())).limit(limit);
-    let rows = match &tx {
-        Some(tx) => query.all(tx.orm()).await,
-        None => query.all(db.orm()).await,
-    }
-    .map_err(StoreError::from_orm)?;
-    let events = rows
-        .into_iter()
-        .map(to_event)
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(Some(Claim {
-        db: db.clone(),
-        tx,
-        events,
-    }))
-}
-
-impl Claim {
-    /// Marks the given events (those the stream acknowledged) published at `now` and releases
-    /// the claim.
-    pub async fn mark_published(self, ids: &[Uuid], now: DateTime<Utc>) -> Result<(), StoreError> {
-        let tx = match self.tx {
-            Some(tx) => tx,
-            None => self.db.begin().await?,
-        };
-        if !ids.is_empty() {
-            events::Entity::update_many()
-                .col_expr(events::Column::PublishedAt, Expr::value(now))
-                .filter(events::Column::Id.is_in(ids.iter().copied()))
-                .exec(tx.orm())
-                .await
-                .map_err(StoreError::from_orm)?;
-        }
-        tx.commit().await
-    }
-}
-
-/// Deletes events older than `before`: only those already published when `published_only`
-/// (a relay runs), all of them otherwise (the feed is the only consumer). Returns how many.
-pub async fn purge(
-    db: &Db,
-    before: DateTime<Utc>,
-    published_only: bool,
-) -> Result<u64, StoreError> {
-    let mut delete = events::Entity::delete_many();
-    delete = if published_only {
-        delete.filter(events::Column::PublishedAt.lt(before))
-    } else {
-        delete.filter(events::Column::Time.lt(before))
-    };
-    let result = delete
-        .exec(db.orm_write())
-        .await
-        .map_err(StoreError::from_orm)?;
-    Ok(result.rows_affected)
 }
 
 fn to_event(row: events::Model) -> Result<Event, StoreError> {
