@@ -17,9 +17,9 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
-use std::time::Duration;
 
-use persistence::{Backend, Db, DbConfig};
+use persistence::sql_text::{closing_paren, find_keyword, split_top_level};
+use persistence::{Backend, Db};
 use persistence_orm::Orm;
 use sea_orm_migration::sea_orm::{ConnectionTrait, QueryResult, Statement};
 
@@ -733,81 +733,6 @@ fn normalise_sql(text: &str) -> String {
         .to_lowercase()
 }
 
-/// The byte index of the `)` closing the `(` at `open`, skipping quoted text.
-fn closing_paren(text: &str, open: usize) -> Option<usize> {
-    let mut depth = 0usize;
-    let mut quote: Option<char> = None;
-    for (index, c) in text.char_indices().skip_while(|(i, _)| *i < open) {
-        match (quote, c) {
-            (Some(q), c) if c == q => quote = None,
-            (Some(_), _) => {}
-            (None, '\'' | '"' | '`') => quote = Some(c),
-            (None, '(') => depth += 1,
-            (None, ')') => {
-                depth = depth.checked_sub(1)?;
-                if depth == 0 {
-                    return Some(index);
-                }
-            }
-            _ => {}
-        }
-    }
-    None
-}
-
-/// `text` split at the commas outside parentheses and quotes.
-fn split_top_level(text: &str) -> Vec<&str> {
-    let mut parts = Vec::new();
-    let mut depth = 0usize;
-    let mut quote: Option<char> = None;
-    let mut start = 0;
-    for (index, c) in text.char_indices() {
-        match (quote, c) {
-            (Some(q), c) if c == q => quote = None,
-            (Some(_), _) => {}
-            (None, '\'' | '"' | '`') => quote = Some(c),
-            (None, '(') => depth += 1,
-            (None, ')') => depth = depth.saturating_sub(1),
-            (None, ',') if depth == 0 => {
-                parts.push(&text[start..index]);
-                start = index + 1;
-            }
-            _ => {}
-        }
-    }
-    parts.push(&text[start..]);
-    parts
-}
-
-/// The byte index of the first `keyword` (ASCII, any case) in `text` outside quotes and
-/// parentheses, as a whole word.
-fn find_keyword(text: &str, keyword: &str) -> Option<usize> {
-    let upper = text.to_ascii_uppercase();
-    let bytes = upper.as_bytes();
-    let mut depth = 0usize;
-    let mut quote: Option<u8> = None;
-    for (index, &b) in bytes.iter().enumerate() {
-        match (quote, b) {
-            (Some(q), b) if b == q => quote = None,
-            (Some(_), _) => {}
-            (None, b'\'' | b'"' | b'`') => quote = Some(b),
-            (None, b'(') => depth += 1,
-            (None, b')') => depth = depth.saturating_sub(1),
-            (None, _) if depth == 0 && bytes[index..].starts_with(keyword.as_bytes()) => {
-                let before = index.checked_sub(1).map(|i| bytes[i]);
-                let after = bytes.get(index + keyword.len()).copied();
-                let boundary =
-                    |c: Option<u8>| c.is_none_or(|c| !(c.is_ascii_alphanumeric() || c == b'_'));
-                if boundary(before) && boundary(after) {
-                    return Some(index);
-                }
-            }
-            _ => {}
-        }
-    }
-    None
-}
-
 /// The key parts and `WHERE` clause of a `CREATE INDEX` statement, normalised; `None` when
 /// there is no statement (SQLite's own indexes for UNIQUE constraints).
 fn parse_create_index(sql: &str) -> Option<(Vec<String>, Option<String>)> {
@@ -863,155 +788,6 @@ fn checks_of_create_table(sql: &str) -> Vec<CheckShape> {
         }
     }
     checks
-}
-
-/// A throw-away database on the same engine (and, for PostgreSQL, the same server) as a
-/// target URL, for building a schema to compare with: a temporary SQLite file, or a PostgreSQL
-/// database named `test_<uuid>`. Creates nothing inside the target database; remove it with
-/// [`ScratchDatabase::remove`] (dropping it removes it too, on a helper thread).
-pub struct ScratchDatabase {
-    url: String,
-    backend: Backend,
-    postgres: Option<PostgresScratch>,
-    _dir: Option<tempfile::TempDir>,
-}
-
-struct PostgresScratch {
-    /// The target's URL: where `CREATE DATABASE` and `DROP DATABASE` are sent.
-    server_url: String,
-    name: String,
-}
-
-impl ScratchDatabase {
-    /// Creates an empty scratch database beside `target_url`. On PostgreSQL the target's role
-    /// must be allowed to `CREATE DATABASE`.
-    pub async fn create(target_url: &str) -> Result<Self, MigrateError> {
-        match Backend::from_url(target_url)? {
-            Backend::Sqlite => {
-                let dir = tempfile::Builder::new()
-                    .prefix("migrate-check-")
-                    .tempdir()
-                    .map_err(|e| {
-                        MigrateError::Database(format!("cannot create a temp dir: {e}"))
-                    })?;
-                let url = format!("sqlite://{}", dir.path().join("scratch.db").display());
-                Ok(Self {
-                    url,
-                    backend: Backend::Sqlite,
-                    postgres: None,
-                    _dir: Some(dir),
-                })
-            }
-            Backend::Postgres => {
-                let name = format!("test_{}", persistence::new_id().simple());
-                let server = one_connection(target_url).await?;
-                let created = server
-                    .orm()
-                    .execute_unprepared(&format!("CREATE DATABASE \"{name}\""))
-                    .await;
-                server.close().await.ok();
-                created.map_err(|e| {
-                    MigrateError::Database(format!(
-                        "cannot create the scratch database {name} (the check needs a role \
-                         allowed to CREATE DATABASE): {e}"
-                    ))
-                })?;
-                Ok(Self {
-                    url: with_database(target_url, &name),
-                    backend: Backend::Postgres,
-                    postgres: Some(PostgresScratch {
-                        server_url: target_url.to_owned(),
-                        name,
-                    }),
-                    _dir: None,
-                })
-            }
-        }
-    }
-
-    /// Its URL.
-    pub fn url(&self) -> &str {
-        &self.url
-    }
-
-    /// Its engine.
-    pub fn backend(&self) -> Backend {
-        self.backend
-    }
-
-    /// The PostgreSQL database's name; `None` on SQLite.
-    pub fn postgres_name(&self) -> Option<&str> {
-        self.postgres.as_ref().map(|p| p.name.as_str())
-    }
-
-    /// Removes it (PostgreSQL: drops the database, ending connections still open to it).
-    pub async fn remove(mut self) -> Result<(), MigrateError> {
-        match self.postgres.take() {
-            Some(scratch) => scratch.drop_database().await,
-            None => Ok(()),
-        }
-    }
-}
-
-impl PostgresScratch {
-    async fn drop_database(&self) -> Result<(), MigrateError> {
-        let server = one_connection(&self.server_url).await?;
-        let dropped = server
-            .orm()
-            .execute_unprepared(&format!(
-                "DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)",
-                self.name
-            ))
-            .await;
-        server.close().await.ok();
-        dropped.map(|_| ()).map_err(Into::into)
-    }
-}
-
-impl Drop for ScratchDatabase {
-    fn drop(&mut self) {
-        let Some(scratch) = self.postgres.take() else {
-            return;
-        };
-        // Not removed explicitly (an early return or a panic): drop it from a short-lived
-        // runtime on another thread, since this may run inside an async context.
-        let _ = std::thread::spawn(move || {
-            let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-            else {
-                return;
-            };
-            if let Err(err) = runtime.block_on(scratch.drop_database()) {
-                tracing::warn!(database = %scratch.name, error = %err, "scratch database left behind");
-            }
-        })
-        .join();
-    }
-}
-
-async fn one_connection(url: &str) -> Result<Db, MigrateError> {
-    let mut config = DbConfig::new(url);
-    config.max_connections = 1;
-    config.acquire_timeout = Duration::from_secs(10);
-    Ok(Db::connect_with(&config).await?)
-}
-
-/// The same server URL with another database name.
-fn with_database(url: &str, database: &str) -> String {
-    let (base, query) = match url.split_once('?') {
-        Some((base, query)) => (base, Some(query)),
-        None => (url, None),
-    };
-    let scheme_end = base.find("://").map_or(0, |i| i + 3);
-    let server = match base[scheme_end..].find('/') {
-        Some(slash) => &base[..scheme_end + slash],
-        None => base,
-    };
-    match query {
-        Some(query) => format!("{server}/{database}?{query}"),
-        None => format!("{server}/{database}"),
-    }
 }
 
 #[cfg(test)]
@@ -1206,18 +982,6 @@ mod tests {
                     expression: "CHECK (length(id) = 16)".into(),
                 },
             ]
-        );
-    }
-
-    #[test]
-    fn scratch_databases_sit_on_the_target_server() {
-        assert_eq!(
-            with_database("postgres://u:p@h:5432/orders?sslmode=disable", "test_1"),
-            "postgres://u:p@h:5432/test_1?sslmode=disable"
-        );
-        assert_eq!(
-            with_database("postgres://h", "test_2"),
-            "postgres://h/test_2"
         );
     }
 }

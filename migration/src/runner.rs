@@ -187,7 +187,7 @@ pub fn fresh_is_safe(url: &str) -> bool {
 }
 
 fn sqlite_lock_path(url: &str) -> Option<String> {
-    persistence::sqlite_file_path(url).map(|path| format!("{path}.migrate.lock"))
+    persistence::database_url::sqlite_file_path(url).map(|path| format!("{path}.migrate.lock"))
 }
 
 async fn lock_file(path: String) -> Result<File, MigrateError> {

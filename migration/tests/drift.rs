@@ -5,8 +5,8 @@
 #![allow(clippy::unwrap_used)]
 
 use migration::drift::{
-    Aspect, Drift, ForeignKeyShape, IndexKey, IndexShape, SchemaSnapshot, Scope, ScratchDatabase,
-    compare, execute_script, snapshot,
+    Aspect, Drift, ForeignKeyShape, IndexKey, IndexShape, SchemaSnapshot, Scope, compare,
+    execute_script, snapshot,
 };
 use migration::{Runner, pending};
 use persistence::Backend;
@@ -192,7 +192,9 @@ async fn scratch_databases_live_beside_the_target_and_are_removed(backend: Backe
     let Some(target) = TestDatabase::create(backend).await else {
         return;
     };
-    let scratch = ScratchDatabase::create(target.url()).await.unwrap();
+    let scratch = persistence::ScratchDatabase::create(target.url(), "test")
+        .await
+        .unwrap();
     assert_eq!(scratch.backend(), backend);
     let runner = Runner::lock(scratch.url()).await.unwrap();
     runner.up(None).await.unwrap();
@@ -218,13 +220,13 @@ async fn scratch_databases_live_beside_the_target_and_are_removed(backend: Backe
             assert!(!database_exists(&target, &name).await);
         }
         Backend::Sqlite => {
-            let file = persistence::sqlite_file_path(scratch.url())
+            let file = persistence::database_url::sqlite_file_path(scratch.url())
                 .unwrap()
                 .to_owned();
             assert!(std::path::Path::new(&file).exists());
             assert_ne!(
                 std::path::Path::new(&file).parent(),
-                persistence::sqlite_file_path(target.url())
+                persistence::database_url::sqlite_file_path(target.url())
                     .and_then(|t| std::path::Path::new(t).parent())
             );
             scratch.remove().await.unwrap();

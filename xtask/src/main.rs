@@ -171,7 +171,7 @@ mod tests {
             format!("sqlite://{}/data/app.db", root.display())
         );
         assert_eq!(
-            persistence::sqlite_file_path(&DEFAULT_DATABASE_URL),
+            persistence::database_url::sqlite_file_path(&DEFAULT_DATABASE_URL),
             Some(format!("{}/data/app.db", root.display()).as_str())
         );
     }

@@ -64,7 +64,7 @@ async fn fresh(url: &str, yes: bool) -> anyhow::Result<Outcome> {
             "refusing to drop every table in {}: it does not look like a throw-away database \
              (a SQLite file, or a PostgreSQL database whose name starts with `test`).\n\
              If you really mean it, run again with --yes.",
-            app::ops::redact(url)
+            persistence::database_url::redact(url)
         );
         return Ok(Outcome::Failed);
     }

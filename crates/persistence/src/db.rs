@@ -11,6 +11,7 @@ use sea_orm::{
     TransactionOptions, TransactionTrait,
 };
 
+use crate::database_url::{names_ssl_mode, sqlite_file_path};
 use crate::{StoreError, Tx};
 
 /// Which database engine a [`Db`] talks to. Contexts branch on it only where the engines truly
@@ -490,12 +491,6 @@ impl HoldsConnection for Db {
     }
 }
 
-/// Whether a PostgreSQL URL chooses its TLS mode itself (`?sslmode=...`).
-fn names_ssl_mode(url: &str) -> bool {
-    url.split_once('?')
-        .is_some_and(|(_, query)| query.split('&').any(|pair| pair.starts_with("sslmode=")))
-}
-
 /// Whether a PostgreSQL host is this machine: a loopback name or address, or a socket path.
 fn is_loopback(host: &str) -> bool {
     let bare = host.trim_start_matches('[').trim_end_matches(']');
@@ -504,15 +499,6 @@ fn is_loopback(host: &str) -> bool {
         || bare
             .parse::<std::net::IpAddr>()
             .is_ok_and(|ip| ip.is_loopback())
-}
-
-/// The file path of a `sqlite:` URL, if it names a file (not `:memory:`).
-pub fn sqlite_file_path(url: &str) -> Option<&str> {
-    let rest = url
-        .strip_prefix("sqlite://")
-        .or_else(|| url.strip_prefix("sqlite:"))?;
-    let path = rest.split('?').next().unwrap_or(rest);
-    (!path.is_empty() && !path.starts_with(":memory:")).then_some(path)
 }
 
 fn create_sqlite_parent_dir(url: &str) -> Result<(), StoreError> {
@@ -559,24 +545,6 @@ mod tests {
         assert!(is_loopback("/var/run/postgresql"));
         assert!(!is_loopback("db.internal"));
         assert!(!is_loopback("10.0.0.5"));
-        assert!(names_ssl_mode("postgres://u@127.0.0.1/db?sslmode=require"));
-        assert!(names_ssl_mode(
-            "postgres://u@h/db?application_name=x&sslmode=verify-full"
-        ));
-        assert!(!names_ssl_mode("postgres://u@127.0.0.1/db"));
-        assert!(!names_ssl_mode(
-            "postgres://u@127.0.0.1/db?application_name=x"
-        ));
-    }
-
-    #[test]
-    fn sqlite_path_strips_scheme_and_query() {
-        assert_eq!(
-            sqlite_file_path("sqlite://data/app.db?mode=rwc"),
-            Some("data/app.db")
-        );
-        assert_eq!(sqlite_file_path("sqlite:/tmp/x.db"), Some("/tmp/x.db"));
-        assert_eq!(sqlite_file_path("sqlite::memory:"), None);
     }
 }
 

@@ -23,12 +23,15 @@
 #![warn(missing_docs)]
 
 mod cursor;
+pub mod database_url;
 mod db;
 mod error;
 mod fault;
 mod ids;
 mod observe;
 pub mod outbox;
+mod scratch;
+pub mod sql_text;
 pub mod text;
 mod tx;
 
@@ -38,7 +41,7 @@ pub mod testing;
 pub use cursor::{
     Cursor, CursorCodec, CursorError, CursorSecretError, Limit, LimitError, Page, PageRequest,
 };
-pub use db::{Backend, Db, DbConfig, POSTGRES_SESSION_SETTINGS, PoolStatus, sqlite_file_path};
+pub use db::{Backend, Db, DbConfig, POSTGRES_SESSION_SETTINGS, PoolStatus};
 pub use error::{StoreError, StoreErrorKind};
 #[cfg(feature = "fault-injection")]
 pub use fault::Gate;
@@ -46,4 +49,5 @@ pub use fault::{FaultPoint, Faults};
 pub use ids::{new_id, now_utc};
 pub use observe::count_statements_of;
 pub use outbox::{DomainEvent, Event, EventData, Outbox};
+pub use scratch::ScratchDatabase;
 pub use tx::Tx;

@@ -13,6 +13,8 @@ use std::time::Instant;
 use sea_orm::metric::Info;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
+use crate::sql_text::find_keyword;
+
 tokio::task_local! {
     /// The statements sent so far by the unit of work running on this task, if one counts.
     static STATEMENTS: Cell<u64>;
@@ -56,9 +58,9 @@ pub(crate) fn table_of(sql: &str) -> Option<&str> {
     let keyword_end = |keyword: &str| find_keyword(sql, keyword).map(|at| at + keyword.len());
     let first = sql.split_whitespace().next()?;
     let rest_at = if first.eq_ignore_ascii_case("SELECT") || first.eq_ignore_ascii_case("DELETE") {
-        keyword_end(" FROM ")?
+        keyword_end("FROM")?
     } else if first.eq_ignore_ascii_case("INSERT") {
-        keyword_end(" INTO ")?
+        keyword_end("INTO")?
     } else if first.eq_ignore_ascii_case("UPDATE") {
         first.len()
     } else {
@@ -71,14 +73,6 @@ pub(crate) fn table_of(sql: &str) -> Option<&str> {
     let name = name.rsplit('.').next().unwrap_or(name);
     let name = name.trim_matches(|c| c == '"' || c == '`');
     (!name.is_empty()).then_some(name)
-}
-
-/// Byte offset of the first case-insensitive occurrence of an ASCII `keyword` in `sql`.
-fn find_keyword(sql: &str, keyword: &str) -> Option<usize> {
-    let (haystack, needle) = (sql.as_bytes(), keyword.as_bytes());
-    haystack
-        .windows(needle.len())
-        .position(|window| window.eq_ignore_ascii_case(needle))
 }
 
 /// The span and clock of one transaction: recorded as `commit` or `rollback` when it ends,

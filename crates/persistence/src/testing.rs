@@ -11,10 +11,10 @@
 
 use std::time::Duration;
 
-use persistence_orm::{FromOrm, Orm};
+use persistence_orm::Orm;
 use sea_orm::ConnectionTrait;
 
-use crate::{Backend, Db, DbConfig, StoreError};
+use crate::{Backend, Db, DbConfig, ScratchDatabase};
 
 /// The number of statements a [`Db`] sent since the last [`StatementCounter::take`]; see
 /// [`Db::count_statements`].
@@ -66,8 +66,8 @@ pub struct TestDatabase {
     db: Db,
     url: String,
     backend: Backend,
-    postgres_name: Option<String>,
-    _dir: Option<tempfile::TempDir>,
+    /// `None` once [`TestDatabase::pull_the_plug`] removed it.
+    scratch: Option<ScratchDatabase>,
 }
 
 impl TestDatabase {
@@ -81,17 +81,21 @@ impl TestDatabase {
     }
 
     async fn sqlite() -> Self {
-        let dir = tempfile::tempdir().expect("temp dir for a test database");
-        let url = format!("sqlite://{}/test.db", dir.path().display());
-        let db = Db::connect_with(&small_pool(&url))
+        let scratch = ScratchDatabase::create("sqlite:", "test")
             .await
-            .expect("open test SQLite database");
+            .expect("temp dir for a test database");
+        Self::open(scratch).await
+    }
+
+    async fn open(scratch: ScratchDatabase) -> Self {
+        let db = Db::connect_with(&small_pool(scratch.url()))
+            .await
+            .expect("connect to the test database");
         Self {
             db,
-            url,
-            backend: Backend::Sqlite,
-            postgres_name: None,
-            _dir: Some(dir),
+            url: scratch.url().to_owned(),
+            backend: scratch.backend(),
+            scratch: Some(scratch),
         }
     }
 
@@ -122,24 +126,11 @@ impl TestDatabase {
                 return None;
             }
         };
-        let name = format!("test_{}", uuid::Uuid::now_v7().simple());
-        admin
-            .orm()
-            .execute_unprepared(&format!("CREATE DATABASE \"{name}\""))
-            .await
-            .expect("create test database");
         let _ = admin.close().await;
-        let url = replace_database(&admin_url, &name);
-        let db = Db::connect_with(&small_pool(&url))
+        let scratch = ScratchDatabase::create(&admin_url, "test")
             .await
-            .expect("connect to test database");
-        Some(Self {
-            db,
-            url,
-            backend: Backend::Postgres,
-            postgres_name: Some(name),
-            _dir: None,
-        })
+            .unwrap_or_else(|err| panic!("{}", err.detail()));
+        Some(Self::open(scratch).await)
     }
 
     /// The handle to give to the code under test.
@@ -233,33 +224,14 @@ impl TestDatabase {
     /// connections ended), for testing how a service behaves when its database goes away.
     /// Returns `false` on SQLite, where open connections keep a deleted file alive.
     pub async fn pull_the_plug(&mut self) -> bool {
-        let Some(name) = self.postgres_name.take() else {
+        if self.backend != Backend::Postgres {
+            return false;
+        }
+        let Some(scratch) = self.scratch.take() else {
             return false;
         };
-        drop_postgres_database(&name)
-            .await
-            .expect("drop the test database");
+        scratch.remove().await.expect("drop the test database");
         true
-    }
-}
-
-impl Drop for TestDatabase {
-    fn drop(&mut self) {
-        let Some(name) = self.postgres_name.take() else {
-            return;
-        };
-        // Drop runs inside the test's runtime, which cannot be blocked on; a short-lived thread
-        // with its own runtime removes the database (FORCE ends the test's own connections).
-        let _ = std::thread::spawn(move || {
-            let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-            else {
-                return;
-            };
-            let _ = runtime.block_on(drop_postgres_database(&name));
-        })
-        .join();
     }
 }
 
@@ -331,41 +303,11 @@ pub async fn query_plan(db: &Db, statement: sea_orm::Statement) -> Vec<String> {
         .collect()
 }
 
-/// Drops a per-test PostgreSQL database, ending the connections still open to it.
-async fn drop_postgres_database(name: &str) -> Result<(), crate::StoreError> {
-    let mut config = DbConfig::new(postgres_admin_url());
-    config.max_connections = 1;
-    let admin = Db::connect_with(&config).await?;
-    let dropped = admin
-        .orm()
-        .execute_unprepared(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
-        .await;
-    let _ = admin.close().await;
-    dropped.map(|_| ()).map_err(StoreError::from_orm)
-}
-
 fn small_pool(url: &str) -> DbConfig {
     let mut config = DbConfig::new(url);
     config.max_connections = 8;
     config.acquire_timeout = Duration::from_secs(30);
     config
-}
-
-/// The same server URL with another database name.
-pub fn replace_database(url: &str, database: &str) -> String {
-    let (base, query) = match url.split_once('?') {
-        Some((base, query)) => (base, Some(query)),
-        None => (url, None),
-    };
-    let scheme_end = base.find("://").map(|i| i + 3).unwrap_or(0);
-    let server = match base[scheme_end..].find('/') {
-        Some(slash) => &base[..scheme_end + slash],
-        None => base,
-    };
-    match query {
-        Some(query) => format!("{server}/{database}?{query}"),
-        None => format!("{server}/{database}"),
-    }
 }
 
 /// Declares each listed `async fn name(backend: Backend)` as two tests, `name::sqlite` and
@@ -394,7 +336,7 @@ pub fn outbox<E: crate::DomainEvent + 'static>() -> crate::Outbox<E> {
 
 #[cfg(test)]
 mod tests {
-    use super::{TestDatabase, replace_database};
+    use super::TestDatabase;
 
     /// Nothing listens on port 1: a test that needs PostgreSQL there fails unless skipping was
     /// opted in, whatever else the environment holds (the policy takes no other input).
@@ -406,18 +348,5 @@ mod tests {
         let quiet: fn(&str) = |_| {};
         let skipped = tokio::spawn(TestDatabase::postgres_on(unreachable, Some(quiet))).await;
         assert!(skipped.is_ok_and(|db| db.is_none()), "opted in: skipped");
-    }
-
-    #[test]
-    fn replaces_only_the_database_name() {
-        assert_eq!(
-            replace_database("postgres://postgres@127.0.0.1:5432/postgres", "t1"),
-            "postgres://postgres@127.0.0.1:5432/t1"
-        );
-        assert_eq!(
-            replace_database("postgres://u:p@h/db?sslmode=disable", "t2"),
-            "postgres://u:p@h/t2?sslmode=disable"
-        );
-        assert_eq!(replace_database("postgres://h", "t3"), "postgres://h/t3");
     }
 }

@@ -8,9 +8,10 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 use clap::Args;
+use persistence::database_url::redact;
 use persistence::{Backend, Db};
 
-use super::{Outcome, connect, redact};
+use super::{Outcome, connect};
 
 /// `backup ...`
 #[derive(Debug, Clone, Args)]
@@ -33,7 +34,7 @@ pub(super) async fn run(url: &str, args: &BackupArgs) -> anyhow::Result<Outcome>
         return Ok(Outcome::Failed);
     }
     // Decided before connecting, which would create a missing database file.
-    if let Some(path) = persistence::sqlite_file_path(url)
+    if let Some(path) = persistence::database_url::sqlite_file_path(url)
         && !Path::new(path).exists()
     {
         eprintln!("there is no database at {path}");

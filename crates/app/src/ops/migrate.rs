@@ -6,13 +6,14 @@ use std::path::Path;
 
 use anyhow::Context as _;
 use clap::Subcommand;
-use migration::drift::{self, Scope, ScratchDatabase};
+use migration::drift::{self, Scope};
 use migration::{MigrateError, Runner};
-use persistence::Db;
+use persistence::database_url::redact;
+use persistence::{Db, ScratchDatabase};
 use tracing::instrument::WithSubscriber as _;
 use tracing::subscriber::NoSubscriber;
 
-use super::{Outcome, redact};
+use super::Outcome;
 
 /// What `migrate` does (`migrate` alone = `migrate up`).
 #[derive(Debug, Clone, Subcommand)]
@@ -131,7 +132,7 @@ pub struct CheckReport {
 /// 1. migrations pending in `url`'s database;
 /// 2. drift between the schema the migrations build and the one the contexts' entities declare
 ///    (each built in its own scratch database beside `url`, see
-///    [`migration::drift::ScratchDatabase`]);
+///    [`persistence::ScratchDatabase`]);
 /// 3. drift between `url`'s live schema and the migrated scratch one: hand-made changes no
 ///    migration explains (skipped while migrations are pending or the database does not exist).
 ///
@@ -144,7 +145,8 @@ pub async fn check_report(url: &str) -> anyhow::Result<CheckReport> {
 
     // Opening a missing SQLite file would create it; a database that does not exist has every
     // migration pending, which an empty in-memory database reports just as well.
-    let missing = persistence::sqlite_file_path(url).is_some_and(|path| !Path::new(path).exists());
+    let missing = persistence::database_url::sqlite_file_path(url)
+        .is_some_and(|path| !Path::new(path).exists());
     let read_url = if missing {
         tracing::info!(database = %target, "database file does not exist yet");
         "sqlite::memory:"
@@ -274,7 +276,7 @@ async fn in_scratch<T>(
     what: &str,
     work: impl AsyncFnOnce(&str) -> Result<T, MigrateError>,
 ) -> anyhow::Result<T> {
-    let scratch = ScratchDatabase::create(target)
+    let scratch = ScratchDatabase::create(target, "test")
         .await
         .with_context(|| format!("cannot create a scratch database for {what}"))?;
     let result = work(scratch.url()).await;

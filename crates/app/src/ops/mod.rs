@@ -79,42 +79,11 @@ pub async fn run(database_url: &str, verb: Verb) -> anyhow::Result<Outcome> {
 
 /// Opens the database named on the command line; the error never shows a password.
 async fn connect(url: &str) -> anyhow::Result<persistence::Db> {
-    persistence::Db::connect(url)
-        .await
-        .map_err(|e| anyhow::anyhow!("cannot open {}: {}", redact(url), e.detail()))
-}
-
-/// `url` with any password replaced by `***`, for messages and logs.
-pub fn redact(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_owned();
-    };
-    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    let (authority, tail) = rest.split_at(authority_end);
-    match authority.rsplit_once('@') {
-        Some((userinfo, host)) => match userinfo.split_once(':') {
-            Some((user, _password)) => format!("{scheme}://{user}:***@{host}{tail}"),
-            None => url.to_owned(),
-        },
-        None => url.to_owned(),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn passwords_are_redacted() {
-        assert_eq!(
-            redact("postgres://app:s3cr@t@db:5432/orders?sslmode=require"),
-            "postgres://app:***@db:5432/orders?sslmode=require"
-        );
-        assert_eq!(
-            redact("postgres://app@db/orders"),
-            "postgres://app@db/orders"
-        );
-        assert_eq!(redact("sqlite://data/app.db"), "sqlite://data/app.db");
-        assert_eq!(redact("sqlite::memory:"), "sqlite::memory:");
-    }
+    persistence::Db::connect(url).await.map_err(|e| {
+        anyhow::anyhow!(
+            "cannot open {}: {}",
+            persistence::database_url::redact(url),
+            e.detail()
+        )
+    })
 }
