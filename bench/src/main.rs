@@ -55,8 +55,10 @@ enum Command {
     Seed {
         #[arg(long, env = "DATABASE_URL")]
         database_url: String,
+        /// Customers to register.
         #[arg(long, default_value_t = 1_000)]
         users: usize,
+        /// Three-line orders to place.
         #[arg(long, default_value_t = 20_000)]
         orders: usize,
         /// Products in the catalog (`SKU-0` ...), each priced in EUR and USD.
@@ -246,7 +248,12 @@ struct Target {
     #[arg(long)]
     engine: Engine,
     /// For PostgreSQL: a role allowed to `CREATE DATABASE`.
-    #[arg(long, default_value = "postgres://postgres@127.0.0.1:5432/postgres")]
+    #[arg(
+        long,
+        env = "BENCH_POSTGRES_URL",
+        hide_env_values = true,
+        default_value = "postgres://postgres@127.0.0.1:5432/postgres"
+    )]
     admin_url: String,
 }
 

@@ -33,12 +33,13 @@ pub struct BenchArgs {
     /// `target/bench/<engine>-scale.md`.
     #[arg(long, conflicts_with = "observability")]
     scale: bool,
-    /// Orders of the scale run's one heavy customer.
-    #[arg(long, default_value_t = 100_000)]
-    heavy_orders: usize,
-    /// Orders in the database for the scale run's second measurement.
-    #[arg(long, default_value_t = 1_000_000)]
-    scale_orders: usize,
+    /// Orders of the scale run's one heavy customer (default: the bench binary's).
+    #[arg(long)]
+    heavy_orders: Option<usize>,
+    /// Orders in the database for the scale run's second measurement (default: the bench
+    /// binary's).
+    #[arg(long)]
+    scale_orders: Option<usize>,
     #[command(flatten)]
     scratch: ScratchArgs,
 }
@@ -46,9 +47,9 @@ pub struct BenchArgs {
 /// Options of `cargo xtask soak`.
 #[derive(Debug, clap::Args)]
 pub struct SoakArgs {
-    /// How long the mixed load runs: `30s`, `2m`, `500ms`.
-    #[arg(long, default_value = "30s")]
-    duration: String,
+    /// How long the mixed load runs: `30s`, `2m`, `500ms` (default: the bench binary's).
+    #[arg(long)]
+    duration: Option<String>,
     /// Soak the embedded SQLite engine instead of PostgreSQL.
     #[arg(long)]
     sqlite: bool,
@@ -77,33 +78,35 @@ enum Drill {
 #[derive(Debug, clap::Args)]
 pub struct ScratchArgs {
     /// A PostgreSQL role allowed to create databases; the run creates `bench_<uuid>` there and
-    /// drops it afterwards.
-    #[arg(
-        long,
-        env = "BENCH_POSTGRES_URL",
-        hide_env_values = true,
-        default_value = "postgres://postgres@127.0.0.1:5432/postgres"
-    )]
-    postgres_url: String,
+    /// drops it afterwards (default: `BENCH_POSTGRES_URL`, else the local server, as the bench
+    /// binary reads them).
+    #[arg(long)]
+    postgres_url: Option<String>,
 }
 
 /// Options of `cargo xtask seed`.
 #[derive(Debug, clap::Args)]
 pub struct SeedArgs {
     /// Customers to register (each with a credential; password `bench password 1234`).
-    #[arg(long, default_value_t = 1_000)]
-    users: usize,
+    #[arg(long)]
+    users: Option<usize>,
     /// Three-line orders to place from the catalog (priced by it, their stock reserved),
     /// spread evenly over the customers.
-    #[arg(long, default_value_t = 20_000)]
-    orders: usize,
+    #[arg(long)]
+    orders: Option<usize>,
     /// Products in the catalog (`SKU-0`, `SKU-1`, ...), each priced in EUR and USD.
-    #[arg(long, default_value_t = 100)]
-    products: usize,
+    #[arg(long)]
+    products: Option<usize>,
     /// Units on hand of each product (set through the stock adjustments); by default what the
     /// orders reserve of the busiest sku plus 10,000 to sell.
     #[arg(long)]
     stock_per_product: Option<i64>,
+}
+
+/// `flag value` when the option was given, nothing otherwise: the bench binary states each
+/// default once.
+fn pass<T: ToString>(flag: &str, value: Option<T>) -> Vec<String> {
+    value.map_or_else(Vec::new, |value| vec![flag.to_owned(), value.to_string()])
 }
 
 /// Builds, then runs every workload on a fresh database and writes `target/bench/<engine>.md`.
@@ -131,8 +134,6 @@ pub fn bench(root: &Path, args: &BenchArgs) -> anyhow::Result<Outcome> {
         .arg(release.join("app"))
         .arg("--engine")
         .arg(engine)
-        .arg("--admin-url")
-        .arg(&args.scratch.postgres_url)
         .arg("--report")
         .arg(&report);
     if args.quick {
@@ -144,11 +145,10 @@ pub fn bench(root: &Path, args: &BenchArgs) -> anyhow::Result<Outcome> {
     if args.scale {
         command
             .arg("--scale")
-            .arg("--heavy-orders")
-            .arg(args.heavy_orders.to_string())
-            .arg("--scale-orders")
-            .arg(args.scale_orders.to_string());
+            .args(pass("--heavy-orders", args.heavy_orders))
+            .args(pass("--scale-orders", args.scale_orders));
     }
+    command.args(pass("--admin-url", args.scratch.postgres_url.as_ref()));
     status(command)
 }
 
@@ -163,10 +163,8 @@ pub fn soak(root: &Path, args: &SoakArgs) -> anyhow::Result<Outcome> {
         .arg(release.join("app"))
         .arg("--engine")
         .arg(if args.sqlite { "sqlite" } else { "postgres" })
-        .arg("--admin-url")
-        .arg(&args.scratch.postgres_url)
-        .arg("--duration")
-        .arg(&args.duration);
+        .args(pass("--admin-url", args.scratch.postgres_url.as_ref()))
+        .args(pass("--duration", args.duration.as_ref()));
     status(command)
 }
 
@@ -186,8 +184,7 @@ pub fn drill(root: &Path, args: &DrillArgs) -> anyhow::Result<Outcome> {
         .arg(release.join("app"))
         .arg("--engine")
         .arg("postgres")
-        .arg("--admin-url")
-        .arg(&args.scratch.postgres_url)
+        .args(pass("--admin-url", args.scratch.postgres_url.as_ref()))
         .arg("--report")
         .arg(&report);
     status(command)
@@ -199,15 +196,10 @@ pub fn seed(root: &Path, url: &str, args: &SeedArgs) -> anyhow::Result<Outcome> 
     let mut command = Command::new(release.join("bench"));
     command
         .arg("seed")
-        .arg("--users")
-        .arg(args.users.to_string())
-        .arg("--orders")
-        .arg(args.orders.to_string())
-        .arg("--products")
-        .arg(args.products.to_string());
-    if let Some(stock) = args.stock_per_product {
-        command.arg("--stock-per-product").arg(stock.to_string());
-    }
+        .args(pass("--users", args.users))
+        .args(pass("--orders", args.orders))
+        .args(pass("--products", args.products))
+        .args(pass("--stock-per-product", args.stock_per_product));
     command.env("DATABASE_URL", url);
     status(command)
 }

@@ -34,8 +34,8 @@ const YEAR: u64 = 365 * DAY;
 /// Everything the service needs to start.
 ///
 /// Tests build one in code with [`Config::new`] and change fields directly; the service reads
-/// it with [`Config::from_env`]. Adding a setting is adding one annotated field here (and its
-/// default in [`Config::new`]).
+/// it with [`Config::from_env`]. Adding a setting is adding one annotated field here, its
+/// default included.
 #[derive(Debug, Clone, Parser)]
 #[command(
     name = "app",
@@ -149,40 +149,21 @@ pub struct Config {
     pub faults: Faults,
 }
 
-/// The share of requests traced when `OTEL_TRACES_SAMPLER_ARG` is not set.
-pub const DEFAULT_TRACE_SAMPLE_RATIO: f64 = 0.01;
-
 /// The embedded default database.
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://data/app.db";
 
 impl Config {
-    /// Defaults for everything except the database: what tests start from.
+    /// Every setting at its default, with this database: what tests start from. The defaults
+    /// are the ones the fields above declare for clap, so `--help`, the service and tests
+    /// cannot disagree; the environment is not read.
     pub fn new(database_url: impl Into<String>) -> Self {
-        Self {
-            database_url: database_url.into(),
-            bind_addr: SocketAddr::from(([127, 0, 0, 1], 8080)),
-            log_format: LogFormat::Pretty,
-            migrate_on_start: false,
-            request_timeout: Duration::from_secs(30),
-            header_read_timeout: Duration::from_secs(10),
-            idle_timeout: Duration::from_secs(60),
-            shutdown_grace: Duration::from_secs(30),
-            shutdown_drain: Duration::from_secs(5),
-            idempotency_ttl: Duration::from_secs(DAY),
-            idempotency_purge_interval: Duration::from_secs(HOUR),
-            session_ttl: Duration::from_secs(DAY),
-            session_purge_interval: Duration::from_secs(HOUR),
-            password_hash_concurrency: default_hash_concurrency(),
-            db_max_connections: None,
-            db_timeouts: DbTimeouts::default(),
-            cursor_codec: None,
-            nats_url: None,
-            event_retention: Duration::from_secs(7 * DAY),
-            metrics_addr: None,
-            otlp_endpoint: None,
-            trace_sample_ratio: DEFAULT_TRACE_SAMPLE_RATIO,
-            faults: Faults::default(),
-        }
+        let matches = <Self as CommandFactory>::command()
+            .mut_args(|arg| arg.env(None))
+            .try_get_matches_from(["app"])
+            .and_then(|matches| Self::from_arg_matches(&matches));
+        let mut config = matches.unwrap_or_else(|err| panic!("the settings' defaults: {err}"));
+        config.database_url = database_url.into();
+        config
     }
 
     /// Reads the command line and the environment. A bad value is an error whose message
@@ -260,12 +241,9 @@ pub struct DbTimeouts {
 }
 
 impl Default for DbTimeouts {
+    /// The defaults the fields declare for clap (see [`Config::new`]).
     fn default() -> Self {
-        Self {
-            acquire: Duration::from_secs(5),
-            statement: Some(Duration::from_secs(10)),
-            sqlite_busy: Duration::from_secs(5),
-        }
+        Config::new(DEFAULT_DATABASE_URL).db_timeouts
     }
 }
 
@@ -359,10 +337,28 @@ mod tests {
     }
 
     #[test]
-    fn the_defaults_are_those_of_config_new() {
+    fn config_new_has_the_declared_defaults_and_the_given_database() {
+        let config = Config::new("postgres://u@h/db");
+        assert_eq!(config.database_url, "postgres://u@h/db");
+        assert_eq!(config.bind_addr, SocketAddr::from(([127, 0, 0, 1], 8080)));
+        assert_eq!(config.request_timeout, Duration::from_secs(30));
+        assert_eq!(config.shutdown_drain, Duration::from_secs(5));
+        assert_eq!(config.idempotency_ttl, Duration::from_secs(DAY));
+        assert_eq!(config.event_retention, Duration::from_secs(7 * DAY));
+        assert_eq!(config.trace_sample_ratio, 0.01);
+        assert_eq!(
+            DbTimeouts::default(),
+            DbTimeouts {
+                acquire: Duration::from_secs(5),
+                statement: Some(Duration::from_secs(10)),
+                sqlite_busy: Duration::from_secs(5),
+            }
+        );
         let parsed = parse(&[]).unwrap_or_else(|e| panic!("{e}"));
-        let new = Config::new(DEFAULT_DATABASE_URL);
-        assert_eq!(format!("{parsed:?}"), format!("{new:?}"));
+        assert_eq!(
+            format!("{parsed:?}"),
+            format!("{:?}", Config::new(DEFAULT_DATABASE_URL))
+        );
     }
 
     #[test]

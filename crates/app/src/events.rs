@@ -10,10 +10,10 @@ use catalog::ProductEvent;
 use inventory::StockEvent;
 use orders::{Order, OrderEvent};
 use persistence::{Faults, Outbox};
-use serde_json::{Value, json};
-use users::{User, UserEvent, UserStatus};
+use serde_json::Value;
+use users::{User, UserEvent};
 
-use crate::wire::{AdjustedBody, OrderBody, ProductBody};
+use crate::wire::{AdjustedBody, OrderBody, ProductBody, UserEventBody};
 
 /// The users context's outbox: events carry the user as JSON.
 pub fn user_outbox(faults: Faults) -> Outbox<UserEvent> {
@@ -52,19 +52,7 @@ pub fn stock_outbox(faults: Faults) -> Outbox<StockEvent> {
 
 /// A user as the HTTP API shows it, less the role.
 pub fn user_json(user: &User) -> Value {
-    let status = match user.status {
-        UserStatus::Active => "active",
-        UserStatus::Deactivated => "deactivated",
-    };
-    json!({
-        "id": user.id.as_uuid(),
-        "email": user.email.as_str(),
-        "display_name": user.display_name.as_str(),
-        "status": status,
-        "version": user.version,
-        "created_at": user.created_at,
-        "updated_at": user.updated_at,
-    })
+    serde_json::to_value(UserEventBody::from(user)).unwrap_or(Value::Null)
 }
 
 /// An order as the HTTP API shows it: the very wire type `GET /v1/orders/{id}` answers with.

@@ -25,7 +25,7 @@ pub(crate) use products::{
     UpdateProductRequest,
 };
 pub(crate) use sessions::{SessionBody, SignInRequest};
-pub(crate) use users::{RenameUserRequest, SignUpRequest, UserBody, UserPage};
+pub(crate) use users::{RenameUserRequest, SignUpRequest, UserBody, UserEventBody, UserPage};
 
 /// What a health probe answers while it passes.
 #[derive(Debug, Serialize, ToSchema)]

@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use identity::{Password, Role};
 use serde::{Deserialize, Serialize};
-use users::{DisplayName, Email, NewUser, UserStatus};
+use users::{DisplayName, Email, NewUser, User, UserStatus};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
@@ -128,7 +128,38 @@ pub(crate) struct UserBody {
 
 impl From<UserView> for UserBody {
     fn from(view: UserView) -> Self {
-        let user = view.user;
+        let user = UserEventBody::from(&view.user);
+        Self {
+            id: user.id,
+            email: user.email,
+            display_name: user.display_name,
+            status: user.status,
+            role: match view.role {
+                Role::Customer => RoleBody::Customer,
+                Role::Admin => RoleBody::Admin,
+            },
+            version: user.version,
+            created_at: user.created_at,
+            updated_at: user.updated_at,
+        }
+    }
+}
+
+/// A user as users events carry it: [`UserBody`] less the role, which belongs to the identity
+/// context. Field for field the same JSON, so a consumer reads one shape.
+#[derive(Serialize)]
+pub(crate) struct UserEventBody {
+    id: Uuid,
+    email: String,
+    display_name: String,
+    status: UserStatusBody,
+    version: i64,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+}
+
+impl From<&User> for UserEventBody {
+    fn from(user: &User) -> Self {
         Self {
             id: user.id.as_uuid(),
             email: user.email.as_str().to_owned(),
@@ -136,10 +167,6 @@ impl From<UserView> for UserBody {
             status: match user.status {
                 UserStatus::Active => UserStatusBody::Active,
                 UserStatus::Deactivated => UserStatusBody::Deactivated,
-            },
-            role: match view.role {
-                Role::Customer => RoleBody::Customer,
-                Role::Admin => RoleBody::Admin,
             },
             version: user.version,
             created_at: user.created_at,
