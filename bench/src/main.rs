@@ -343,8 +343,8 @@ async fn run(
 
     // The SQLite run's yardstick for its list target (CPU per request within 2x the PostgreSQL
     // path's): the same workload on a PostgreSQL service seeded alike, measured in turns with
-    // SQLite's. Measured minutes apart, the two once compared two speeds of this shared
-    // machine (1.34x in one run, 2.35x in the next, same code).
+    // SQLite's, because measured minutes apart the two would compare two speeds of a shared
+    // machine.
     let reference = match reference {
         Some(scratch) => Some(Reference::start(app, scratch.url(), (users, orders)).await?),
         None => None,
@@ -596,8 +596,8 @@ async fn reads_beside_flood(
         workers
     };
     // Interleaved rounds of alone and during, pooled per variant: on a shared machine whose
-    // speed drifts over minutes (argon2 alone took from 11.5 to 21.6 ms per hash within an hour),
-    // one window of each would compare two moments of the machine as much as the flood.
+    // speed drifts over minutes, one window of each would compare two moments of the machine as
+    // much as the flood.
     let rounds = measure.as_secs().div_ceil(ROUND.as_secs()).max(1);
     let (slice, warmup) = (measure / rounds as u32, warmup.min(ROUND_WARMUP));
     let mut beside = report::ReadsBesideFlood {
@@ -656,11 +656,10 @@ async fn reads_beside_flood(
 /// service's session and so its scheduling group, while `readers` are measured. Returns the
 /// reads and how many hashes were done in their measured window.
 ///
-/// Why a floor: on this machine (a 2-vCPU KVM guest whose idle vCPUs poll) waking a thread on a
-/// busy vCPU costs an interrupt that waking it on an idle one does not; measured with a loopback
-/// ping-pong, two idle-class threads that only spin raised its p50 round trip from 69 to 103 µs
-/// with no scheduling group between them and the woken thread. And argon2 streams 7 MiB per
-/// hash through caches the reads share. A read wakes threads about eight times, so hashes that
+/// Why a floor: on a virtual machine whose idle vCPUs poll, waking a thread on a busy vCPU
+/// costs an interrupt that waking it on an idle one does not, even when the busy thread is in
+/// the idle scheduling class (docs/performance.md, "Reads beside a sign-in flood"). And argon2 streams
+/// 7 MiB per hash through caches the reads share. A read wakes threads about eight times, so hashes that
 /// keep both CPUs busy lengthen reads whoever runs them; during the flood minus beside the
 /// floor is what the service adds.
 async fn hashing_floor<W>(

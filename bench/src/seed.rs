@@ -186,10 +186,9 @@ pub async fn seed_with(
 /// Refreshes the planner's statistics (`ANALYZE`), as an operator does after a bulk load.
 ///
 /// Without it, PostgreSQL plans with the statistics of before the load until autovacuum gets
-/// round to the tables, minutes later: measured right after growing a database to 1,000,000
-/// orders, the lines of a page of orders were read by a parallel sequential scan of all
-/// 3,000,000 lines (200-600 ms per page instead of 3 ms). SQLite keeps no statistics until
-/// asked, and then plans with them too.
+/// round to the tables, minutes later, and a bulk-loaded table can be read by a sequential scan
+/// where an index serves (docs/performance.md, "The scale run"). SQLite keeps no statistics
+/// until asked, and then plans with them too.
 pub async fn analyze(url: &str) -> anyhow::Result<()> {
     use sqlx::Connection as _;
     if url.starts_with("sqlite:") {

@@ -7,8 +7,8 @@ use app::{Application, Config, ops, telemetry};
 
 /// mimalloc instead of the system allocator: every password hash allocates 7 MiB, and glibc's
 /// malloc raises its mmap threshold after the first such block is freed, after which the blocks
-/// stay in per-thread arenas and the service's resident set only grows (measured with
-/// `cargo xtask bench`). mimalloc hands large blocks back to the OS.
+/// stay in per-thread arenas and the service's resident set only grows. mimalloc hands large
+/// blocks back to the OS.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
@@ -50,10 +50,9 @@ async fn main() -> ExitCode {
 }
 
 /// Turns transparent huge pages off for this process. With them, every touched 4 KiB page of
-/// an allocator arena can bring in a whole 2 MiB page: measured with `cargo xtask bench`, the
-/// service sat at 27 MB resident before its first request instead of 16 MB, and a password
-/// hash's 19 MiB block stayed as huge pages after it was freed. Nothing here gains from huge
-/// pages (a small heap, no large scans in memory). mimalloc is built with `no_thp` as well, so
+/// an allocator arena can bring in a whole 2 MiB page, and a freed password hash's block can
+/// stay as huge pages (docs/performance.md, "Memory"). Nothing here gains from huge pages (a
+/// small heap, no large scans in memory). mimalloc is built with `no_thp` as well, so
 /// it does not advise them even for the arena it maps before `main`.
 #[cfg(target_os = "linux")]
 fn disable_transparent_huge_pages() -> nix::Result<()> {

@@ -8,13 +8,12 @@
 //!
 //! The threads run in Linux's idle scheduling class (at nice 19 where that is refused): a hash
 //! then takes whatever CPU the service's requests leave idle, so sign-ins use every core when
-//! nothing else runs, and a request's thread preempts a hashing one as soon as it wakes
-//! (measured with `cargo xtask bench`, reads beside a sign-in flood).
+//! nothing else runs, and a request's thread preempts a hashing one as soon as it wakes.
 //!
 //! Why threads of our own rather than `spawn_blocking` behind a semaphore: the blocking pool
 //! hands successive hashes to ever new threads, each with its own allocator arena, and every
-//! arena keeps its 19 MiB after the hash is done. Measured with `cargo xtask bench`, a sign-up
-//! flood left the service at 457 MB resident that way; a fixed set of threads reuses its arenas.
+//! arena keeps its block after the hash is done, so the resident set grows with each new
+//! thread; a fixed set of threads reuses its arenas (docs/performance.md, "Memory").
 
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -99,7 +99,7 @@ async fn list_query_uses_the_customer_index_without_sorting(backend: Backend) {
 /// A customer holding a tenth of all orders, every one older than everybody else's, is still
 /// listed from its own range of `orders_user_id_id_idx`. Planned for that customer's own
 /// statistics, PostgreSQL walked the primary key backwards through everyone else's newer orders
-/// instead (at a million orders, 150-340 ms a page instead of 0.03 ms); the service's sessions
+/// instead (docs/performance.md, "The scale run"); the service's sessions
 /// plan generically (`persistence::POSTGRES_SESSION_SETTINGS`). SQLite keeps no per-value
 /// statistics, so this is PostgreSQL's alone.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -155,19 +155,16 @@ const SQLITE_ROW_BUFFER: usize = 256;
 /// plan), not anew for the values of each execution. The service's statements are a fixed set
 /// whose values are keys, and a plan chosen for one key's statistics can be ruinous for
 /// another's: for a customer holding a tenth of all orders, all of them old, PostgreSQL
-/// planned the newest-first list as a backward scan of the whole primary key (150-340 ms)
-/// instead of that customer's `(user_id, id)` index range (0.03 ms). A generic plan also
+/// planned the newest-first list as a backward scan of the whole primary key instead of that
+/// customer's `(user_id, id)` index range (docs/performance.md, "The scale run"). A generic plan also
 /// spares the planning at every execution. SQLite plans without values anyway.
 pub const POSTGRES_SESSION_SETTINGS: &[(&str, &str)] = &[("plan_cache_mode", "force_generic_plan")];
 
-/// Page cache of each SQLite reader connection, in SQLite's notation (negative: KiB), 512 KiB
-/// instead of SQLite's default 2 MB. Every reader caches the same hot pages of the same file
-/// privately, so ten readers at the default may hold up to 20 MB of duplicates; the OS page
-/// cache, shared and outside the service's resident set, serves what the smaller cache misses.
-/// With it, and transparent huge pages off, the gap to PostgreSQL after the read workloads of
-/// `cargo xtask bench --quick` went from 16-20 MB to 14-18 MB (method: docs/performance.md); the
-/// rest of the gap is not in these caches. The writer keeps the default: it alone walks the
-/// indexes it updates.
+/// Page cache of each SQLite reader connection, in SQLite's notation (negative: KiB), a quarter
+/// of SQLite's default. Every reader caches the same hot pages of the same file privately, so
+/// the default multiplies duplicates by the pool size; the OS page cache, shared and outside
+/// the service's resident set, serves what the smaller cache misses. The writer keeps the
+/// default: it alone walks the indexes it updates.
 const SQLITE_READER_CACHE_SIZE: &str = "-512";
 
 impl Db {
@@ -247,8 +244,8 @@ impl Db {
                 // sqlx pings a pooled connection before handing it out, to find connections
                 // whose server or network went away. An SQLite connection has neither: it is a
                 // file open in a thread of the driver's own, and the ping is one more hand-off
-                // to that thread and back on every statement (a profile of the list page put
-                // thread switches first). The statement itself finds a dead thread just as well.
+                // to that thread and back on every statement. The statement itself finds a dead
+                // thread just as well.
                 options.test_before_acquire(false);
                 let busy = config.sqlite_busy_timeout;
                 options.map_sqlx_sqlite_opts(move |o: SqliteConnectOptions| {
