@@ -207,8 +207,33 @@ pub(crate) async fn record_request(request: Request, next: Next) -> Response {
     handles.requests.increment(1);
     handles.duration.record(started.elapsed().as_secs_f64());
     handles.statements.record(statements as f64);
+    count_outcome(&method, route, &response);
     response
 }
+
+/// The counters a response tells of by itself: a sign-in's outcome by its status (a request
+/// refused before any attempt, 4xx other than 401 and 429, is none), a replayed placement by
+/// its `Idempotent-Replayed` header.
+fn count_outcome(method: &Method, route: &str, response: &Response) {
+    if *method == Method::POST && route == "/v1/sessions" {
+        let outcome = match response.status().as_u16() {
+            201 => Some("success"),
+            401 => Some("invalid_credentials"),
+            429 => Some("throttled"),
+            500.. => Some("error"),
+            _ => None,
+        };
+        if let Some(outcome) = outcome {
+            metrics::counter!("sign_ins_total", "outcome" => outcome).increment(1);
+        }
+    }
+    if response.headers().contains_key(IDEMPOTENT_REPLAYED) {
+        metrics::counter!("idempotent_replays_total").increment(1);
+    }
+}
+
+/// The header a placement answered from its idempotency record carries.
+pub(crate) const IDEMPOTENT_REPLAYED: &str = "idempotent-replayed";
 
 /// The series one kind of request (method, route template, status class) updates, registered
 /// once and reused: building a labelled key and looking it up in the recorder's registry on
@@ -271,20 +296,6 @@ fn status_class(status: u16) -> &'static str {
         300..=399 => "3xx",
         400..=499 => "4xx",
         _ => "5xx",
-    }
-}
-
-/// Counts a sign-in attempt by how it ended.
-pub(crate) fn sign_in(outcome: &'static str) {
-    if metrics_on() {
-        metrics::counter!("sign_ins_total", "outcome" => outcome).increment(1);
-    }
-}
-
-/// Counts an order placement answered from its idempotency record.
-pub(crate) fn idempotent_replay() {
-    if metrics_on() {
-        metrics::counter!("idempotent_replays_total").increment(1);
     }
 }
 

@@ -13,6 +13,7 @@ use crate::AppError;
 use crate::auth::{Caller, forbidden};
 use crate::extract::{Json, Path};
 use crate::headers::{IfMatch, idempotency_key, optional_version};
+use crate::metrics::IDEMPOTENT_REPLAYED;
 use crate::state::AppState;
 use crate::wire::{OrderBody, PlaceOrderRequest};
 
@@ -80,10 +81,9 @@ async fn place(
     let order = OrderBody::from(placed.order);
     let mut response = created(order.location(), order.version, &order);
     if placed.replayed {
-        crate::metrics::idempotent_replay();
         response
             .headers_mut()
-            .insert("idempotent-replayed", HeaderValue::from_static("true"));
+            .insert(IDEMPOTENT_REPLAYED, HeaderValue::from_static("true"));
     }
     Ok(response)
 }

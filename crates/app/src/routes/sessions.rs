@@ -33,14 +33,7 @@ async fn sign_in(
     State(state): State<AppState>,
     Json(body): Json<SignInRequest>,
 ) -> Result<Response, AppError> {
-    let signed_in = state.workflows.sign_in(&body.email, &body.password).await;
-    crate::metrics::sign_in(match &signed_in {
-        Ok(_) => "success",
-        Err(AppError::Identity(IdentityError::InvalidCredentials)) => "invalid_credentials",
-        Err(AppError::Identity(IdentityError::TooManyAttempts { .. })) => "throttled",
-        Err(_) => "error",
-    });
-    let session = signed_in?;
+    let session = state.workflows.sign_in(&body.email, &body.password).await?;
     let mut response =
         (StatusCode::CREATED, axum::Json(SessionBody::from(session))).into_response();
     let headers = response.headers_mut();
