@@ -13,6 +13,7 @@ use axum::response::{IntoResponse, Response};
 use tower::ServiceBuilder;
 use tower::util::{MapRequestLayer, MapResponseLayer};
 use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::classify::ServerErrorsFailureClass;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::timeout::TimeoutLayer;
@@ -38,7 +39,8 @@ pub(crate) fn around(routes: Router, request_timeout: Duration) -> Router {
             .layer(
                 TraceLayer::new_for_http()
                     .make_span_with(request_span)
-                    .on_response(DefaultOnResponse::new().level(tracing::Level::INFO)),
+                    .on_response(DefaultOnResponse::new().level(tracing::Level::INFO))
+                    .on_failure(log_failure),
             )
             .layer(from_fn(trace_response))
             .layer(from_fn(metrics::record_request))
@@ -94,6 +96,21 @@ fn request_span(request: &Request) -> tracing::Span {
         || span_at!(module_path!(), request, route, id),
         || span_at!(telemetry::UNSAMPLED_TARGET, request, route, id),
     )
+}
+
+/// An ERROR line for a failed request (a 5xx, a panic among them), except a 503: the service
+/// answers those by design (a database away, readiness while draining) and says why at WARN
+/// where it decides.
+fn log_failure(failure: ServerErrorsFailureClass, latency: Duration, _: &tracing::Span) {
+    match failure {
+        ServerErrorsFailureClass::StatusCode(StatusCode::SERVICE_UNAVAILABLE) => {}
+        ServerErrorsFailureClass::StatusCode(status) => {
+            tracing::error!(%status, latency_ms = latency.as_millis(), "response failed");
+        }
+        ServerErrorsFailureClass::Error(error) => {
+            tracing::error!(%error, latency_ms = latency.as_millis(), "response failed");
+        }
+    }
 }
 
 /// Records the status on the request's span and hands the caller the trace in `traceparent`.
@@ -218,4 +235,48 @@ async fn reject_oversized_head(request: Request, next: Next) -> Response {
         .into_response();
     }
     next.run(request).await
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use tracing_subscriber::Layer;
+    use tracing_subscriber::layer::SubscriberExt as _;
+
+    use super::*;
+
+    /// Counts ERROR events.
+    #[derive(Clone, Default)]
+    struct Errors(Arc<AtomicUsize>);
+
+    impl<S: tracing::Subscriber> Layer<S> for Errors {
+        fn on_event(
+            &self,
+            event: &tracing::Event<'_>,
+            _: tracing_subscriber::layer::Context<'_, S>,
+        ) {
+            if *event.metadata().level() == tracing::Level::ERROR {
+                self.0.fetch_add(1, Ordering::SeqCst);
+            }
+        }
+    }
+
+    fn errors_logged(failure: ServerErrorsFailureClass) -> usize {
+        let errors = Errors::default();
+        let subscriber = tracing_subscriber::registry().with(errors.clone());
+        tracing::subscriber::with_default(subscriber, || {
+            log_failure(failure, Duration::from_millis(3), &tracing::Span::none());
+        });
+        errors.0.load(Ordering::SeqCst)
+    }
+
+    #[test]
+    fn a_503_is_not_an_error_line_but_other_failures_are() {
+        use ServerErrorsFailureClass::{Error, StatusCode as Status};
+        assert_eq!(errors_logged(Status(StatusCode::SERVICE_UNAVAILABLE)), 0);
+        assert_eq!(errors_logged(Status(StatusCode::INTERNAL_SERVER_ERROR)), 1);
+        assert_eq!(errors_logged(Error("panicked".to_owned())), 1);
+    }
 }
