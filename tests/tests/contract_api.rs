@@ -723,11 +723,12 @@ async fn openapi_document_is_served_and_matches_the_committed_file(backend: Back
     for (path, method, secured) in operations {
         let operation = &served["paths"][path][method];
         assert!(operation.is_object(), "{method} {path} is not documented");
-        assert_eq!(
-            operation["security"] == json!([{"bearer": []}]),
-            secured,
-            "{method} {path}"
-        );
+        let expected = if secured {
+            json!([{"bearer": []}])
+        } else {
+            json!([])
+        };
+        assert_eq!(operation["security"], expected, "{method} {path}");
         if secured {
             assert!(operation["responses"]["401"].is_object(), "{method} {path}");
         }
@@ -745,8 +746,12 @@ async fn openapi_document_is_served_and_matches_the_committed_file(backend: Back
         .collect();
     assert!(header_names.contains(&"Idempotency-Key"));
     assert!(place["responses"]["201"]["headers"]["Location"].is_object());
-    let codes = &place["responses"]["422"]["content"]["application/problem+json"]["schema"]["allOf"]
-        [1]["properties"]["code"]["enum"];
+    let reference =
+        place["responses"]["422"]["content"]["application/problem+json"]["schema"]["$ref"]
+            .as_str()
+            .unwrap();
+    let schema_name = reference.strip_prefix("#/components/schemas/").unwrap();
+    let codes = &served["components"]["schemas"][schema_name]["properties"]["code"]["enum"];
     for code in [
         "unknown_customer",
         "customer_deactivated",
