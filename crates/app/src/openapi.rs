@@ -314,7 +314,8 @@ fn camel_case_links(operation: &mut Value) {
 fn problem_response(status: u16, codes: &[Code], schema: Value) -> Value {
     let description = codes
         .iter()
-        .map(|c| format!("`{}`: {}", c.name, c.about))
+        // Descriptions are Markdown, in which `<token>` would be an HTML tag and vanish.
+        .map(|c| format!("`{}`: {}", c.name, c.about.replace('<', "&lt;")))
         .collect::<Vec<_>>()
         .join(" ");
     let examples: Map<String, Value> = codes
