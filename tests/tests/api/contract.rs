@@ -1,7 +1,8 @@
-//! Black-box tests of the contract itself, on both engines: strict request bodies with every bad
-//! field reported, details free of Rust internals, one Idempotency-Key, RFC 9110 If-Match,
-//! cursors bound to their list and tamper-evident, resolvable problem types, protocol-level
-//! rejections, and the OpenAPI document (served, committed, not stale).
+//! Black-box tests of the contract itself: strict request bodies with every bad field reported,
+//! details free of Rust internals, one Idempotency-Key, RFC 9110 If-Match, cursors bound to their
+//! list and tamper-evident, resolvable problem types, protocol-level rejections, and the OpenAPI
+//! document (served, committed, not stale). Problem pages, protocol-level rejections and the
+//! document are no database's business and run once; the rest on both engines.
 
 use crate::common::{self, Account, TestApp, assert_problem, expect_problem, spawn_with, start};
 use base64::Engine;
