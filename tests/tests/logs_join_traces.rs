@@ -6,12 +6,15 @@
 
 #![allow(clippy::unwrap_used)]
 
+// A binary of its own uses only a part of the helpers the API tests share.
+#[allow(dead_code, unused_imports, unused_macros)]
 mod common;
+#[allow(dead_code)]
+#[path = "common/logs.rs"]
+mod logs;
 
 use app::LogFormat;
-use common::logs::Captured;
-use common::spawn;
-use persistence::Backend;
+use logs::Captured;
 use tracing_subscriber::EnvFilter;
 
 const TRACE_ID: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
@@ -26,9 +29,7 @@ async fn a_callers_traceparent_reaches_the_log_lines_and_the_response_without_a_
         EnvFilter::new(app::telemetry::DEFAULT_FILTER),
         move || writer.clone(),
     );
-    let Some(app) = spawn(Backend::Sqlite).await else {
-        return;
-    };
+    let app = common::service().await;
     assert!(!app::telemetry::tracing_on(), "no collector in this test");
 
     let joined = app

@@ -4,13 +4,15 @@
 
 #![allow(clippy::unwrap_used)]
 
+// A binary of its own uses only a part of the helpers the API tests share.
+#[allow(dead_code, unused_imports, unused_macros)]
 mod common;
 
 use common::{TestApp, spawn_with};
-use persistence::Backend;
+use persistence::testing::TestDatabase;
 use serde_json::json;
 
-persistence::both_backends!(a_scrape_after_a_few_requests_has_every_series);
+common::on_both_backends!(a_scrape_after_a_few_requests_has_every_series);
 
 /// The value of the sample whose line starts with `name{` (or `name `) and contains every one
 /// of `labels`.
@@ -45,14 +47,11 @@ async fn scrape(app: &TestApp) -> String {
     response.text().await.unwrap()
 }
 
-async fn a_scrape_after_a_few_requests_has_every_series(backend: Backend) {
-    let Some(app) = spawn_with(backend, |config| {
+async fn a_scrape_after_a_few_requests_has_every_series(database: TestDatabase) {
+    let app = spawn_with(database, |config| {
         config.metrics_addr = Some("127.0.0.1:0".parse().unwrap());
     })
-    .await
-    else {
-        return;
-    };
+    .await;
     app.stock("SKU-1", 150, common::PLENTY).await;
     assert_ne!(
         app.metrics_url.as_deref(),
@@ -209,5 +208,4 @@ async fn a_scrape_after_a_few_requests_has_every_series(backend: Backend) {
     ] {
         assert!(scrape.contains(described), "{described} in the scrape");
     }
-    app.stop().await;
 }

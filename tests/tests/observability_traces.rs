@@ -8,13 +8,18 @@
 
 #![allow(clippy::unwrap_used)]
 
+// A binary of its own uses only a part of the helpers the API tests share.
+#[allow(dead_code, unused_imports, unused_macros)]
 mod common;
+#[allow(dead_code)]
+#[path = "common/logs.rs"]
+mod logs;
 
 use std::collections::HashMap;
 
 use app::LogFormat;
-use common::logs::Captured;
-use common::{TestApp, spawn};
+use common::TestApp;
+use logs::Captured;
 use opentelemetry::trace::{SpanId, Status, TraceId};
 use opentelemetry_sdk::trace::{InMemorySpanExporter, SpanData};
 use persistence::Backend;
@@ -121,16 +126,14 @@ async fn finished_trace(
     root: &str,
 ) -> Trace {
     let id = TraceId::from_hex(id).unwrap();
-    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
-    let mut ticks = tokio::time::interval(std::time::Duration::from_millis(10));
-    loop {
+    let ended = common::poll(std::time::Duration::from_secs(10), || async {
         telemetry.flush();
         let trace = Trace::of(exporter.get_finished_spans().unwrap(), id);
-        if !trace.named(root).is_empty() {
-            return trace;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
+        (!trace.named(root).is_empty()).then_some(trace)
+    })
+    .await;
+    ended.unwrap_or_else(|| {
+        panic!(
             "no {root} span ended in trace {id}: {:#?}",
             exporter
                 .get_finished_spans()
@@ -142,9 +145,8 @@ async fn finished_trace(
                     s.parent_span_id.to_string()
                 ))
                 .collect::<Vec<_>>()
-        );
-        ticks.tick().await;
-    }
+        )
+    })
 }
 
 fn attribute(span: &SpanData, key: &str) -> Option<String> {
@@ -168,19 +170,27 @@ async fn an_order_is_one_trace_from_http_to_each_statement() {
     );
     assert!(app::telemetry::tracing_on());
     for backend in [Backend::Sqlite, Backend::Postgres] {
-        let Some(app) = spawn(backend).await else {
-            continue;
-        };
-        app.stock("SKU-1", 150, common::PLENTY).await;
-        app.stock("SECRET-SKU-77", 150, common::PLENTY).await;
-        placing_an_order(&app, &exporter, &telemetry, &captured).await;
-        a_failed_placement_shows_its_rollback(&app, &exporter, &telemetry).await;
-        an_unsampled_request_names_its_trace_but_exports_nothing(
-            &app, &exporter, &telemetry, &captured,
-        )
+        common::run(backend, |app: TestApp| {
+            traces_of(app, &exporter, &telemetry, &captured)
+        })
         .await;
-        app.stop().await;
     }
+}
+
+/// The traces of one service: an order placed, a placement rolled back, an unsampled request.
+async fn traces_of(
+    app: TestApp,
+    exporter: &InMemorySpanExporter,
+    telemetry: &app::telemetry::Telemetry,
+    captured: &Captured,
+) {
+    app.stock("SKU-1", 150, common::PLENTY).await;
+    app.stock("SECRET-SKU-77", 150, common::PLENTY).await;
+    placing_an_order(&app, exporter, telemetry, captured).await;
+    a_failed_placement_shows_its_rollback(&app, exporter, telemetry).await;
+    an_unsampled_request_names_its_trace_but_exports_nothing(&app, exporter, telemetry, captured)
+        .await;
+    app.stop().await;
 }
 
 async fn placing_an_order(

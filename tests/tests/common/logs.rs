@@ -4,6 +4,8 @@
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 
+use crate::common::TestApp;
+
 /// Every log byte the service writes, shared with the test (clone it into the subscriber).
 #[derive(Clone, Default)]
 pub struct Captured(Arc<Mutex<Vec<u8>>>);
@@ -35,5 +37,13 @@ impl Write for Captured {
 
     fn flush(&mut self) -> std::io::Result<()> {
         Ok(())
+    }
+}
+
+impl TestApp {
+    /// Stops the service gracefully and waits for it: every line it logs is written by then.
+    pub async fn stop(mut self) {
+        let _ = self.shutdown_handle().send(());
+        let _ = self.server_handle().await;
     }
 }

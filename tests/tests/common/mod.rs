@@ -1,10 +1,9 @@
-//! A `TestApp` per test: its own fresh database (SQLite file or new PostgreSQL database), the real
-//! service bound to a random port, and an HTTP client.
+//! What every black-box test starts from: the backend matrix (each test on a fresh database of
+//! each engine, skipped in one place when PostgreSQL is opted out), a `TestApp` (the real service
+//! bound to a random port on that database, and an HTTP client) and the helpers the tests share.
 
-#![allow(dead_code)]
-
-pub mod logs;
 pub mod nats;
+pub mod proxy;
 
 use std::future::Future;
 use std::time::Duration;
@@ -15,6 +14,73 @@ use persistence::{Backend, Faults};
 use reqwest::{Client, Method, RequestBuilder, Response};
 use serde_json::{Value, json};
 use tokio::sync::oneshot;
+
+/// Declares each listed `async fn name(given)` as two tests, `name::sqlite` and
+/// `name::postgres`, like `persistence::both_backends!`; `given` is a [`TestApp`] or, for a test
+/// that configures its own service, a [`TestDatabase`] (see [`run`]).
+macro_rules! on_both_backends {
+    ($($name:ident),+ $(,)?) => {$(
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                $crate::common::run(persistence::Backend::Sqlite, super::$name).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                $crate::common::run(persistence::Backend::Postgres, super::$name).await
+            }
+        }
+    )+};
+}
+pub(crate) use on_both_backends;
+
+/// Declares each listed `async fn name(given)` as one test, `name::postgres`, for what only
+/// PostgreSQL has (a server that can go away, a database two instances share over a network).
+/// `worker_threads = n;` first gives the tests' runtime more threads than the default two.
+macro_rules! on_postgres {
+    (worker_threads = $threads:literal; $($name:ident),+ $(,)?) => {$(
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = $threads)]
+            async fn postgres() {
+                $crate::common::run(persistence::Backend::Postgres, super::$name).await
+            }
+        }
+    )+};
+    ($($name:ident),+ $(,)?) => {
+        $crate::common::on_postgres!(worker_threads = 2; $($name),+);
+    };
+}
+pub(crate) use on_postgres;
+
+/// What a test of the backend matrix is given: built from its fresh database.
+pub trait Given: Sized {
+    fn given(database: TestDatabase) -> impl Future<Output = Self>;
+}
+
+impl Given for TestDatabase {
+    async fn given(database: TestDatabase) -> Self {
+        database
+    }
+}
+
+impl Given for TestApp {
+    async fn given(database: TestDatabase) -> Self {
+        spawn_with(database, |_| {}).await
+    }
+}
+
+/// Runs `test` on a fresh database of `backend`. The one place a test is skipped: when
+/// PostgreSQL is unreachable and `SKIP_POSTGRES_TESTS=1` opted in (announced loudly by
+/// `TestDatabase::create`); otherwise an unreachable PostgreSQL fails the test there.
+pub async fn run<T: Given, Fut: Future<Output = ()>>(
+    backend: Backend,
+    test: impl FnOnce(T) -> Fut,
+) {
+    let Some(database) = TestDatabase::create(backend).await else {
+        return;
+    };
+    test(T::given(database).await).await
+}
 
 /// The password every test user signs up with.
 pub const PASSWORD: &str = "correct horse battery staple";
@@ -50,30 +116,38 @@ pub struct TestApp {
     server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
 }
 
-/// Starts the service on a fresh, migrated database; `None` when the backend is unavailable
-/// (the test is then skipped loudly, only with `SKIP_POSTGRES_TESTS=1`).
-pub async fn spawn(backend: Backend) -> Option<TestApp> {
-    spawn_with(backend, |_| {}).await
+/// A service for a test whose subject is no database's: HTTP framing, limits, documents,
+/// validation. It runs on SQLite, which is always there, and runs once rather than per engine.
+pub async fn service() -> TestApp {
+    service_with(|_| {}).await
 }
 
-pub async fn spawn_with(backend: Backend, tweak: impl FnOnce(&mut Config)) -> Option<TestApp> {
-    spawn_via(backend, str::to_owned, tweak).await
+/// Like [`service`], with `tweak` applied to its configuration.
+pub async fn service_with(tweak: impl FnOnce(&mut Config)) -> TestApp {
+    let database = TestDatabase::create(Backend::Sqlite)
+        .await
+        .expect("SQLite is always available");
+    spawn_with(database, tweak).await
+}
+
+/// Starts the service on `database`, migrated, with `tweak` applied to its configuration.
+pub async fn spawn_with(database: TestDatabase, tweak: impl FnOnce(&mut Config)) -> TestApp {
+    spawn_via(database, str::to_owned, tweak).await
 }
 
 /// Like [`spawn_with`], but the service connects to `route(database_url)` instead (through a
 /// proxy, say); migrations and [`TestApp::database`] use the database directly.
 pub async fn spawn_via(
-    backend: Backend,
+    database: TestDatabase,
     route: impl FnOnce(&str) -> String,
     tweak: impl FnOnce(&mut Config),
-) -> Option<TestApp> {
-    let database = TestDatabase::create(backend).await?;
+) -> TestApp {
     // Migrate as an operator would; the service itself only checks on PostgreSQL.
     let runner = migration::Runner::lock(database.url()).await.expect("lock");
     runner.up(None).await.expect("migrate");
     runner.release().await.expect("release");
     let instance = start(&route(database.url()), tweak).await;
-    Some(TestApp {
+    TestApp {
         address: instance.address,
         metrics_url: instance.metrics_url,
         client: client(),
@@ -81,7 +155,7 @@ pub async fn spawn_via(
         database,
         shutdown: Some(instance.shutdown),
         server: Some(instance.server),
-    })
+    }
 }
 
 pub fn client() -> Client {
@@ -145,10 +219,6 @@ impl TestApp {
 
     pub fn post(&self, path: &str) -> RequestBuilder {
         self.client.post(self.url(path))
-    }
-
-    pub fn patch(&self, path: &str) -> RequestBuilder {
-        self.client.patch(self.url(path))
     }
 
     /// GETs `path`, expecting 200, and returns the JSON body.
@@ -311,16 +381,6 @@ impl TestApp {
         self.server.take().expect("server handle taken once")
     }
 
-    /// Stops the service gracefully and waits for it.
-    pub async fn stop(mut self) {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
-        }
-        if let Some(server) = self.server.take() {
-            let _ = server.await;
-        }
-    }
-
     /// Starts a second, independent instance of the service on the same database (another
     /// pool, another port): what two replicas behind a load balancer look like.
     pub async fn second_instance(&self) -> Instance {
@@ -371,26 +431,51 @@ pub async fn assert_problem(response: Response, status: u16, code: &str) -> Valu
 /// How long [`wait_until`] waits before failing the test.
 pub const DEADLINE: Duration = Duration::from_secs(60);
 
-/// Polls `condition` every 20 ms (on a timer's ticks, never a sleep) until it holds; fails the
-/// test after [`DEADLINE`].
-pub async fn wait_until<F, Fut>(what: &str, mut condition: F)
+/// Asks `check` every 20 ms (on a timer's ticks, never a sleep) until it returns a value, for
+/// at most `within`; `None` when it never did. Every wait of the tests is this one loop.
+pub async fn poll<T, F, Fut>(within: Duration, mut check: F) -> Option<T>
 where
     F: FnMut() -> Fut,
-    Fut: Future<Output = bool>,
+    Fut: Future<Output = Option<T>>,
 {
-    let deadline = tokio::time::Instant::now() + DEADLINE;
+    let deadline = tokio::time::Instant::now() + within;
     let mut ticks = tokio::time::interval(Duration::from_millis(20));
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         ticks.tick().await;
-        if condition().await {
-            return;
+        if let Some(value) = check().await {
+            return Some(value);
         }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting until {what}"
-        );
+        if tokio::time::Instant::now() >= deadline {
+            return None;
+        }
     }
+}
+
+/// Waits until `condition` holds; fails the test, naming `what`, after `within`.
+pub async fn wait_within<F, Fut>(within: Duration, what: &str, mut condition: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let held = poll(within, || {
+        let holds = condition();
+        async move { holds.await.then_some(()) }
+    })
+    .await;
+    assert!(
+        held.is_some(),
+        "timed out after {within:?} waiting until {what}"
+    );
+}
+
+/// Waits until `condition` holds; fails the test, naming `what`, after [`DEADLINE`].
+pub async fn wait_until<F, Fut>(what: &str, condition: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    wait_within(DEADLINE, what, condition).await
 }
 
 /// Every item of a paged list at `path` (which has no query yet), as `who` sees it.

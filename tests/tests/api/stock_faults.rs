@@ -3,21 +3,17 @@
 //! stock. Each fault answers 500 and leaves nothing of its workflow behind: the stock, the
 //! orders, the product, the idempotency key and the event feed are as they were.
 
-#![allow(clippy::unwrap_used)]
-
-mod common;
-
+use crate::common::{self, Account, TestApp, assert_stock_invariants, expect_problem};
 use app::workflows::faults;
-use common::{Account, TestApp, assert_stock_invariants, expect_problem, spawn};
-use persistence::{Backend, FaultPoint};
+use persistence::FaultPoint;
 use serde_json::{Value, json};
 
 macro_rules! one_test_per_point {
     ($($check:ident($point:expr) as $name:ident),+ $(,)?) => {
-        $(async fn $name(backend: Backend) {
-            $check(backend, $point).await
+        $(async fn $name(app: TestApp) {
+            $check(scene(app).await, $point).await
         })+
-        persistence::both_backends!($($name),+);
+        crate::common::on_both_backends!($($name),+);
     };
 }
 
@@ -54,12 +50,11 @@ struct Scene {
     buyer: Account,
 }
 
-async fn scene(backend: Backend) -> Option<Scene> {
-    let app = spawn(backend).await?;
+async fn scene(app: TestApp) -> Scene {
     let admin = app.create_admin("admin@example.com").await;
     let buyer = app.create_user("buyer@example.com").await;
     app.stock("FAULTY", 100, 10).await;
-    Some(Scene { app, admin, buyer })
+    Scene { app, admin, buyer }
 }
 
 impl Scene {
@@ -125,10 +120,7 @@ impl Scene {
     }
 }
 
-async fn placement(backend: Backend, point: FaultPoint) {
-    let Some(s) = scene(backend).await else {
-        return;
-    };
+async fn placement(s: Scene, point: FaultPoint) {
     let send = || {
         s.app
             .post_as(&s.buyer, "/v1/orders")
@@ -147,20 +139,14 @@ async fn placement(backend: Backend, point: FaultPoint) {
     assert_eq!(stock["reserved"], 3);
 }
 
-async fn cancellation(backend: Backend, point: FaultPoint) {
-    let Some(s) = scene(backend).await else {
-        return;
-    };
+async fn cancellation(s: Scene, point: FaultPoint) {
     let order = s.place().await;
     let id = order["id"].as_str().unwrap();
     let cancel = s.app.post_as(&s.buyer, &format!("/v1/orders/{id}/cancel"));
     s.fails_leaving_nothing(point, cancel).await;
 }
 
-async fn shipping(backend: Backend, point: FaultPoint) {
-    let Some(s) = scene(backend).await else {
-        return;
-    };
+async fn shipping(s: Scene, point: FaultPoint) {
     let order = s.place().await;
     let id = order["id"].as_str().unwrap();
     let paid = s
@@ -174,10 +160,7 @@ async fn shipping(backend: Backend, point: FaultPoint) {
     s.fails_leaving_nothing(point, ship).await;
 }
 
-async fn deactivation(backend: Backend, point: FaultPoint) {
-    let Some(s) = scene(backend).await else {
-        return;
-    };
+async fn deactivation(s: Scene, point: FaultPoint) {
     s.place().await;
     let deactivate = s
         .app
@@ -190,10 +173,7 @@ async fn deactivation(backend: Backend, point: FaultPoint) {
     assert_eq!(user["status"], "active");
 }
 
-async fn creation(backend: Backend, point: FaultPoint) {
-    let Some(s) = scene(backend).await else {
-        return;
-    };
+async fn creation(s: Scene, point: FaultPoint) {
     let create = s.app.post_as(&s.admin, "/v1/products").json(&json!({
         "sku": "NEVER", "name": "Never", "prices": [{"currency": "EUR", "unit_price_cents": 1}]
     }));
@@ -212,10 +192,7 @@ async fn creation(backend: Backend, point: FaultPoint) {
     .await;
 }
 
-async fn adjustment(backend: Backend, point: FaultPoint) {
-    let Some(s) = scene(backend).await else {
-        return;
-    };
+async fn adjustment(s: Scene, point: FaultPoint) {
     s.place().await;
     let adjust = s
         .app

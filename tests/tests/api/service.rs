@@ -1,47 +1,36 @@
 //! The service's operational behaviour: health, errors outside handlers, request ids, limits,
 //! start-up migration policy and graceful shutdown.
 
-#![allow(clippy::unwrap_used)]
-
-mod common;
-
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::{PASSWORD, assert_problem, expect_problem, spawn, start, wait_until};
+use crate::common::{self, PASSWORD, TestApp, assert_problem, expect_problem, start, wait_until};
 use persistence::Backend;
 use persistence::testing::TestDatabase;
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-persistence::both_backends!(
+crate::common::on_both_backends!(
     health_endpoints_answer,
-    unknown_routes_and_wrong_methods_are_problems,
-    request_ids_are_set_and_propagated,
-    oversized_bodies_are_413,
     in_flight_requests_finish_on_shutdown,
-    slow_requests_time_out_with_408,
-    unfinished_request_heads_are_closed_after_the_header_read_timeout,
-    idle_keep_alive_connections_are_closed_after_the_idle_timeout,
-    an_oversized_body_written_before_reading_still_gets_its_413,
     the_longest_idempotency_ttl_still_places_keyed_orders,
 );
+crate::common::on_postgres!(
+    readiness_is_503_when_the_database_is_gone,
+    postgres_refuses_to_start_with_pending_migrations,
+);
 
-async fn health_endpoints_answer(backend: Backend) {
-    let Some(app) = spawn(backend).await else {
-        return;
-    };
+async fn health_endpoints_answer(app: TestApp) {
     assert_eq!(app.get("/health/live").send().await.unwrap().status(), 200);
     assert_eq!(app.get("/health/ready").send().await.unwrap().status(), 200);
 }
 
-async fn unknown_routes_and_wrong_methods_are_problems(backend: Backend) {
-    let Some(app) = spawn(backend).await else {
-        return;
-    };
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_routes_and_wrong_methods_are_problems() {
+    let app = common::service().await;
     expect_problem(app.get("/v2/nothing"), 404, "not_found").await;
     let response = app
         .client
@@ -53,10 +42,9 @@ async fn unknown_routes_and_wrong_methods_are_problems(backend: Backend) {
     assert_problem(response, 405, "method_not_allowed").await;
 }
 
-async fn request_ids_are_set_and_propagated(backend: Backend) {
-    let Some(app) = spawn(backend).await else {
-        return;
-    };
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn request_ids_are_set_and_propagated() {
+    let app = common::service().await;
     let generated = app.get("/health/live").send().await.unwrap();
     let id = generated.headers()["x-request-id"].to_str().unwrap();
     assert!(uuid::Uuid::parse_str(id).is_ok(), "generated id {id}");
@@ -97,10 +85,9 @@ async fn request_ids_are_set_and_propagated(backend: Backend) {
     }
 }
 
-async fn oversized_bodies_are_413(backend: Backend) {
-    let Some(app) = spawn(backend).await else {
-        return;
-    };
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oversized_bodies_are_413() {
+    let app = common::service().await;
     let huge = json!({
         "email": "big@example.com",
         "display_name": "x".repeat(1024 * 1024 + 1),
@@ -114,10 +101,7 @@ async fn oversized_bodies_are_413(backend: Backend) {
 /// No guessed sleeps: `Expect: 100-continue` makes the server say when the handler has started
 /// reading the body (the request is in flight), the listener refusing new connections says when
 /// graceful shutdown has begun, and the idle keep-alive connection is then closed at once.
-async fn in_flight_requests_finish_on_shutdown(backend: Backend) {
-    let Some(mut app) = spawn(backend).await else {
-        return;
-    };
+async fn in_flight_requests_finish_on_shutdown(mut app: TestApp) {
     let addr = app.address.trim_start_matches("http://").to_owned();
 
     // An idle keep-alive connection: the server closes it once shutdown begins.
@@ -144,14 +128,12 @@ async fn in_flight_requests_finish_on_shutdown(backend: Backend) {
     let (shutdown, server) = (app.shutdown_handle(), app.server_handle());
     let _ = shutdown.send(());
     // Shutdown has begun once the listener refuses new connections.
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    while TcpStream::connect(&addr).await.is_ok() {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the listener still accepts 10 s after shutdown began"
-        );
-        tokio::task::yield_now().await;
-    }
+    common::wait_within(
+        Duration::from_secs(10),
+        "the listener refuses new connections",
+        || async { TcpStream::connect(&addr).await.is_err() },
+    )
+    .await;
     // And the idle keep-alive connection is closed, not kept until the grace period ends.
     let mut rest = Vec::new();
     tokio::time::timeout(Duration::from_secs(10), idle.read_to_end(&mut rest))
@@ -213,14 +195,12 @@ async fn read_one_response(stream: &mut TcpStream) -> String {
     head + &String::from_utf8(body).unwrap()
 }
 
-async fn slow_requests_time_out_with_408(backend: Backend) {
-    let Some(app) = common::spawn_with(backend, |config| {
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_requests_time_out_with_408() {
+    let app = common::service_with(|config| {
         config.request_timeout = Duration::from_millis(300);
     })
-    .await
-    else {
-        return;
-    };
+    .await;
     // A client that stalls mid-body holds its request open past the timeout.
     let addr = app.address.trim_start_matches("http://").to_owned();
     let mut stream = tokio::net::TcpStream::connect(&addr).await.unwrap();
@@ -246,11 +226,7 @@ async fn slow_requests_time_out_with_408(backend: Backend) {
     assert_eq!(app.get("/health/live").send().await.unwrap().status(), 200);
 }
 
-#[tokio::test]
-async fn readiness_is_503_when_the_database_is_gone() {
-    let Some(mut app) = spawn(Backend::Postgres).await else {
-        return;
-    };
+async fn readiness_is_503_when_the_database_is_gone(mut app: TestApp) {
     assert_eq!(app.get("/health/ready").send().await.unwrap().status(), 200);
     assert!(app.database.pull_the_plug().await);
     expect_problem(app.get("/health/ready"), 503, "database_unavailable").await;
@@ -275,11 +251,7 @@ async fn sqlite_applies_pending_migrations_at_start() {
     let _ = instance.shutdown.send(());
 }
 
-#[tokio::test]
-async fn postgres_refuses_to_start_with_pending_migrations() {
-    let Some(database) = TestDatabase::create(Backend::Postgres).await else {
-        return;
-    };
+async fn postgres_refuses_to_start_with_pending_migrations(database: TestDatabase) {
     let mut config = app::Config::new(database.url());
     config.bind_addr = "127.0.0.1:0".parse().unwrap();
     let refused = app::Application::build(config.clone()).await;
@@ -330,15 +302,13 @@ async fn until_closed(stream: &mut TcpStream) -> Vec<u8> {
 
 /// A client that starts a request and never finishes its headers (slowloris) is cut off after
 /// the header-read timeout, while an idle timeout far longer has not passed.
-async fn unfinished_request_heads_are_closed_after_the_header_read_timeout(backend: Backend) {
-    let Some(app) = common::spawn_with(backend, |config| {
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unfinished_request_heads_are_closed_after_the_header_read_timeout() {
+    let app = common::service_with(|config| {
         config.header_read_timeout = Duration::from_millis(500);
         config.idle_timeout = Duration::from_secs(600);
     })
-    .await
-    else {
-        return;
-    };
+    .await;
     let addr = app.address.trim_start_matches("http://").to_owned();
     let mut half_line = TcpStream::connect(&addr).await.unwrap();
     half_line.write_all(b"GET /health/li").await.unwrap();
@@ -370,15 +340,13 @@ async fn unfinished_request_heads_are_closed_after_the_header_read_timeout(backe
 
 /// A keep-alive connection that sends nothing more is closed after the idle timeout, and so
 /// is one that never sends a byte.
-async fn idle_keep_alive_connections_are_closed_after_the_idle_timeout(backend: Backend) {
-    let Some(app) = common::spawn_with(backend, |config| {
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_keep_alive_connections_are_closed_after_the_idle_timeout() {
+    let app = common::service_with(|config| {
         config.idle_timeout = Duration::from_millis(500);
         config.header_read_timeout = Duration::from_secs(600);
     })
-    .await
-    else {
-        return;
-    };
+    .await;
     let addr = app.address.trim_start_matches("http://").to_owned();
     let mut kept_alive = TcpStream::connect(&addr).await.unwrap();
     for _ in 0..2 {
@@ -403,10 +371,9 @@ async fn idle_keep_alive_connections_are_closed_after_the_idle_timeout(backend: 
 
 /// A client that writes its whole (too large) body before reading, as Python's urllib does,
 /// reads the 413 problem instead of a connection reset: the server drains the body first.
-async fn an_oversized_body_written_before_reading_still_gets_its_413(backend: Backend) {
-    let Some(app) = spawn(backend).await else {
-        return;
-    };
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_oversized_body_written_before_reading_still_gets_its_413() {
+    let app = common::service().await;
     let addr = app.address.trim_start_matches("http://").to_owned();
     let body = vec![b' '; 3 * 1024 * 1024];
     let mut stream = TcpStream::connect(&addr).await.unwrap();
@@ -440,9 +407,7 @@ async fn an_oversized_body_written_before_reading_still_gets_its_413(backend: Ba
 /// so one engine is enough.
 #[tokio::test]
 async fn hostile_display_names_are_422_naming_the_field() {
-    let Some(app) = spawn(Backend::Sqlite).await else {
-        return;
-    };
+    let app = common::service().await;
     for name in ["Ada\u{202E}nimda", "A\u{200B}da", "\u{3164}"] {
         let problem = expect_problem(
             app.post("/v1/users").json(&json!({
@@ -458,14 +423,11 @@ async fn hostile_display_names_are_422_naming_the_field() {
 
 /// The longest idempotency TTL the configuration accepts still leaves room for date arithmetic:
 /// keyed orders are placed and replayed, not answered 500.
-async fn the_longest_idempotency_ttl_still_places_keyed_orders(backend: Backend) {
-    let Some(app) = common::spawn_with(backend, |config| {
+async fn the_longest_idempotency_ttl_still_places_keyed_orders(database: TestDatabase) {
+    let app = common::spawn_with(database, |config| {
         config.idempotency_ttl = Duration::from_secs(10 * 365 * 24 * 60 * 60);
     })
-    .await
-    else {
-        return;
-    };
+    .await;
     app.stock("SKU-1", 150, common::PLENTY).await;
     let buyer = app.create_user("buyer@example.com").await;
     let body = json!({
@@ -492,9 +454,8 @@ async fn the_longest_idempotency_ttl_still_places_keyed_orders(backend: Backend)
 /// began is in it, whole (its line, its total), and each key still names its one order.
 #[tokio::test]
 async fn a_backup_taken_under_write_load_holds_every_acknowledged_order() {
-    let Some(app) = spawn(Backend::Sqlite).await else {
-        return;
-    };
+    let sqlite = TestDatabase::create(Backend::Sqlite).await.unwrap();
+    let app = common::spawn_with(sqlite, |_| {}).await;
     app.stock("BACKUP-1", 250, 1_000_000).await;
     let buyer = app.create_user("buyer@example.com").await;
     let body = json!({"currency": "EUR", "items": [{"sku": "BACKUP-1", "quantity": 2}]});

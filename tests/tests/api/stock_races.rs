@@ -6,19 +6,16 @@
 //! them are there, so their reservations really race; SQLite has one writer at a time, and
 //! there the placements run concurrently without the gate.
 
-#![allow(clippy::unwrap_used)]
-
-mod common;
-
 use std::time::Duration;
 
+use crate::common::{self, Account, TestApp, assert_stock_invariants, spawn_with};
 use app::workflows::faults::PLACE_BEFORE_RESERVATION;
-use common::{Account, TestApp, assert_stock_invariants, spawn_with};
 use futures::future::join_all;
 use persistence::Backend;
+use persistence::testing::TestDatabase;
 use serde_json::{Value, json};
 
-persistence::both_backends!(
+crate::common::on_both_backends!(
     forty_customers_race_for_the_last_ten_units,
     overlapping_orders_in_shuffled_line_order_never_deadlock,
     concurrent_cancels_and_ships_of_one_order_move_it_once,
@@ -27,8 +24,8 @@ persistence::both_backends!(
 );
 
 /// A service whose pool lets `concurrent` transactions stay open at once.
-async fn spawn_for(backend: Backend, concurrent: u32) -> Option<TestApp> {
-    spawn_with(backend, |config| {
+async fn spawn_for(database: TestDatabase, concurrent: u32) -> TestApp {
+    spawn_with(database, |config| {
         config.db_max_connections = Some(concurrent + 8);
         config.request_timeout = Duration::from_secs(120);
     })
@@ -75,10 +72,8 @@ async fn race(app: &TestApp, placements: Vec<(&Account, Value)>) -> Vec<u16> {
     statuses
 }
 
-async fn forty_customers_race_for_the_last_ten_units(backend: Backend) {
-    let Some(app) = spawn_for(backend, 40).await else {
-        return;
-    };
+async fn forty_customers_race_for_the_last_ten_units(database: TestDatabase) {
+    let app = spawn_for(database, 40).await;
     let admin = app.create_admin("admin@example.com").await;
     app.stock("LAST", 100, 10).await;
     let buyers = customers(&app, 40).await;
@@ -94,10 +89,8 @@ async fn forty_customers_race_for_the_last_ten_units(backend: Backend) {
     assert_stock_invariants(&app, &admin, &["LAST"]).await;
 }
 
-async fn overlapping_orders_in_shuffled_line_order_never_deadlock(backend: Backend) {
-    let Some(app) = spawn_for(backend, 32).await else {
-        return;
-    };
+async fn overlapping_orders_in_shuffled_line_order_never_deadlock(database: TestDatabase) {
+    let app = spawn_for(database, 32).await;
     let admin = app.create_admin("admin@example.com").await;
     let skus = ["S-A", "S-B", "S-C", "S-D"];
     for sku in skus {
@@ -139,10 +132,8 @@ async fn overlapping_orders_in_shuffled_line_order_never_deadlock(backend: Backe
     assert_stock_invariants(&app, &admin, &skus).await;
 }
 
-async fn concurrent_cancels_and_ships_of_one_order_move_it_once(backend: Backend) {
-    let Some(app) = spawn_for(backend, 16).await else {
-        return;
-    };
+async fn concurrent_cancels_and_ships_of_one_order_move_it_once(database: TestDatabase) {
+    let app = spawn_for(database, 16).await;
     let admin = app.create_admin("admin@example.com").await;
     let buyer = app.create_user("buyer@example.com").await;
     app.stock("ONE-WAY", 10, 50).await;
@@ -190,14 +181,13 @@ async fn concurrent_cancels_and_ships_of_one_order_move_it_once(backend: Backend
     assert_stock_invariants(&app, &admin, &["ONE-WAY"]).await;
 }
 
-async fn a_deactivation_during_placements_releases_every_unit(backend: Backend) {
-    let Some(app) = spawn_for(backend, 12).await else {
-        return;
-    };
+async fn a_deactivation_during_placements_releases_every_unit(database: TestDatabase) {
+    let app = spawn_for(database, 12).await;
     let admin = app.create_admin("admin@example.com").await;
     let buyer = app.create_user("buyer@example.com").await;
     app.stock("HELD", 10, 100).await;
-    let gate = (backend == Backend::Postgres).then(|| app.faults.gate(PLACE_BEFORE_RESERVATION));
+    let gate = (app.database.backend() == Backend::Postgres)
+        .then(|| app.faults.gate(PLACE_BEFORE_RESERVATION));
     let placements = join_all((0..10).map(|_| {
         let request = app
             .post_as(&buyer, "/v1/orders")
@@ -236,14 +226,13 @@ async fn a_deactivation_during_placements_releases_every_unit(backend: Backend) 
     assert_stock_invariants(&app, &admin, &["HELD"]).await;
 }
 
-async fn adjustments_racing_placements_never_oversell(backend: Backend) {
-    let Some(app) = spawn_for(backend, 24).await else {
-        return;
-    };
+async fn adjustments_racing_placements_never_oversell(database: TestDatabase) {
+    let app = spawn_for(database, 24).await;
     let admin = app.create_admin("admin@example.com").await;
     app.stock("TIGHT", 10, 20).await;
     let buyers = customers(&app, 20).await;
-    let gate = (backend == Backend::Postgres).then(|| app.faults.gate(PLACE_BEFORE_RESERVATION));
+    let gate = (app.database.backend() == Backend::Postgres)
+        .then(|| app.faults.gate(PLACE_BEFORE_RESERVATION));
     let placements = join_all(buyers.iter().map(|who| {
         let request = app
             .post_as(who, "/v1/orders")

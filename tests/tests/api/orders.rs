@@ -1,15 +1,13 @@
 //! Black-box tests of the orders endpoints, idempotency, and the workflows that span the users,
 //! orders and identity contexts — including failure injection and races — on both engines.
 
-#![allow(clippy::unwrap_used)]
-
-mod common;
-
-use common::{Account, PASSWORD, TestApp, assert_problem, expect_problem, one_created_id, spawn};
-use persistence::{Backend, FaultPoint};
+use crate::common::{
+    self, Account, PASSWORD, TestApp, assert_problem, expect_problem, one_created_id,
+};
+use persistence::FaultPoint;
 use serde_json::{Value, json};
 
-persistence::both_backends!(
+crate::common::on_both_backends!(
     place_and_get_order,
     unknown_and_deactivated_customers_cannot_order,
     get_unknown_order_is_404,
@@ -47,10 +45,7 @@ async fn orders_of(app: &TestApp, viewer: &Account, user_id: &str) -> Vec<Value>
     page["items"].as_array().unwrap().clone()
 }
 
-async fn place_and_get_order(backend: Backend) {
-    let Some(app) = spawn(backend).await else {
-        return;
-    };
+async fn place_and_get_order(app: TestApp) {
     app.stock("BOOK-1", 1250, common::PLENTY).await;
     app.stock("PEN-9", 199, common::PLENTY).await;
     let buyer = app.create_user("buyer@example.com").await;
@@ -90,9 +85,7 @@ async fn place_and_get_order(backend: Backend) {
 /// enough here (the rules themselves are unit-tested in the orders crate).
 #[tokio::test]
 async fn invalid_orders_are_422_and_write_nothing() {
-    let Some(app) = spawn(Backend::Sqlite).await else {
-        return;
-    };
+    let app = common::service().await;
     app.stock("BOOK-1", 1250, common::PLENTY).await;
     app.stock("PEN-9", 199, common::PLENTY).await;
     let picky = app.create_user("picky@example.com").await;
@@ -121,10 +114,7 @@ async fn invalid_orders_are_422_and_write_nothing() {
     assert!(orders_of(&app, &picky, &user_id).await.is_empty());
 }
 
-async fn unknown_and_deactivated_customers_cannot_order(backend: Backend) {
-    let Some(app) = spawn(backend).await else {
-        return;
-    };
+async fn unknown_and_deactivated_customers_cannot_order(app: TestApp) {
     app.stock("BOOK-1", 1250, common::PLENTY).await;
     app.stock("PEN-9", 199, common::PLENTY).await;
     // Only an admin can name another customer, so only an admin can name a missing or a
@@ -164,10 +154,7 @@ async fn unknown_and_deactivated_customers_cannot_order(backend: Backend) {
     assert!(orders_of(&app, &admin, &user_id).await.is_empty());
 }
 
-async fn get_unknown_order_is_404(backend: Backend) {
-    let Some(app) = spawn(backend).await else {
-        return;
-    };
+async fn get_unknown_order_is_404(app: TestApp) {
     app.stock("BOOK-1", 1250, common::PLENTY).await;
     app.stock("PEN-9", 199, common::PLENTY).await;
     let customer = app.create_user("curious@example.com").await;
@@ -200,10 +187,7 @@ async fn get_unknown_order_is_404(backend: Backend) {
     }
 }
 
-async fn user_orders_are_listed_newest_first_with_cursor(backend: Backend) {
-    let Some(app) = spawn(backend).await else {
-        return;
-    };
+async fn user_orders_are_listed_newest_first_with_cursor(app: TestApp) {
     app.stock("BOOK-1", 1250, common::PLENTY).await;
     app.stock("PEN-9", 199, common::PLENTY).await;
     let frequent = app.create_user("frequent@example.com").await;
@@ -264,10 +248,7 @@ async fn user_orders_are_listed_newest_first_with_cursor(backend: Backend) {
     .await;
 }
 
-async fn lifecycle_transitions_and_conflicts(backend: Backend) {
-    let Some(app) = spawn(backend).await else {
-        return;
-    };
+async fn lifecycle_transitions_and_conflicts(app: TestApp) {
     app.stock("BOOK-1", 1250, common::PLENTY).await;
     app.stock("PEN-9", 199, common::PLENTY).await;
     // The owner pays and cancels; only an admin ships.
@@ -364,10 +345,7 @@ async fn lifecycle_transitions_and_conflicts(backend: Backend) {
     assert_eq!(statuses, [200, 409]);
 }
 
-async fn idempotent_replay_returns_the_first_order(backend: Backend) {
-    let Some(app) = spawn(backend).await else {
-        return;
-    };
+async fn idempotent_replay_returns_the_first_order(app: TestApp) {
     app.stock("BOOK-1", 1250, common::PLENTY).await;
     app.stock("PEN-9", 199, common::PLENTY).await;
     let retry = app.create_user("retry@example.com").await;
@@ -420,10 +398,7 @@ async fn idempotent_replay_returns_the_first_order(backend: Backend) {
 /// docs/api.md's promise holds after the customer is gone: a replay with the same key and body
 /// returns the original order (201, `Idempotent-Replayed: true`), because the key is looked up
 /// before the customer is judged; a new key for that customer is still refused.
-async fn replay_after_deactivation_returns_the_original_order(backend: Backend) {
-    let Some(app) = spawn(backend).await else {
-        return;
-    };
+async fn replay_after_deactivation_returns_the_original_order(app: TestApp) {
     app.stock("BOOK-1", 1250, common::PLENTY).await;
     app.stock("PEN-9", 199, common::PLENTY).await;
     // The customer loses its sessions when deactivated, so an admin orders on its behalf.
@@ -461,10 +436,7 @@ async fn replay_after_deactivation_returns_the_original_order(backend: Backend) 
     assert_eq!(orders_of(&app, &admin, &customer.id).await.len(), 1);
 }
 
-async fn concurrent_requests_with_one_key_create_one_order(backend: Backend) {
-    let Some(app) = spawn(backend).await else {
-        return;
-    };
+async fn concurrent_requests_with_one_key_create_one_order(app: TestApp) {
     app.stock("BOOK-1", 1250, common::PLENTY).await;
     app.stock("PEN-9", 199, common::PLENTY).await;
     let burst = app.create_user("burst@example.com").await;
@@ -478,10 +450,7 @@ async fn concurrent_requests_with_one_key_create_one_order(backend: Backend) {
     assert_eq!(orders_of(&app, &burst, &burst.id).await.len(), 1);
 }
 
-async fn two_instances_honour_one_key_once(backend: Backend) {
-    let Some(app) = spawn(backend).await else {
-        return;
-    };
+async fn two_instances_honour_one_key_once(app: TestApp) {
     app.stock("BOOK-1", 1250, common::PLENTY).await;
     app.stock("PEN-9", 199, common::PLENTY).await;
     let second = app.second_instance().await;
@@ -505,10 +474,7 @@ async fn two_instances_honour_one_key_once(backend: Backend) {
     let _ = second.shutdown.send(());
 }
 
-async fn deactivation_cancels_pending_orders_only(backend: Backend) {
-    let Some(app) = spawn(backend).await else {
-        return;
-    };
+async fn deactivation_cancels_pending_orders_only(app: TestApp) {
     app.stock("BOOK-1", 1250, common::PLENTY).await;
     app.stock("PEN-9", 199, common::PLENTY).await;
     let closing = app.create_user("closing@example.com").await;
@@ -557,10 +523,7 @@ async fn deactivation_cancels_pending_orders_only(backend: Backend) {
         .await;
 }
 
-async fn fault_between_user_and_credential_writes_leaves_nothing_half_written(backend: Backend) {
-    let Some(app) = spawn(backend).await else {
-        return;
-    };
+async fn fault_between_user_and_credential_writes_leaves_nothing_half_written(app: TestApp) {
     app.stock("BOOK-1", 1250, common::PLENTY).await;
     app.stock("PEN-9", 199, common::PLENTY).await;
     // Signing up the admin is itself a sign-up: do it before arming the fault.
@@ -610,10 +573,7 @@ async fn fault_between_user_and_credential_writes_leaves_nothing_half_written(ba
 
 /// A deactivation that fails at `point` leaves the user active, its pending order pending and
 /// its session alive; once the fault clears, the same deactivation does all three.
-async fn deactivation_fault_leaves_nothing_half_written(backend: Backend, point: FaultPoint) {
-    let Some(app) = spawn(backend).await else {
-        return;
-    };
+async fn deactivation_fault_leaves_nothing_half_written(app: TestApp, point: FaultPoint) {
     app.stock("BOOK-1", 1250, common::PLENTY).await;
     app.stock("PEN-9", 199, common::PLENTY).await;
     let customer = app.create_user("fragile@example.com").await;
@@ -658,34 +618,31 @@ async fn deactivation_fault_leaves_nothing_half_written(backend: Backend, point:
     assert_eq!(user["status"], "deactivated");
 }
 
-async fn fault_between_user_and_order_writes_leaves_nothing_half_written(backend: Backend) {
+async fn fault_between_user_and_order_writes_leaves_nothing_half_written(app: TestApp) {
     deactivation_fault_leaves_nothing_half_written(
-        backend,
+        app,
         app::workflows::faults::DEACTIVATE_AFTER_USER_WRITE,
     )
     .await;
 }
 
-async fn fault_between_order_and_session_writes_leaves_nothing_half_written(backend: Backend) {
+async fn fault_between_order_and_session_writes_leaves_nothing_half_written(app: TestApp) {
     deactivation_fault_leaves_nothing_half_written(
-        backend,
+        app,
         app::workflows::faults::DEACTIVATE_AFTER_ORDERS_WRITE,
     )
     .await;
 }
 
-async fn fault_after_session_writes_leaves_nothing_half_written(backend: Backend) {
+async fn fault_after_session_writes_leaves_nothing_half_written(app: TestApp) {
     deactivation_fault_leaves_nothing_half_written(
-        backend,
+        app,
         app::workflows::faults::DEACTIVATE_AFTER_SESSIONS_WRITE,
     )
     .await;
 }
 
-async fn fault_between_order_row_and_items_leaves_nothing_half_written(backend: Backend) {
-    let Some(app) = spawn(backend).await else {
-        return;
-    };
+async fn fault_between_order_row_and_items_leaves_nothing_half_written(app: TestApp) {
     app.stock("BOOK-1", 1250, common::PLENTY).await;
     app.stock("PEN-9", 199, common::PLENTY).await;
     let halfway = app.create_user("halfway@example.com").await;
@@ -722,10 +679,7 @@ async fn fault_between_order_row_and_items_leaves_nothing_half_written(backend: 
     assert_eq!(orders[0]["items"].as_array().unwrap().len(), 2);
 }
 
-async fn deactivation_racing_placement_never_leaves_a_pending_order(backend: Backend) {
-    let Some(app) = spawn(backend).await else {
-        return;
-    };
+async fn deactivation_racing_placement_never_leaves_a_pending_order(app: TestApp) {
     app.stock("BOOK-1", 1250, common::PLENTY).await;
     app.stock("PEN-9", 199, common::PLENTY).await;
     let admin = app.create_admin("admin@example.com").await;

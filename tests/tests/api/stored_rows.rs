@@ -2,14 +2,9 @@
 //! written must not turn that row into a 500. Each test plants values that today's rules reject
 //! (as an older release, or an operator, could have written them) and reads them over HTTP.
 
-#![allow(clippy::unwrap_used)]
+use crate::common::TestApp;
 
-mod common;
-
-use common::spawn;
-use persistence::Backend;
-
-persistence::both_backends!(
+crate::common::on_both_backends!(
     a_user_stored_under_older_rules_reads_back_as_stored,
     an_order_stored_under_older_rules_reads_back_as_stored
 );
@@ -19,10 +14,7 @@ fn long_name() -> String {
     "Ada ".repeat(30).trim_end().to_owned()
 }
 
-async fn a_user_stored_under_older_rules_reads_back_as_stored(backend: Backend) {
-    let Some(app) = spawn(backend).await else {
-        return;
-    };
+async fn a_user_stored_under_older_rules_reads_back_as_stored(app: TestApp) {
     let ada = app.create_user("ada@example.com").await;
     let admin = app.create_admin("root@example.com").await;
     // Two dots in a row and a name over the limit: both refused at the edge today.
@@ -51,10 +43,7 @@ async fn a_user_stored_under_older_rules_reads_back_as_stored(backend: Backend) 
     assert!(items.iter().all(|u| u["display_name"] == long_name()));
 }
 
-async fn an_order_stored_under_older_rules_reads_back_as_stored(backend: Backend) {
-    let Some(app) = spawn(backend).await else {
-        return;
-    };
+async fn an_order_stored_under_older_rules_reads_back_as_stored(app: TestApp) {
     let ada = app.create_user("ada@example.com").await;
     let order = app.create_order(&ada).await;
     // A blank SKU and a lower-case currency code: both refused at the edge today.

@@ -4,16 +4,11 @@
 //! cancellation and deactivation, turned into a sale by shipping, and refusals that write
 //! nothing.
 
-#![allow(clippy::unwrap_used)]
-
-mod common;
-
-use common::{Account, TestApp, assert_stock_invariants, expect_problem, spawn};
-use persistence::Backend;
+use crate::common::{Account, TestApp, assert_stock_invariants, expect_problem};
 use reqwest::Method;
 use serde_json::{Value, json};
 
-persistence::both_backends!(
+crate::common::on_both_backends!(
     every_catalog_route_as_anonymous_customer_and_admin,
     products_list_in_sku_order_and_archived_ones_only_for_admins,
     product_changes_need_if_match_and_never_touch_placed_orders,
@@ -93,10 +88,7 @@ async fn event_count(app: &TestApp, admin: &Account) -> usize {
     }
 }
 
-async fn every_catalog_route_as_anonymous_customer_and_admin(backend: Backend) {
-    let Some(app) = spawn(backend).await else {
-        return;
-    };
+async fn every_catalog_route_as_anonymous_customer_and_admin(app: TestApp) {
     let admin = app.create_admin("admin@example.com").await;
     let customer = app.create_user("customer@example.com").await;
     product(&app, &admin, "ON-SALE", 100, 5).await;
@@ -189,10 +181,7 @@ async fn every_catalog_route_as_anonymous_customer_and_admin(backend: Backend) {
     }
 }
 
-async fn products_list_in_sku_order_and_archived_ones_only_for_admins(backend: Backend) {
-    let Some(app) = spawn(backend).await else {
-        return;
-    };
+async fn products_list_in_sku_order_and_archived_ones_only_for_admins(app: TestApp) {
     let admin = app.create_admin("admin@example.com").await;
     // Created out of order, with case mattering (bytewise: upper before lower).
     for sku in ["b-2", "A-1", "a-3", "C-4", "B-5"] {
@@ -265,10 +254,7 @@ async fn products_list_in_sku_order_and_archived_ones_only_for_admins(backend: B
     assert_eq!(fields, ["sku", "name", "description", "prices[1].currency"]);
 }
 
-async fn product_changes_need_if_match_and_never_touch_placed_orders(backend: Backend) {
-    let Some(app) = spawn(backend).await else {
-        return;
-    };
+async fn product_changes_need_if_match_and_never_touch_placed_orders(app: TestApp) {
     let admin = app.create_admin("admin@example.com").await;
     let buyer = app.create_user("buyer@example.com").await;
     let created = product(&app, &admin, "LAMP", 1000, 10).await;
@@ -342,10 +328,7 @@ async fn product_changes_need_if_match_and_never_touch_placed_orders(backend: Ba
     assert_stock_invariants(&app, &admin, &["LAMP"]).await;
 }
 
-async fn adjustments_keep_on_hand_at_or_above_reserved(backend: Backend) {
-    let Some(app) = spawn(backend).await else {
-        return;
-    };
+async fn adjustments_keep_on_hand_at_or_above_reserved(app: TestApp) {
     let admin = app.create_admin("admin@example.com").await;
     let buyer = app.create_user("buyer@example.com").await;
     product(&app, &admin, "BOLT", 5, 10).await;
@@ -406,10 +389,7 @@ async fn adjustments_keep_on_hand_at_or_above_reserved(backend: Backend) {
     assert_stock_invariants(&app, &admin, &["BOLT"]).await;
 }
 
-async fn the_server_prices_every_order(backend: Backend) {
-    let Some(app) = spawn(backend).await else {
-        return;
-    };
+async fn the_server_prices_every_order(app: TestApp) {
     let admin = app.create_admin("admin@example.com").await;
     let buyer = app.create_user("buyer@example.com").await;
     product(&app, &admin, "BOOK", 1250, 10).await;
@@ -513,10 +493,7 @@ async fn the_server_prices_every_order(backend: Backend) {
     assert_stock_invariants(&app, &admin, &["BOOK", "PEN", "OLD"]).await;
 }
 
-async fn short_lines_are_409_naming_every_one_and_reserve_nothing(backend: Backend) {
-    let Some(app) = spawn(backend).await else {
-        return;
-    };
+async fn short_lines_are_409_naming_every_one_and_reserve_nothing(app: TestApp) {
     let admin = app.create_admin("admin@example.com").await;
     let buyer = app.create_user("buyer@example.com").await;
     product(&app, &admin, "A", 1, 3).await;
@@ -571,10 +548,7 @@ async fn short_lines_are_409_naming_every_one_and_reserve_nothing(backend: Backe
     assert_stock_invariants(&app, &admin, &["A", "B", "C"]).await;
 }
 
-async fn cancel_releases_ship_sells_and_deactivation_releases(backend: Backend) {
-    let Some(app) = spawn(backend).await else {
-        return;
-    };
+async fn cancel_releases_ship_sells_and_deactivation_releases(app: TestApp) {
     let admin = app.create_admin("admin@example.com").await;
     let buyer = app.create_user("buyer@example.com").await;
     product(&app, &admin, "KIT", 10, 20).await;
@@ -637,10 +611,7 @@ async fn cancel_releases_ship_sells_and_deactivation_releases(backend: Backend) 
     assert_stock_invariants(&app, &admin, &["KIT"]).await;
 }
 
-async fn a_replay_reserves_nothing(backend: Backend) {
-    let Some(app) = spawn(backend).await else {
-        return;
-    };
+async fn a_replay_reserves_nothing(app: TestApp) {
     let admin = app.create_admin("admin@example.com").await;
     let buyer = app.create_user("buyer@example.com").await;
     product(&app, &admin, "ONE", 7, 1).await;

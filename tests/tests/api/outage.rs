@@ -14,21 +14,15 @@
 //! On both engines: a pool saturated by requests waiting for a lock answers the overflow with a
 //! bounded 503 yet stays ready (the database is fine), and a write blocked past SQLite's busy
 //! timeout or PostgreSQL's statement timeout is a 503 too.
-
-#![allow(clippy::unwrap_used)]
-
-mod common;
-#[path = "common/proxy.rs"]
-mod proxy;
-
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{Account, TestApp};
+use crate::common::proxy::Proxy;
+use crate::common::{self, Account, TestApp};
+use persistence::testing::TestDatabase;
 use persistence::{Backend, DbConfig};
-use proxy::Proxy;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -49,9 +43,14 @@ const WORKERS: usize = 6;
 /// Requests each outage phase must see answered while the database is fully away.
 const PER_PHASE: usize = 12;
 
-persistence::both_backends!(
+crate::common::on_both_backends!(
     a_saturated_pool_stays_ready_and_overflow_is_a_bounded_503,
     a_write_blocked_past_its_timeout_is_a_503,
+);
+crate::common::on_postgres!(
+    worker_threads = 4;
+    a_statement_in_flight_when_the_link_stalls_is_a_bounded_503,
+    the_database_going_away_is_a_bounded_503_and_the_service_recovers,
 );
 
 /// A service whose waits for the database are `acquire` and `lock` (statement timeout on
@@ -59,11 +58,11 @@ persistence::both_backends!(
 /// of the test's own that deactivates the customer, holding its row (PostgreSQL) or the write
 /// lock (SQLite) until the test lets go. Placements for the customer wait for it.
 async fn blocked(
-    backend: Backend,
+    database: TestDatabase,
     acquire: Duration,
     lock: Duration,
-) -> Option<(TestApp, Account, Account, persistence::Tx)> {
-    let app = common::spawn_with(backend, |config| {
+) -> (TestApp, Account, Account, persistence::Tx) {
+    let app = common::spawn_with(database, |config| {
         config.db_max_connections = Some(2);
         config.db_timeouts.acquire = acquire;
         config.db_timeouts.statement = Some(lock);
@@ -72,7 +71,7 @@ async fn blocked(
         // For `db_pool_waiting`: who is queued for a connection or blocked in `BEGIN`.
         config.metrics_addr = Some("127.0.0.1:0".parse().unwrap());
     })
-    .await?;
+    .await;
     stock_outage_skus(&app).await;
     let admin = app.create_admin("admin@example.com").await;
     let customer = app.create_user("waiting@example.com").await;
@@ -86,19 +85,15 @@ async fn blocked(
         .deactivate(&holder, users::UserId::from_uuid(id))
         .await
         .unwrap();
-    Some((app, admin, customer, holder))
+    (app, admin, customer, holder)
 }
 
-async fn a_saturated_pool_stays_ready_and_overflow_is_a_bounded_503(backend: Backend) {
-    let Some((app, admin, customer, holder)) =
-        blocked(backend, ACQUIRE, Duration::from_secs(60)).await
-    else {
-        return;
-    };
+async fn a_saturated_pool_stays_ready_and_overflow_is_a_bounded_503(database: TestDatabase) {
+    let (app, admin, customer, holder) = blocked(database, ACQUIRE, Duration::from_secs(60)).await;
     // Placements wait for the lock, holding what the service writes with: on PostgreSQL both
     // of its two connections; on SQLite its one writer connection (its readers stay free, so
     // there the overflow request is a write too).
-    let sqlite = backend == Backend::Sqlite;
+    let sqlite = app.database.backend() == Backend::Sqlite;
     let waiting: Vec<_> = (0..if sqlite { 1 } else { 2 })
         .map(|n| {
             let request = app.post_as(&customer, "/v1/orders").json(&order(n + 1));
@@ -110,7 +105,7 @@ async fn a_saturated_pool_stays_ready_and_overflow_is_a_bounded_503(backend: Bac
         // request is sent; otherwise the overflow request could take the writer first and wait
         // out the 60 s lock itself.
         let metrics = app.metrics_url.clone().expect("METRICS_ADDR is set");
-        poll_until(Duration::from_secs(30), "the placement blocked", || async {
+        common::wait_within(Duration::from_secs(30), "the placement blocked", || async {
             let scraped = app.client.get(&metrics).send().await.unwrap();
             let text = scraped.text().await.unwrap();
             text.lines().any(|line| line == "db_pool_waiting 1")
@@ -119,7 +114,7 @@ async fn a_saturated_pool_stays_ready_and_overflow_is_a_bounded_503(backend: Bac
     }
     // Any further request needing a connection finds none: a 503 after the acquire timeout.
     let listing = format!("/v1/users/{}/orders", customer.id);
-    poll_until(Duration::from_secs(30), "a saturated pool", || async {
+    common::wait_within(Duration::from_secs(30), "a saturated pool", || async {
         let started = Instant::now();
         let overflow = if sqlite {
             app.post_as(&customer, "/v1/orders").json(&order(9))
@@ -153,11 +148,9 @@ async fn a_saturated_pool_stays_ready_and_overflow_is_a_bounded_503(backend: Bac
     );
 }
 
-async fn a_write_blocked_past_its_timeout_is_a_503(backend: Backend) {
+async fn a_write_blocked_past_its_timeout_is_a_503(database: TestDatabase) {
     let lock = Duration::from_millis(500);
-    let Some((app, _admin, customer, holder)) = blocked(backend, ACQUIRE, lock).await else {
-        return;
-    };
+    let (app, _admin, customer, holder) = blocked(database, ACQUIRE, lock).await;
     let started = Instant::now();
     let response = app
         .post_as(&customer, "/v1/orders")
@@ -220,23 +213,6 @@ fn order(quantity: i64) -> Value {
     })
 }
 
-/// Polls `check` every 50 ms until it holds; panics with `what` at the deadline.
-async fn poll_until<F, Fut>(within: Duration, what: &str, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = Instant::now() + within;
-    let mut ticks = tokio::time::interval(Duration::from_millis(50));
-    loop {
-        ticks.tick().await;
-        if check().await {
-            return;
-        }
-        assert!(Instant::now() < deadline, "{what} within {within:?}");
-    }
-}
-
 async fn ready_status(app: &TestApp) -> (StatusCode, bool) {
     let response = app.get("/health/ready").send().await.unwrap();
     (
@@ -296,7 +272,7 @@ async fn outage(
     name: &str,
 ) -> Window {
     take_away(proxy);
-    poll_until(
+    common::wait_within(
         ACQUIRE + STATEMENT + SLACK,
         &format!("{name}: readiness 503"),
         || async {
@@ -312,7 +288,7 @@ async fn outage(
     .await;
     // A moment after the first 503: whatever starts from here meets the outage.
     let down = Instant::now();
-    poll_until(
+    common::wait_within(
         Duration::from_secs(60),
         &format!("{name}: {PER_PHASE} answers while down"),
         || async { answered_since(log, down) >= PER_PHASE },
@@ -326,13 +302,13 @@ async fn outage(
     );
     let restored = Instant::now();
     proxy.restore();
-    poll_until(
+    common::wait_within(
         Duration::from_secs(30),
         &format!("{name}: ready again"),
         || async { ready_status(app).await.0 == StatusCode::OK },
     )
     .await;
-    poll_until(
+    common::wait_within(
         Duration::from_secs(30),
         &format!("{name}: new orders after"),
         || async {
@@ -344,7 +320,8 @@ async fn outage(
     Window { down, restored }
 }
 
-/// The service's warnings (what each 503 hid) show with a failure; RUST_LOG says more.
+/// The service's warnings (what each 503 hid) show with a failure; RUST_LOG says more. The
+/// first outage test installs it for the whole binary: later ones find it there.
 fn show_warnings() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
@@ -399,9 +376,9 @@ async fn whole_orders(app: &TestApp, admin: &Account, ids: &[String]) -> usize {
 
 /// A service on PostgreSQL whose every connection goes through `proxy`, with `connections` pooled
 /// and the outage tests' short acquire, statement and request timeouts.
-async fn spawn_behind(proxy: &Proxy, connections: u32) -> Option<TestApp> {
+async fn spawn_behind(database: TestDatabase, proxy: &Proxy, connections: u32) -> TestApp {
     let app = common::spawn_via(
-        Backend::Postgres,
+        database,
         |url| reroute(url, proxy.addr()).1,
         |config| {
             config.db_max_connections = Some(connections);
@@ -410,9 +387,9 @@ async fn spawn_behind(proxy: &Proxy, connections: u32) -> Option<TestApp> {
             config.request_timeout = REQUEST_TIMEOUT;
         },
     )
-    .await?;
+    .await;
     stock_outage_skus(&app).await;
-    Some(app)
+    app
 }
 
 /// The products [`order`] buys, with stock no test runs out of.
@@ -426,13 +403,10 @@ async fn stock_outage_skus(app: &TestApp) {
 /// client-side deadline, not the request timeout; readiness reports the outage; after the
 /// restore the same instance places orders again and every order is whole (the stalled one
 /// absent, since its transaction never committed).
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_statement_in_flight_when_the_link_stalls_is_a_bounded_503() {
+async fn a_statement_in_flight_when_the_link_stalls_is_a_bounded_503(database: TestDatabase) {
     show_warnings();
     let proxy = proxy_to_postgres().await;
-    let Some(app) = spawn_behind(&proxy, 4).await else {
-        return;
-    };
+    let app = spawn_behind(database, &proxy, 4).await;
     let admin = app.create_admin("admin@example.com").await;
     let customer = app.create_user("stalled@example.com").await;
     // No order has been placed yet, so no connection has prepared the INSERT and its text
@@ -440,7 +414,7 @@ async fn a_statement_in_flight_when_the_link_stalls_is_a_bounded_503() {
     proxy.stall_on(br#"INSERT INTO "orders""#);
     let started = Instant::now();
     let placing = tokio::spawn(app.post_as(&customer, "/v1/orders").json(&order(3)).send());
-    poll_until(
+    common::wait_within(
         Duration::from_secs(30),
         "the order's INSERT in flight",
         || async { proxy.tripped() > 0 },
@@ -460,18 +434,18 @@ async fn a_statement_in_flight_when_the_link_stalls_is_a_bounded_503() {
         elapsed >= DEADLINE && elapsed <= DEADLINE + SLACK,
         "answered after {elapsed:?}, deadline {DEADLINE:?}"
     );
-    poll_until(ACQUIRE + SLACK, "readiness 503 while stalled", || async {
+    common::wait_within(ACQUIRE + SLACK, "readiness 503 while stalled", || async {
         let (status, retry_after) = ready_status(&app).await;
         status == StatusCode::SERVICE_UNAVAILABLE && retry_after
     })
     .await;
 
     proxy.restore();
-    poll_until(Duration::from_secs(30), "ready again", || async {
+    common::wait_within(Duration::from_secs(30), "ready again", || async {
         ready_status(&app).await.0 == StatusCode::OK
     })
     .await;
-    poll_until(Duration::from_secs(30), "an order placed again", || async {
+    common::wait_within(Duration::from_secs(30), "an order placed again", || async {
         let response = app
             .post_as(&customer, "/v1/orders")
             .json(&order(5))
@@ -490,13 +464,10 @@ async fn a_statement_in_flight_when_the_link_stalls_is_a_bounded_503() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn the_database_going_away_is_a_bounded_503_and_the_service_recovers() {
+async fn the_database_going_away_is_a_bounded_503_and_the_service_recovers(database: TestDatabase) {
     show_warnings();
     let proxy = proxy_to_postgres().await;
-    let Some(app) = spawn_behind(&proxy, 8).await else {
-        return;
-    };
+    let app = spawn_behind(database, &proxy, 8).await;
     let app = Arc::new(app);
 
     let admin = app.create_admin("admin@example.com").await;
@@ -512,7 +483,7 @@ async fn the_database_going_away_is_a_bounded_503_and_the_service_recovers() {
         .into_iter()
         .map(|who| tokio::spawn(work(app.clone(), who, stop.clone(), log.clone())))
         .collect();
-    poll_until(Duration::from_secs(30), "orders while healthy", || async {
+    common::wait_within(Duration::from_secs(30), "orders while healthy", || async {
         log.lock()
             .unwrap()
             .iter()

@@ -3,16 +3,11 @@
 //! data is the resource as the API shows it, that paging resumes exactly, and that a failure
 //! around the append leaves neither the change nor the event.
 
-#![allow(clippy::unwrap_used)]
-
-mod common;
-
-use common::{Account, TestApp, expect_problem, spawn};
-use persistence::Backend;
+use crate::common::{self, Account, TestApp, expect_problem};
 use persistence::outbox::faults::{AFTER_APPEND, BEFORE_APPEND};
 use serde_json::{Value, json};
 
-persistence::both_backends!(
+crate::common::on_both_backends!(
     the_feed_is_for_admins_only,
     every_change_produces_exactly_one_event,
     paging_resumes_after_the_last_event_seen,
@@ -56,10 +51,7 @@ fn without_role(mut user: Value) -> Value {
     user
 }
 
-async fn the_feed_is_for_admins_only(backend: Backend) {
-    let Some(app) = spawn(backend).await else {
-        return;
-    };
+async fn the_feed_is_for_admins_only(app: TestApp) {
     let admin = app.create_admin("admin@example.com").await;
     let customer = app.create_user("ada@example.com").await;
     expect_problem(app.get("/v1/events"), 401, "unauthenticated").await;
@@ -91,10 +83,7 @@ async fn the_feed_is_for_admins_only(backend: Backend) {
     .await;
 }
 
-async fn every_change_produces_exactly_one_event(backend: Backend) {
-    let Some(app) = spawn(backend).await else {
-        return;
-    };
+async fn every_change_produces_exactly_one_event(app: TestApp) {
     let admin = app.create_admin("admin@example.com").await;
     let ada = app.create_user("ada@example.com").await;
 
@@ -214,10 +203,7 @@ async fn every_change_produces_exactly_one_event(backend: Backend) {
     assert_eq!(events[13]["data"]["status"], "cancelled");
 }
 
-async fn paging_resumes_after_the_last_event_seen(backend: Backend) {
-    let Some(app) = spawn(backend).await else {
-        return;
-    };
+async fn paging_resumes_after_the_last_event_seen(app: TestApp) {
     let admin = app.create_admin("admin@example.com").await;
     let ada = app.create_user("ada@example.com").await;
     app.create_order(&ada).await;
@@ -257,10 +243,7 @@ async fn paging_resumes_after_the_last_event_seen(backend: Backend) {
 /// Every kind of change, with a fault armed between the change and its append, and between
 /// the append and the commit: each answers 500 and leaves the resource as it was and the feed
 /// without an event.
-async fn a_fault_around_the_append_leaves_neither_change_nor_event(backend: Backend) {
-    let Some(app) = spawn(backend).await else {
-        return;
-    };
+async fn a_fault_around_the_append_leaves_neither_change_nor_event(app: TestApp) {
     app.stock("SKU-9", 5, common::PLENTY).await;
     let admin = app.create_admin("admin@example.com").await;
     let ada = app.create_user("ada@example.com").await;

@@ -1,14 +1,9 @@
 //! Black-box tests of the users endpoints and the service's HTTP conventions, on both engines.
 
-#![allow(clippy::unwrap_used)]
-
-mod common;
-
-use common::{PASSWORD, assert_problem, expect_problem, spawn};
-use persistence::Backend;
+use crate::common::{self, PASSWORD, TestApp, assert_problem, expect_problem};
 use serde_json::{Value, json};
 
-persistence::both_backends!(
+crate::common::on_both_backends!(
     create_returns_user_with_location_and_etag,
     duplicate_email_in_any_case_is_409,
     concurrent_signups_with_one_email_create_one_user,
@@ -19,10 +14,7 @@ persistence::both_backends!(
     deactivate_sets_status,
 );
 
-async fn create_returns_user_with_location_and_etag(backend: Backend) {
-    let Some(app) = spawn(backend).await else {
-        return;
-    };
+async fn create_returns_user_with_location_and_etag(app: TestApp) {
     let response = app
         .post("/v1/users")
         .json(&json!({
@@ -58,10 +50,7 @@ async fn create_returns_user_with_location_and_etag(backend: Backend) {
     assert_eq!(fetched, user);
 }
 
-async fn duplicate_email_in_any_case_is_409(backend: Backend) {
-    let Some(app) = spawn(backend).await else {
-        return;
-    };
+async fn duplicate_email_in_any_case_is_409(app: TestApp) {
     app.create_user("grace@example.com").await;
     expect_problem(
         app.post("/v1/users").json(&json!({
@@ -75,10 +64,7 @@ async fn duplicate_email_in_any_case_is_409(backend: Backend) {
     .await;
 }
 
-async fn concurrent_signups_with_one_email_create_one_user(backend: Backend) {
-    let Some(app) = spawn(backend).await else {
-        return;
-    };
+async fn concurrent_signups_with_one_email_create_one_user(app: TestApp) {
     let admin = app.create_admin("admin@example.com").await;
     let requests = (0..10).map(|i| {
         app.post("/v1/users")
@@ -113,9 +99,7 @@ async fn concurrent_signups_with_one_email_create_one_user(backend: Backend) {
 /// enough here (the rules themselves are unit-tested in the users and identity crates).
 #[tokio::test]
 async fn invalid_input_is_422_problem() {
-    let Some(app) = spawn(Backend::Sqlite).await else {
-        return;
-    };
+    let app = common::service().await;
     let admin = app.create_admin("admin@example.com").await;
     for body in [
         json!({ "email": "not-an-email", "display_name": "X", "password": PASSWORD }),
@@ -145,10 +129,7 @@ async fn invalid_input_is_422_problem() {
     assert_eq!(ids, [admin.id.as_str()], "nothing was written");
 }
 
-async fn get_unknown_or_malformed_id_is_404_problem(backend: Backend) {
-    let Some(app) = spawn(backend).await else {
-        return;
-    };
+async fn get_unknown_or_malformed_id_is_404_problem(app: TestApp) {
     let admin = app.create_admin("admin@example.com").await;
     let customer = app.create_user("ada@example.com").await;
     let unknown = uuid::Uuid::now_v7();
@@ -163,10 +144,7 @@ async fn get_unknown_or_malformed_id_is_404_problem(backend: Backend) {
     }
 }
 
-async fn list_paginates_with_opaque_cursor(backend: Backend) {
-    let Some(app) = spawn(backend).await else {
-        return;
-    };
+async fn list_paginates_with_opaque_cursor(app: TestApp) {
     // The admin who lists is itself a user: the first of the five.
     let admin = app.create_admin("admin@example.com").await;
     let mut created = vec![Value::from(admin.id.clone())];
@@ -205,10 +183,7 @@ async fn list_paginates_with_opaque_cursor(backend: Backend) {
     );
 }
 
-async fn list_rejects_bad_limit_and_cursor(backend: Backend) {
-    let Some(app) = spawn(backend).await else {
-        return;
-    };
+async fn list_rejects_bad_limit_and_cursor(app: TestApp) {
     let admin = app.create_admin("admin@example.com").await;
     for limit in ["0", "101", "-1", "ten"] {
         expect_problem(
@@ -232,10 +207,7 @@ async fn list_rejects_bad_limit_and_cursor(backend: Backend) {
     .await;
 }
 
-async fn patch_requires_current_version(backend: Backend) {
-    let Some(app) = spawn(backend).await else {
-        return;
-    };
+async fn patch_requires_current_version(app: TestApp) {
     let user = app.create_user("edit@example.com").await;
     let admin = app.create_admin("admin@example.com").await;
     let path = format!("/v1/users/{}", user.id);
@@ -309,10 +281,7 @@ async fn patch_requires_current_version(backend: Backend) {
     .await;
 }
 
-async fn deactivate_sets_status(backend: Backend) {
-    let Some(app) = spawn(backend).await else {
-        return;
-    };
+async fn deactivate_sets_status(app: TestApp) {
     let user = app.create_user("leaving@example.com").await;
     let admin = app.create_admin("admin@example.com").await;
     let path = format!("/v1/users/{}/deactivate", user.id);

@@ -2,30 +2,28 @@
 //! port with its store in a temporary directory, runs the service with `NATS_URL` pointing at
 //! it, and reads what reached the stream. Every wait is for a condition, with a deadline.
 
-#![allow(clippy::unwrap_used)]
-
-mod common;
-
 use std::collections::{HashMap, HashSet};
 
+use crate::common::nats::Nats;
+use crate::common::{self, Account, DEADLINE, TestApp, spawn_with, wait_until};
 use app::relay;
-use common::nats::Nats;
-use common::{Account, DEADLINE, TestApp, spawn_with, wait_until};
 use futures::StreamExt;
 use persistence::Backend;
 use persistence::outbox;
+use persistence::testing::TestDatabase;
 use serde_json::Value;
 
-persistence::both_backends!(
+crate::common::on_both_backends!(
     a_crash_after_publish_republishes_and_the_stream_stores_once,
     nats_down_under_load_loses_nothing_and_duplicates_nothing,
     retention_purges_published_events_and_keeps_unpublished_ones_while_a_relay_runs,
     two_writers_whose_commits_interleave_reach_the_stream_once_in_commit_order,
 );
+crate::common::on_postgres!(two_instances_on_one_postgres_publish_each_event_once);
 
-async fn spawn_relaying(backend: Backend, nats: &Nats) -> Option<TestApp> {
+async fn spawn_relaying(database: TestDatabase, nats: &Nats) -> TestApp {
     let url = nats.url();
-    spawn_with(backend, move |config| config.nats_url = Some(url)).await
+    spawn_with(database, move |config| config.nats_url = Some(url)).await
 }
 
 async fn unpublished(app: &TestApp) -> u64 {
@@ -84,15 +82,13 @@ async fn assert_stream_is_the_feed(app: &TestApp, nats: &Nats) {
     }
 }
 
-async fn a_crash_after_publish_republishes_and_the_stream_stores_once(backend: Backend) {
+async fn a_crash_after_publish_republishes_and_the_stream_stores_once(database: TestDatabase) {
     let nats = Nats::start().await;
     // Watch every publish on the wire (JetStream dedup does not hide copies from core
     // subscribers), to see the re-sends.
     let watcher = async_nats::connect(nats.url()).await.unwrap();
     let mut wire = watcher.subscribe("orders_backend.>").await.unwrap();
-    let Some(app) = spawn_relaying(backend, &nats).await else {
-        return;
-    };
+    let app = spawn_relaying(database, &nats).await;
     app.faults.arm(relay::faults::AFTER_PUBLISH);
     let ada: Account = app.create_user("ada@example.com").await;
     app.create_order(&ada).await;
@@ -126,11 +122,9 @@ async fn a_crash_after_publish_republishes_and_the_stream_stores_once(backend: B
     assert_stream_is_the_feed(&app, &nats).await;
 }
 
-async fn nats_down_under_load_loses_nothing_and_duplicates_nothing(backend: Backend) {
+async fn nats_down_under_load_loses_nothing_and_duplicates_nothing(database: TestDatabase) {
     let mut nats = Nats::start().await;
-    let Some(app) = spawn_relaying(backend, &nats).await else {
-        return;
-    };
+    let app = spawn_relaying(database, &nats).await;
     app.stock("SKU-1", 150, common::PLENTY).await;
     let ada = app.create_user("ada@example.com").await;
     wait_until("the relay is caught up", || async {
@@ -206,16 +200,13 @@ async fn nats_stored_is_empty(nats: &Nats) -> bool {
 
 /// Two instances of the service, each with its relay, on one PostgreSQL database: the lease
 /// lets one publish at a time, so every event is sent exactly once, in order.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn two_instances_on_one_postgres_publish_each_event_once() {
+async fn two_instances_on_one_postgres_publish_each_event_once(database: TestDatabase) {
     let nats = Nats::start().await;
     let watcher = async_nats::connect(nats.url()).await.unwrap();
     // Everything on the server, so that a marker outside the stream's subjects arrives on the
     // same subscription, in order.
     let mut wire = watcher.subscribe(">").await.unwrap();
-    let Some(app) = spawn_relaying(Backend::Postgres, &nats).await else {
-        return;
-    };
+    let app = spawn_relaying(database, &nats).await;
     app.stock("SKU-1", 150, common::PLENTY).await;
     let url = nats.url();
     let second = common::start(app.database.url(), move |config| {
@@ -290,11 +281,8 @@ async fn two_instances_on_one_postgres_publish_each_event_once() {
 /// go (an unpublished event waits for NATS however old it is); with the feed as the only
 /// consumer, every event older than the retention goes.
 async fn retention_purges_published_events_and_keeps_unpublished_ones_while_a_relay_runs(
-    backend: Backend,
+    app: TestApp,
 ) {
-    let Some(app) = spawn_with(backend, |_| {}).await else {
-        return;
-    };
     for n in 0..4 {
         app.sign_up(&format!("user{n}@example.com")).await;
     }
@@ -369,19 +357,17 @@ impl persistence::DomainEvent for Noted {
 /// the first writer's transaction is the older. On SQLite, where one writer holds the database
 /// at a time, the rounds run their transactions in turn.
 async fn two_writers_whose_commits_interleave_reach_the_stream_once_in_commit_order(
-    backend: Backend,
+    database: TestDatabase,
 ) {
     let nats = Nats::start().await;
-    let Some(app) = spawn_relaying(backend, &nats).await else {
-        return;
-    };
+    let app = spawn_relaying(database, &nats).await;
     let db = app.database.db();
     let outbox = persistence::Outbox::new(|e: &Noted| serde_json::json!({ "n": e.n }));
     let note = |subject, n| Noted { subject, n };
     let mut committed = Vec::new();
     for round in 0..5 {
         let (first, second) = (2 * round, 2 * round + 1);
-        if backend == Backend::Postgres {
+        if app.database.backend() == Backend::Postgres {
             let older = db.begin().await.unwrap();
             outbox
                 .append(&older, &note("first-own", first))
