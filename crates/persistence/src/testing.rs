@@ -107,14 +107,12 @@ impl TestDatabase {
     /// A fresh database on the server of `admin_url`. When that server cannot be reached: a
     /// panic, so the test fails; or, with `skip`, `None` after `skip` announced why.
     async fn postgres_on(admin_url: String, skip: Option<fn(&str)>) -> Option<Self> {
-        let mut admin_config = DbConfig::new(&admin_url);
-        admin_config.max_connections = 1;
-        admin_config.acquire_timeout = Duration::from_secs(5);
-        let admin = match Db::connect_with(&admin_config).await {
-            Ok(admin) => admin,
+        // Creating the database is the reachability check: one connection to the server.
+        let scratch = match ScratchDatabase::create(&admin_url, "test").await {
+            Ok(scratch) => scratch,
             Err(err) => {
                 let message = format!(
-                    "PostgreSQL at {admin_url} is unreachable ({}); set TEST_DATABASE_URL or start it",
+                    "PostgreSQL at {admin_url} gave no test database ({}); set TEST_DATABASE_URL or start it",
                     err.detail()
                 );
                 let Some(announce) = skip else {
@@ -126,10 +124,6 @@ impl TestDatabase {
                 return None;
             }
         };
-        let _ = admin.close().await;
-        let scratch = ScratchDatabase::create(&admin_url, "test")
-            .await
-            .unwrap_or_else(|err| panic!("{}", err.detail()));
         Some(Self::open(scratch).await)
     }
 
